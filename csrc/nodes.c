@@ -1,0 +1,155 @@
+/*
+ * nodes.c - node storage: one growable pool, a free list, reference counts.
+ *
+ * Ids are indices into the pool, so growing it (realloc) never invalidates
+ * what Python holds. Freed nodes go on a free list and are reused before
+ * the pool grows. Releasing a node whose count drops to zero releases its
+ * children in turn, iteratively: a dropped 1e7-deep chain must not recurse.
+ * Nothing here allocates while releasing, so releasing cannot fail.
+ */
+#include <stdlib.h> /* realloc, free */
+#include <string.h> /* memset */
+#include <math.h>   /* NAN */
+#include "core.h"
+
+
+#define NONE UINT32_MAX
+
+pg_node *pg_nodes = NULL;
+static int32_t count = 0;        /* ids handed out so far */
+static int32_t capacity = 0;
+static int32_t free_head = -1;
+static int64_t live = 0;
+static int64_t kid_bytes = 0;
+
+// ---------------------------------------------------------------------------
+// allocation
+
+static int grow(void) {
+    if (capacity >= INT32_MAX / 2) return PG_ENOMEM;
+    int32_t cap = capacity ? capacity * 2 : 1024;
+    pg_node *p = realloc(pg_nodes, (size_t)cap * sizeof(pg_node));
+    if (!p) return PG_ENOMEM;
+    pg_nodes = p;
+    capacity = cap;
+    return PG_OK;
+}
+
+int32_t pg_node_alloc(void) {
+    int32_t id;
+    if (free_head >= 0) {
+        id = free_head;
+        free_head = pg_nodes[id].kids.pair[0];
+    } else {
+        if (count == capacity && grow() != PG_OK) return -PG_ENOMEM;
+        id = count++;
+    }
+    pg_node *n = &pg_nodes[id];
+    memset(n, 0, sizeof *n);
+    n->refs = 1;
+    n->op = PG_LEAF;
+    live++;
+    return id;
+}
+
+void pg_node_free(int32_t id) {
+    pg_nodes[id].refs = 0;
+    pg_nodes[id].kids.pair[0] = free_head;
+    free_head = id;
+    live--;
+}
+
+int pg_valid(int32_t id) {
+    return id >= 0 && id < count && pg_nodes[id].refs > 0;
+}
+
+void pg_add_kid_bytes(int64_t delta) { kid_bytes += delta; }
+int64_t pg_pool_count(void) { return count; }
+
+int32_t pg_leaf(double data) {
+    int32_t id = pg_node_alloc();
+    if (id >= 0) pg_nodes[id].data = data;
+    return id;
+}
+
+// ---------------------------------------------------------------------------
+// reference counts
+
+/* Free `id` (whose count just reached zero) and every descendant that
+ * only it kept alive. The pending list is threaded through `mark`. */
+static void release(int32_t id) {
+    uint32_t head = (uint32_t)id;
+    pg_nodes[id].mark = NONE;
+    while (head != NONE) {
+        int32_t cur = (int32_t)head;
+        pg_node *n = &pg_nodes[cur];
+        head = n->mark;
+        const int32_t *k = pg_kids_of(n);
+        for (int32_t i = 0; i < n->nkids; i++) {
+            pg_node *c = &pg_nodes[k[i]];
+            if (--c->refs == 0) {
+                c->mark = head;
+                head = (uint32_t)k[i];
+            }
+        }
+        if (pg_is_nary(n->op)) {
+            free(n->kids.many);
+            kid_bytes -= (int64_t)n->nkids * (int64_t)sizeof(int32_t);
+        }
+        n->op = PG_LEAF;
+        n->nkids = 0;
+        pg_node_free(cur);
+    }
+}
+
+int pg_incref(int32_t id) {
+    if (!pg_valid(id)) return PG_EINVAL;
+    pg_nodes[id].refs++;
+    return PG_OK;
+}
+
+int pg_decref(int32_t id) {
+    if (!pg_valid(id)) return PG_EINVAL;
+    if (--pg_nodes[id].refs == 0) release(id);
+    return PG_OK;
+}
+
+int pg_decref_many(int32_t n, const int32_t *ids) {
+    int status = PG_OK;
+    for (int32_t i = 0; i < n; i++)
+        if (pg_decref(ids[i]) != PG_OK) status = PG_EINVAL;
+    return status;
+}
+
+// ---------------------------------------------------------------------------
+// accessors
+
+double pg_data(int32_t id) { return pg_valid(id) ? pg_nodes[id].data : NAN; }
+double pg_grad(int32_t id) { return pg_valid(id) ? pg_nodes[id].grad : NAN; }
+int pg_op(int32_t id) { return pg_valid(id) ? pg_nodes[id].op : -1; }
+int32_t pg_nkids(int32_t id) { return pg_valid(id) ? pg_nodes[id].nkids : -1; }
+
+int pg_set_data(int32_t id, double x) {
+    if (!pg_valid(id)) return PG_EINVAL;
+    pg_nodes[id].data = x;
+    return PG_OK;
+}
+
+int pg_set_grad(int32_t id, double g) {
+    if (!pg_valid(id)) return PG_EINVAL;
+    pg_nodes[id].grad = g;
+    return PG_OK;
+}
+
+int32_t pg_kid(int32_t id, int32_t i) {
+    if (!pg_valid(id) || i < 0 || i >= pg_nodes[id].nkids) return -PG_EINVAL;
+    return pg_kids_of(&pg_nodes[id])[i];
+}
+
+void pg_stats(pg_stats_t *out) {
+    out->live = live;
+    out->capacity = capacity;
+    out->node_bytes = (int64_t)sizeof(pg_node);
+    out->pool_bytes = (int64_t)capacity * (int64_t)sizeof(pg_node) + pg_scratch_bytes();
+    out->kid_bytes = kid_bytes;
+}

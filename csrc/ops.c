@@ -1,0 +1,216 @@
+/*
+ * ops.c - every op's forward rule and local derivatives, one switch each,
+ * and the functions that create op nodes.
+ *
+ * Forward errors follow Python's float and math module: x / 0 is a
+ * ZeroDivisionError, log(-1) a domain error, exp(1000) an overflow; NaN
+ * and inf propagate. Derivatives never fail: they follow IEEE arithmetic.
+ * (C's pow and log already do: pow(0, -1) is inf, log(-1) NaN.)
+ * Each child's gradient is updated as `grad += local * g` with the same
+ * `local` expression as pygrad/reference.py, so both engines agree bitwise.
+ */
+#include <math.h>   /* pow, exp, log, tanh, floor, isnan, isinf, isfinite */
+#include <stdlib.h> /* malloc, free */
+#include "core.h"
+
+// ---------------------------------------------------------------------------
+// forward rules
+
+static int pow_rule(double a, double b, double *out) {
+    if (b == 0.0) { *out = 1.0; return PG_OK; }          /* Python: x ** 0 == 1, even NaN */
+    if (isnan(a) || isnan(b)) { *out = pow(a, b); return PG_OK; }
+    if (a == 0.0 && b < 0.0) return PG_EZERODIV;
+    if (a < 0.0 && isfinite(a) && isfinite(b) && b != floor(b)) return PG_EDOMAIN;
+    double r = pow(a, b);
+    if (isinf(r) && isfinite(a) && isfinite(b)) return PG_EOVERFLOW;
+    *out = r;
+    return PG_OK;
+}
+
+static double sigmoid(double a) {
+    /* Split at 0 so that exp() never overflows. */
+    if (a >= 0.0) return 1.0 / (1.0 + exp(-a));
+    double e = exp(a);
+    return e / (1.0 + e);
+}
+
+/* Forward value of a unary (b unused) or binary op. */
+int pg_forward(int op, double a, double b, double *out) {
+    switch (op) {
+    case PG_ADD: *out = a + b; return PG_OK;
+    case PG_MUL: *out = a * b; return PG_OK;
+    case PG_SUB: *out = a - b; return PG_OK;
+    case PG_DIV:
+        if (b == 0.0) return PG_EZERODIV;
+        *out = a / b;
+        return PG_OK;
+    case PG_POW:
+    case PG_POWK: return pow_rule(a, b, out);
+    case PG_NEG: *out = -a; return PG_OK;
+    case PG_RELU: *out = a < 0.0 ? 0.0 : a; return PG_OK;  /* micrograd's rule */
+    case PG_TANH: *out = tanh(a); return PG_OK;
+    case PG_EXP:
+        *out = exp(a);
+        return isinf(*out) && isfinite(a) ? PG_EOVERFLOW : PG_OK;
+    case PG_LOG:
+        if (isnan(a)) { *out = a; return PG_OK; }
+        if (a <= 0.0) return PG_EDOMAIN;
+        *out = log(a);
+        return PG_OK;
+    case PG_SIGMOID: *out = sigmoid(a); return PG_OK;
+    default: return PG_EINVAL;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// local derivatives: one step of the reverse sweep, for node n
+
+#define KID(i) (pg_nodes[k[i]])
+
+void pg_local_step(pg_node *n) {
+    const int32_t *k = pg_kids_of(n);
+    const double g = n->grad, out = n->data;
+    switch (n->op) {
+    case PG_ADD: KID(0).grad += g; KID(1).grad += g; break;
+    case PG_MUL: {
+        double a = KID(0).data, b = KID(1).data;
+        KID(0).grad += b * g;
+        KID(1).grad += a * g;
+        break;
+    }
+    case PG_SUB: KID(0).grad += g; KID(1).grad += -1.0 * g; break;
+    case PG_DIV: {
+        double b = KID(1).data;
+        KID(0).grad += (1.0 / b) * g;
+        KID(1).grad += (-out / b) * g;
+        break;
+    }
+    case PG_POW: {
+        double a = KID(0).data, b = KID(1).data;
+        KID(0).grad += (b * pow(a, b - 1.0)) * g;
+        KID(1).grad += (out * log(a)) * g;
+        break;
+    }
+    case PG_POWK: {
+        double a = KID(0).data, b = KID(1).data;
+        KID(0).grad += (b * pow(a, b - 1.0)) * g;
+        break;
+    }
+    case PG_NEG: KID(0).grad += -1.0 * g; break;
+    case PG_RELU: KID(0).grad += (double)(out > 0.0) * g; break;
+    case PG_TANH: KID(0).grad += (1.0 - out * out) * g; break;
+    case PG_EXP: KID(0).grad += out * g; break;
+    case PG_LOG: KID(0).grad += (1.0 / KID(0).data) * g; break;
+    case PG_SIGMOID: KID(0).grad += (out * (1.0 - out)) * g; break;
+    case PG_SUM:
+        for (int32_t i = 0; i < n->nkids; i++) KID(i).grad += g;
+        break;
+    case PG_DOT: {
+        int32_t m = n->nkids / 2;
+        for (int32_t i = 0; i < m; i++) KID(i).grad += KID(m + i).data * g;
+        for (int32_t i = 0; i < m; i++) KID(m + i).grad += KID(i).data * g;
+        KID(2 * m).grad += g;
+        break;
+    }
+    default: break; /* PG_LEAF */
+    }
+}
+
+#undef KID
+
+// ---------------------------------------------------------------------------
+// creating op nodes
+
+static int is_unary(int op) { return op >= PG_NEG && op <= PG_SIGMOID; }
+static int is_binary(int op) { return op >= PG_ADD && op <= PG_POWK; }
+
+/* Make node `id` an op node over (a, b), taking a reference to each. */
+static void link2(int32_t id, int op, double value, int32_t a, int32_t b, int32_t nkids) {
+    pg_node *n = &pg_nodes[id];
+    n->op = op;
+    n->data = value;
+    n->nkids = nkids;
+    n->kids.pair[0] = a;
+    n->kids.pair[1] = b;
+    pg_nodes[a].refs++;
+    if (nkids == 2) pg_nodes[b].refs++;
+}
+
+int32_t pg_unary(int op, int32_t a) {
+    if (!is_unary(op) || !pg_valid(a)) return -PG_EINVAL;
+    double v;
+    int st = pg_forward(op, pg_nodes[a].data, 0.0, &v);
+    if (st != PG_OK) return -st;
+    int32_t id = pg_node_alloc();
+    if (id >= 0) link2(id, op, v, a, 0, 1);
+    return id;
+}
+
+int32_t pg_binary(int op, int32_t a, int32_t b) {
+    if (!is_binary(op) || !pg_valid(a) || !pg_valid(b)) return -PG_EINVAL;
+    double v;
+    int st = pg_forward(op, pg_nodes[a].data, pg_nodes[b].data, &v);
+    if (st != PG_OK) return -st;
+    int32_t id = pg_node_alloc();
+    if (id >= 0) link2(id, op, v, a, b, 2);
+    return id;
+}
+
+int32_t pg_binary_k(int op, int32_t a, double k, int k_first) {
+    if (!is_binary(op) || !pg_valid(a)) return -PG_EINVAL;
+    double x = pg_nodes[a].data, v;
+    int st = k_first ? pg_forward(op, k, x, &v) : pg_forward(op, x, k, &v);
+    if (st != PG_OK) return -st;
+    int32_t kid = pg_leaf(k);
+    if (kid < 0) return kid;
+    int32_t id = pg_node_alloc();
+    if (id < 0) { pg_node_free(kid); return id; }
+    if (k_first) link2(id, op, v, kid, a, 2);
+    else link2(id, op, v, a, kid, 2);
+    pg_nodes[kid].refs--; /* the new node is now its only owner */
+    return id;
+}
+
+static int nary_value(int op, int32_t n, const int32_t *kids, double *out) {
+    if (op == PG_SUM) {
+        if (n < 1) return PG_EINVAL;
+        double acc = pg_nodes[kids[0]].data;
+        for (int32_t i = 1; i < n; i++) acc = acc + pg_nodes[kids[i]].data;
+        *out = acc;
+        return PG_OK;
+    }
+    if (op == PG_DOT) {
+        if (n < 1 || n % 2 == 0) return PG_EINVAL;
+        int32_t m = n / 2;
+        double acc = pg_nodes[kids[2 * m]].data;
+        for (int32_t i = 0; i < m; i++)
+            acc = acc + pg_nodes[kids[i]].data * pg_nodes[kids[m + i]].data;
+        *out = acc;
+        return PG_OK;
+    }
+    return PG_EINVAL;
+}
+
+int32_t pg_nary(int op, int32_t n, const int32_t *kids) {
+    if (n < 0 || !kids) return -PG_EINVAL;
+    for (int32_t i = 0; i < n; i++)
+        if (!pg_valid(kids[i])) return -PG_EINVAL;
+    double v;
+    int st = nary_value(op, n, kids, &v);
+    if (st != PG_OK) return -st;
+    int32_t *copy = malloc((size_t)n * sizeof(int32_t));
+    if (!copy) return -PG_ENOMEM;
+    int32_t id = pg_node_alloc();
+    if (id < 0) { free(copy); return id; }
+    pg_node *node = &pg_nodes[id];
+    node->op = op;
+    node->data = v;
+    node->nkids = n;
+    node->kids.many = copy;
+    for (int32_t i = 0; i < n; i++) {
+        copy[i] = kids[i];
+        pg_nodes[kids[i]].refs++;
+    }
+    pg_add_kid_bytes((int64_t)n * (int64_t)sizeof(int32_t));
+    return id;
+}

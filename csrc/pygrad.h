@@ -1,0 +1,98 @@
+/*
+ * pygrad.h - the C contract of pygrad's scalar autograd core.
+ *
+ * The core owns every node of the C engine: its value, its gradient, its op
+ * and its children. Nodes are named by int32 ids (indices into one pool);
+ * Python wrappers hold ids, never pointers. Each node carries a reference
+ * count: one per Python handle (pg_incref/pg_decref) and one per parent.
+ *
+ * Conventions:
+ *   - functions that create a node return its id (>= 0) or a negative
+ *     PG_E* status (-PG_ENOMEM, ...); nothing is created on error.
+ *   - other fallible functions return PG_OK (0) or a PG_E* status.
+ *   - the core never aborts and never prints.
+ *
+ * Threads: the core keeps global state and takes no lock. pygrad's build
+ * keeps the GIL held during every call (see pygrad/_build.py), so Python
+ * threads are serialized at the boundary.
+ *
+ * Everything between the CDEF markers is also the cffi cdef (read by
+ * pygrad/_build.py), so it stays within what cffi's parser accepts.
+ */
+#ifndef PYGRAD_H
+#define PYGRAD_H
+
+#include <stdint.h> /* int32_t, uint32_t */
+#include <stddef.h> /* size_t */
+
+/* BEGIN CDEF */
+enum pg_status {
+    PG_OK = 0,
+    PG_ENOMEM = 1,    /* out of memory                  -> MemoryError       */
+    PG_EDOMAIN = 2,   /* math domain error (log(-1))    -> ValueError        */
+    PG_EZERODIV = 3,  /* division by zero, 0 ** -1      -> ZeroDivisionError */
+    PG_EOVERFLOW = 4, /* result too large (exp(1000))   -> OverflowError     */
+    PG_EINVAL = 5     /* bad id, op or argument         -> ValueError        */
+};
+
+/* Op codes. pygrad/_ops.py lists the same names in the same order. */
+enum pg_op {
+    PG_LEAF = 0,
+    PG_ADD = 1,     /* a + b                                  */
+    PG_MUL = 2,     /* a * b                                  */
+    PG_SUB = 3,     /* a - b                                  */
+    PG_DIV = 4,     /* a / b                                  */
+    PG_POW = 5,     /* a ** b, both differentiable            */
+    PG_POWK = 6,    /* a ** k, k a constant leaf (2nd child)  */
+    PG_NEG = 7,     /* -a                                     */
+    PG_RELU = 8,
+    PG_TANH = 9,
+    PG_EXP = 10,
+    PG_LOG = 11,
+    PG_SIGMOID = 12,
+    PG_SUM = 13,    /* x0 + x1 + ... + xn-1, left to right    */
+    PG_DOT = 14,    /* b + w0*x0 + ... ; kids = w..., x..., b */
+    PG_NUM_OPS = 15
+};
+
+/* Create nodes. */
+int32_t pg_leaf(double data);
+int32_t pg_unary(int op, int32_t a);
+int32_t pg_binary(int op, int32_t a, int32_t b);
+/* a op k (k_first == 0) or k op a (k_first != 0); k becomes a new leaf. */
+int32_t pg_binary_k(int op, int32_t a, double k, int k_first);
+/* PG_SUM: n kids. PG_DOT: kids = w[0..m), x[0..m), b with n = 2m + 1. */
+int32_t pg_nary(int op, int32_t n, const int32_t *kids);
+
+/* Differentiate: sort the graph below root, set root's grad to 1 and
+ * accumulate every other node's grad (grads are not zeroed first). */
+int pg_backward(int32_t root);
+/* One node's local step only (the tutorial's node._backward()). */
+int pg_backward_node(int32_t id);
+
+/* Read and write one node. Ids are checked: a bad id reads as NaN / -1. */
+double pg_data(int32_t id);
+double pg_grad(int32_t id);
+int pg_set_data(int32_t id, double x);
+int pg_set_grad(int32_t id, double g);
+int pg_op(int32_t id);
+int32_t pg_nkids(int32_t id);
+int32_t pg_kid(int32_t id, int32_t i);
+
+/* Reference counts held by Python handles. */
+int pg_incref(int32_t id);
+int pg_decref(int32_t id);
+int pg_decref_many(int32_t n, const int32_t *ids);
+
+/* Bookkeeping, for tests and benchmarks. */
+typedef struct {
+    int64_t live;        /* nodes in use                        */
+    int64_t capacity;    /* nodes the pool can hold before growing */
+    int64_t node_bytes;  /* sizeof one node                     */
+    int64_t pool_bytes;  /* bytes held by the pool and scratch  */
+    int64_t kid_bytes;   /* bytes held by n-ary child arrays    */
+} pg_stats_t;
+void pg_stats(pg_stats_t *out);
+/* END CDEF */
+
+#endif /* PYGRAD_H */

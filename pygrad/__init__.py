@@ -1,0 +1,33 @@
+"""pygrad: scalar autograd with its graph and backward pass in C.
+
+    import pygrad
+    x = pygrad.Value(2.0)
+    y = 3 * x**2 - 4 * x + 5
+    y.backward()            # x.grad == 8.0
+
+Two engines share one API: "c" (the C core, the default) and "python" (the
+pure-Python reference). Choose with PYGRAD_ENGINE=c|python or
+`pygrad.use_engine(...)`; `pygrad.Value`, `pygrad.engine.Value` and
+`pygrad.nn` follow the active engine.
+"""
+from ._engines import ENGINES, get_engine, use_engine, value_class
+
+__version__ = "0.1.0"
+__all__ = ["Value", "ML_Framework", "use_engine", "get_engine", "ENGINES", "sum", "dot", "__version__"]
+
+
+def sum(values):  # noqa: A001  (pygrad.sum, like numpy.sum)
+    """One fused node for the sum of `values`, on the active engine."""
+    return value_class().sum(values)
+
+
+def dot(ws, xs, b):
+    """One fused node for b + sum(w * x), on the active engine."""
+    return value_class().dot(ws, xs, b)
+
+
+def __getattr__(name):
+    # Module attributes that follow the active engine.
+    if name in ("Value", "ML_Framework"):
+        return value_class()
+    raise AttributeError(f"module 'pygrad' has no attribute {name!r}")

@@ -1,0 +1,56 @@
+"""cffi build script (API mode, out-of-line), named in setup.py's cffi_modules.
+
+The cdef is read from csrc/pygrad.h, between its CDEF markers, so the C
+contract is written once.
+"""
+import os
+import re
+
+from cffi import FFI
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HEADER = os.path.join(ROOT, "csrc", "pygrad.h")
+SOURCES = ["csrc/nodes.c", "csrc/ops.c", "csrc/backward.c"]
+
+# cffi's stock wrappers release the GIL around every call. For calls that
+# take 10-100 ns that is most of their cost, and with a second Python thread
+# running, every release hands the GIL away for a whole switch interval
+# (the "convoy"). pygrad keeps the GIL held instead: the wrappers' macros are
+# emptied here, after Python.h and before the generated wrappers. The core
+# then needs no lock of its own: the GIL serializes every call into it.
+KEEP_GIL = """
+#undef Py_BEGIN_ALLOW_THREADS
+#undef Py_END_ALLOW_THREADS
+#define Py_BEGIN_ALLOW_THREADS {
+#define Py_END_ALLOW_THREADS }
+#undef _cffi_restore_errno
+#undef _cffi_save_errno
+#define _cffi_restore_errno() ((void)0)
+#define _cffi_save_errno() ((void)0)
+"""
+
+
+def read_cdef(path=HEADER):
+    with open(path) as f:
+        text = f.read()
+    match = re.search(r"/\* BEGIN CDEF \*/(.*)/\* END CDEF \*/", text, re.S)
+    if match is None:
+        raise RuntimeError(f"no CDEF markers in {path}")
+    return match.group(1)
+
+
+ffibuilder = FFI()
+ffibuilder.cdef(read_cdef())
+ffibuilder.set_source(
+    "pygrad._pygrad",
+    '#include "pygrad.h"\n' + KEEP_GIL,
+    sources=SOURCES,
+    include_dirs=["csrc"],
+    # -ffp-contract=off: no fused multiply-add, so sums round exactly as in
+    # Python and results are the same on every machine.
+    extra_compile_args=["-O2", "-std=c11", "-ffp-contract=off", "-Wall", "-Wextra"],
+    libraries=["m"],
+)
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=True)

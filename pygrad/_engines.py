@@ -1,0 +1,52 @@
+"""The engine switch: which `Value` class `pygrad.Value` means right now.
+
+PYGRAD_ENGINE=c|python chooses at import (default "c"); `use_engine()`
+switches at run time. Engines are imported on first use, so the pure-Python
+engine works even where the C core is not built.
+"""
+import importlib
+import os
+import warnings
+
+ENGINES = {"c": "pygrad.cengine", "python": "pygrad.reference"}
+_active = None
+
+
+def _check_name(name):
+    if name not in ENGINES:
+        raise ValueError(f"unknown pygrad engine {name!r}; valid engines: {', '.join(map(repr, ENGINES))}")
+
+
+def use_engine(name):
+    """Make `name` ("c" or "python") the active engine; returns its Value class."""
+    global _active
+    _check_name(name)
+    cls = importlib.import_module(ENGINES[name]).Value
+    _active = name
+    return cls
+
+
+def get_engine():
+    """The active engine's name: "c" or "python"."""
+    if _active is None:
+        _init_from_environment()
+    return _active
+
+
+def value_class(name=None):
+    """The Value class of engine `name` (default: the active one)."""
+    name = name or get_engine()
+    _check_name(name)
+    return importlib.import_module(ENGINES[name]).Value
+
+
+def _init_from_environment():
+    name = os.environ.get("PYGRAD_ENGINE", "").strip().lower()
+    if name:
+        use_engine(name)        # asked for by name: failure is an error
+        return
+    try:
+        use_engine("c")
+    except ImportError as exc:  # the default only: fall back, and say so
+        warnings.warn(f"{exc}; using the pure-Python engine", RuntimeWarning, stacklevel=3)
+        use_engine("python")

@@ -1,0 +1,21 @@
+"""Status codes of the C core and the Python exceptions they become.
+
+Both engines raise through `error()`, so a failing op raises the same
+exception with the same message on either engine.
+"""
+
+OK, ENOMEM, EDOMAIN, EZERODIV, EOVERFLOW, EINVAL = range(6)
+
+_EXCEPTIONS = {
+    ENOMEM: (MemoryError, "out of memory in the C core"),
+    EDOMAIN: (ValueError, "math domain error"),
+    EZERODIV: (ZeroDivisionError, "division by zero"),
+    EOVERFLOW: (OverflowError, "math range error"),
+    EINVAL: (ValueError, "invalid argument"),
+}
+
+
+def error(status, op_name=""):
+    """The exception for a PG_E* status, naming the op that failed."""
+    cls, text = _EXCEPTIONS.get(status, (RuntimeError, f"pygrad core status {status}"))
+    return cls(f"{op_name}: {text}" if op_name else text)

@@ -1,0 +1,43 @@
+"""The one module that imports the compiled core: `ffi`, `lib`, and the
+turning of C status codes into Python exceptions. Every other module goes
+through here, so the C/Python boundary sits in one place.
+"""
+from ._errors import error
+
+try:
+    from ._pygrad import ffi, lib
+except ImportError as exc:  # not built: the reference engine still works
+    ffi = lib = None
+    LOAD_ERROR = exc
+else:
+    LOAD_ERROR = None
+
+
+def require():
+    """Raise a clear ImportError if the C core did not load."""
+    if lib is None:
+        raise ImportError(
+            "pygrad's C core is not built or failed to load "
+            f"({LOAD_ERROR}); reinstall with `pip install .`, "
+            "or use the pure-Python engine: PYGRAD_ENGINE=python") from LOAD_ERROR
+
+
+def check(status, op_name=""):
+    """Raise the Python exception for a non-zero status."""
+    if status:
+        raise error(status, op_name)
+
+
+def check_id(result, op_name=""):
+    """Node-creating calls return an id (>= 0) or a negative status."""
+    if result < 0:
+        raise error(-result, op_name)
+    return result
+
+
+def stats():
+    """The core's bookkeeping: live nodes, capacity and bytes held."""
+    require()
+    s = ffi.new("pg_stats_t *")
+    lib.pg_stats(s)
+    return {name: getattr(s, name) for name in ("live", "capacity", "node_bytes", "pool_bytes", "kid_bytes")}

@@ -1,0 +1,253 @@
+"""The pure-Python reference engine: pygrad's specification.
+
+The tutorial's algorithm in plain Python. A node keeps its data, its grad,
+its op code and its children in order; each op is one row of RULES (its
+forward rule and its local derivatives); `backward()` sorts the graph
+depth-first and lets each node, last first, push `local * grad` into its
+children. There are no closures and no reference cycles, so dropped graphs
+are freed at once by reference counting, and the sort is iterative, so deep
+graphs work. The C engine (cengine.py) must give these numbers exactly.
+"""
+import math
+
+from . import _ops
+from ._api import ValueBase, as_float, check_leaf_args, number_or_none
+from ._errors import EDOMAIN, EOVERFLOW, EZERODIV, error
+from ._ops import ADD, DIV, DOT, EXP, LOG, MUL, NEG, POW, POWK, RELU, SIGMOID, SUB, SUM, TANH
+
+# ---------------------------------------------------------------------------
+# forward rules that can fail: Python's float and math behaviour, with the
+# same errors on both engines (errors are raised through _errors.error).
+
+
+def divide(a, b):
+    if b == 0.0:
+        raise error(EZERODIV, "/")
+    return a / b
+
+
+def power(a, b):
+    if b == 0.0:
+        return 1.0                                  # x ** 0 == 1, even for NaN
+    if math.isnan(a) or math.isnan(b):
+        return math.pow(a, b)
+    if a == 0.0 and b < 0.0:
+        raise error(EZERODIV, "**")
+    if a < 0.0 and math.isfinite(a) and math.isfinite(b) and b != math.floor(b):
+        raise error(EDOMAIN, "**")                  # Python would give a complex
+    try:
+        return a ** b
+    except OverflowError:
+        raise error(EOVERFLOW, "**") from None
+
+
+def exp(a):
+    try:
+        return math.exp(a)
+    except OverflowError:
+        raise error(EOVERFLOW, "exp") from None
+
+
+def log(a):
+    if math.isnan(a):
+        return a
+    if a <= 0.0:
+        raise error(EDOMAIN, "log")
+    return math.log(a)
+
+
+def sigmoid(a):
+    if a >= 0.0:                                    # split at 0: exp never overflows
+        return 1.0 / (1.0 + math.exp(-a))
+    e = math.exp(a)
+    return e / (1.0 + e)
+
+
+# ---------------------------------------------------------------------------
+# derivatives follow IEEE arithmetic, as C does: they never raise.
+
+
+def ieee_div(a, b):
+    try:
+        return a / b
+    except ZeroDivisionError:
+        if a == 0.0 or math.isnan(a):
+            return math.nan
+        return math.copysign(math.inf, a) * math.copysign(1.0, b)
+
+
+def _odd_integer(b):
+    return math.isfinite(b) and b == math.floor(b) and math.fmod(b, 2.0) != 0.0
+
+
+def ieee_pow(a, b):
+    try:
+        r = a ** b
+    except ZeroDivisionError:                       # 0 ** negative
+        return math.copysign(math.inf, a) if _odd_integer(b) else math.inf
+    except OverflowError:
+        return -math.inf if a < 0.0 and _odd_integer(b) else math.inf
+    return math.nan if isinstance(r, complex) else r
+
+
+def ieee_log(a):
+    if a > 0.0 or math.isnan(a):
+        return math.log(a)
+    return -math.inf if a == 0.0 else math.nan
+
+
+# ---------------------------------------------------------------------------
+# one row per op: (forward(a, b), local derivatives(a, b, out)); b is unused
+# by unary ops. The C switch in csrc/ops.c mirrors these rows.
+
+RULES = {
+    ADD: (lambda a, b: a + b, lambda a, b, out: (1.0, 1.0)),
+    MUL: (lambda a, b: a * b, lambda a, b, out: (b, a)),
+    SUB: (lambda a, b: a - b, lambda a, b, out: (1.0, -1.0)),
+    DIV: (divide, lambda a, b, out: (ieee_div(1.0, b), ieee_div(-out, b))),
+    POW: (power, lambda a, b, out: (b * ieee_pow(a, b - 1.0), out * ieee_log(a))),
+    POWK: (power, lambda a, b, out: (b * ieee_pow(a, b - 1.0),)),   # the exponent is a constant
+    NEG: (lambda a, b: -a, lambda a, b, out: (-1.0,)),
+    RELU: (lambda a, b: 0.0 if a < 0.0 else a, lambda a, b, out: (float(out > 0.0),)),
+    TANH: (lambda a, b: math.tanh(a), lambda a, b, out: (1.0 - out * out,)),
+    EXP: (exp, lambda a, b, out: (out,)),
+    LOG: (log, lambda a, b, out: (ieee_div(1.0, a),)),
+    SIGMOID: (sigmoid, lambda a, b, out: (out * (1.0 - out),)),
+}
+
+
+def local_derivatives(node):
+    """d node / d child, for each child in order."""
+    kids, code = node._children, node._opcode
+    if code == SUM:
+        return (1.0,) * len(kids)
+    if code == DOT:                           # kids: w..., x..., b
+        m = len(kids) // 2
+        return tuple(x._data for x in kids[m:2 * m]) + tuple(w._data for w in kids[:m]) + (1.0,)
+    a = kids[0]._data
+    b = kids[1]._data if len(kids) > 1 else 0.0
+    return RULES[code][1](a, b, node._data)
+
+
+# ---------------------------------------------------------------------------
+
+
+class Value(ValueBase):
+    """A scalar and its gradient, in pure Python."""
+
+    __slots__ = ("_data", "_grad", "_opcode", "_children")
+
+    def __init__(self, data, _children=(), _op=""):
+        check_leaf_args(_children, _op)
+        self._data = as_float(data)
+        self._grad = 0.0
+        self._opcode = _ops.LEAF
+        self._children = ()
+
+    @classmethod
+    def _node(cls, code, data, children):
+        out = cls.__new__(cls)
+        out._data, out._grad, out._opcode, out._children = data, 0.0, code, children
+        return out
+
+    @property
+    def data(self):
+        return self._data
+
+    @data.setter
+    def data(self, x):
+        self._data = as_float(x)
+
+    @property
+    def grad(self):
+        return self._grad
+
+    @grad.setter
+    def grad(self, g):
+        self._grad = as_float(g)
+
+    def _kids(self):
+        return self._children
+
+    def _code(self):
+        return self._opcode
+
+    # -- operators, built from the op table by ValueBase ----------------------
+
+    @staticmethod
+    def _make_binary(op, const_op, reflected):
+        forward = RULES[op][0]
+
+        def method(self, other):
+            if not isinstance(other, Value):
+                k = number_or_none(other)
+                if k is None:
+                    return NotImplemented
+                other = Value(k)
+                code = const_op
+            else:
+                code = op
+            a, b = (other, self) if reflected else (self, other)
+            return Value._node(code, forward(a._data, b._data), (a, b))
+        return method
+
+    @staticmethod
+    def _make_unary(op):
+        forward = RULES[op][0]
+
+        def method(self):
+            return Value._node(op, forward(self._data, 0.0), (self,))
+        return method
+
+    # -- fused n-ary nodes ----------------------------------------------------
+
+    @staticmethod
+    def sum(values):
+        """One node for values[0] + values[1] + ..., added left to right."""
+        kids = tuple(v if isinstance(v, Value) else Value(v) for v in values)
+        if not kids:
+            return Value(0.0)
+        acc = kids[0]._data
+        for v in kids[1:]:
+            acc = acc + v._data
+        return Value._node(SUM, acc, kids)
+
+    @staticmethod
+    def dot(ws, xs, b):
+        """One node for b + ws[0]*xs[0] + ws[1]*xs[1] + ..., added left to right."""
+        ws, xs = list(ws), list(xs)
+        if len(ws) != len(xs):
+            raise ValueError(f"dot: {len(ws)} weights but {len(xs)} inputs")
+        kids = tuple(v if isinstance(v, Value) else Value(v) for v in ws + xs + [b])
+        acc = kids[-1]._data
+        for w, x in zip(kids[:len(ws)], kids[len(ws):-1]):
+            acc = acc + w._data * x._data
+        return Value._node(DOT, acc, kids)
+
+    # -- backpropagation ------------------------------------------------------
+
+    def _backward(self):
+        """Push this node's gradient into its children (one step of backward)."""
+        if not self._children:
+            return
+        g = self._grad
+        for child, d in zip(self._children, local_derivatives(self)):
+            child._grad += d * g
+
+    def backward(self):
+        """Depth-first topological sort (iterative), then the reverse sweep."""
+        topo, visited = [], {self}
+        stack = [(self, iter(self._children))]
+        while stack:
+            node, children = stack[-1]
+            for child in children:
+                if child not in visited:
+                    visited.add(child)
+                    stack.append((child, iter(child._children)))
+                    break
+            else:
+                stack.pop()
+                topo.append(node)
+        self._grad = 1.0
+        for node in reversed(topo):
+            node._backward()
