@@ -13,14 +13,13 @@
 #include "core.h"
 
 
-#define NONE UINT32_MAX
-
 pg_node *pg_nodes = NULL;
 static int32_t count = 0;        /* ids handed out so far */
 static int32_t capacity = 0;
 static int32_t free_head = -1;
 static int64_t live = 0;
 static int64_t kid_bytes = 0;
+static int64_t edges = 0;        /* children over all live nodes */
 
 // ---------------------------------------------------------------------------
 // allocation
@@ -64,6 +63,8 @@ int pg_valid(int32_t id) {
 }
 
 void pg_add_kid_bytes(int64_t delta) { kid_bytes += delta; }
+void pg_add_edges(int64_t delta) { edges += delta; }
+int64_t pg_edge_count(void) { return edges; }
 int64_t pg_pool_count(void) { return count; }
 
 int32_t pg_leaf(double data) {
@@ -76,28 +77,30 @@ int32_t pg_leaf(double data) {
 // reference counts
 
 /* Free `id` (whose count just reached zero) and every descendant that
- * only it kept alive. The pending list is threaded through `mark`. */
+ * only it kept alive. The pending list is threaded through the dead
+ * nodes' grad field, so releasing needs no memory and cannot fail. */
 static void release(int32_t id) {
-    uint32_t head = (uint32_t)id;
-    pg_nodes[id].mark = NONE;
-    while (head != NONE) {
-        int32_t cur = (int32_t)head;
+    int32_t head = id;
+    pg_nodes[id].next_dead = -1;
+    while (head >= 0) {
+        int32_t cur = head;
         pg_node *n = &pg_nodes[cur];
-        head = n->mark;
+        head = n->next_dead;
         const int32_t *k = pg_kids_of(n);
-        for (int32_t i = 0; i < n->nkids; i++) {
+        int32_t nk = pg_nkids_of(n);
+        for (int32_t i = 0; i < nk; i++) {
             pg_node *c = &pg_nodes[k[i]];
             if (--c->refs == 0) {
-                c->mark = head;
-                head = (uint32_t)k[i];
+                c->next_dead = head;
+                head = k[i];
             }
         }
+        edges -= nk;
         if (pg_is_nary(n->op)) {
             free(n->kids.many);
-            kid_bytes -= (int64_t)n->nkids * (int64_t)sizeof(int32_t);
+            kid_bytes -= (int64_t)(nk + 1) * (int64_t)sizeof(int32_t);
         }
         n->op = PG_LEAF;
-        n->nkids = 0;
         pg_node_free(cur);
     }
 }
@@ -127,7 +130,7 @@ int pg_decref_many(int32_t n, const int32_t *ids) {
 double pg_data(int32_t id) { return pg_valid(id) ? pg_nodes[id].data : NAN; }
 double pg_grad(int32_t id) { return pg_valid(id) ? pg_nodes[id].grad : NAN; }
 int pg_op(int32_t id) { return pg_valid(id) ? pg_nodes[id].op : -1; }
-int32_t pg_nkids(int32_t id) { return pg_valid(id) ? pg_nodes[id].nkids : -1; }
+int32_t pg_nkids(int32_t id) { return pg_valid(id) ? pg_nkids_of(&pg_nodes[id]) : -1; }
 
 int pg_set_data(int32_t id, double x) {
     if (!pg_valid(id)) return PG_EINVAL;
@@ -142,7 +145,7 @@ int pg_set_grad(int32_t id, double g) {
 }
 
 int32_t pg_kid(int32_t id, int32_t i) {
-    if (!pg_valid(id) || i < 0 || i >= pg_nodes[id].nkids) return -PG_EINVAL;
+    if (!pg_valid(id) || i < 0 || i >= pg_nkids_of(&pg_nodes[id])) return -PG_EINVAL;
     return pg_kids_of(&pg_nodes[id])[i];
 }
 

@@ -67,7 +67,7 @@ int pg_forward(int op, double a, double b, double *out) {
 
 #define KID(i) (pg_nodes[k[i]])
 
-void pg_local_step(pg_node *n) {
+static inline void local_step(pg_node *n) {
     const int32_t *k = pg_kids_of(n);
     const double g = n->grad, out = n->data;
     switch (n->op) {
@@ -103,10 +103,10 @@ void pg_local_step(pg_node *n) {
     case PG_LOG: KID(0).grad += (1.0 / KID(0).data) * g; break;
     case PG_SIGMOID: KID(0).grad += (out * (1.0 - out)) * g; break;
     case PG_SUM:
-        for (int32_t i = 0; i < n->nkids; i++) KID(i).grad += g;
+        for (int32_t i = 0, nk = pg_nkids_of(n); i < nk; i++) KID(i).grad += g;
         break;
     case PG_DOT: {
-        int32_t m = n->nkids / 2;
+        int32_t m = pg_nkids_of(n) / 2;
         for (int32_t i = 0; i < m; i++) KID(i).grad += KID(m + i).data * g;
         for (int32_t i = 0; i < m; i++) KID(m + i).grad += KID(i).data * g;
         KID(2 * m).grad += g;
@@ -118,22 +118,30 @@ void pg_local_step(pg_node *n) {
 
 #undef KID
 
+void pg_local_step(pg_node *n) { local_step(n); }
+
+/* The reverse sweep: topo lists nodes children first, so walk it backwards. */
+void pg_sweep(const int32_t *topo, int64_t n) {
+    for (int64_t i = n - 1; i >= 0; i--) local_step(&pg_nodes[topo[i]]);
+}
+
 // ---------------------------------------------------------------------------
 // creating op nodes
 
 static int is_unary(int op) { return op >= PG_NEG && op <= PG_SIGMOID; }
 static int is_binary(int op) { return op >= PG_ADD && op <= PG_POWK; }
 
-/* Make node `id` an op node over (a, b), taking a reference to each. */
-static void link2(int32_t id, int op, double value, int32_t a, int32_t b, int32_t nkids) {
+/* Make node `id` an op node over a (and b, for binary ops), taking a
+ * reference to each child. */
+static void link2(int32_t id, int op, double value, int32_t a, int32_t b) {
     pg_node *n = &pg_nodes[id];
-    n->op = op;
+    n->op = (uint32_t)op;
     n->data = value;
-    n->nkids = nkids;
     n->kids.pair[0] = a;
     n->kids.pair[1] = b;
     pg_nodes[a].refs++;
-    if (nkids == 2) pg_nodes[b].refs++;
+    if (pg_arity[op] == 2) pg_nodes[b].refs++;
+    pg_add_edges(pg_arity[op]);
 }
 
 int32_t pg_unary(int op, int32_t a) {
@@ -142,7 +150,7 @@ int32_t pg_unary(int op, int32_t a) {
     int st = pg_forward(op, pg_nodes[a].data, 0.0, &v);
     if (st != PG_OK) return -st;
     int32_t id = pg_node_alloc();
-    if (id >= 0) link2(id, op, v, a, 0, 1);
+    if (id >= 0) link2(id, op, v, a, 0);
     return id;
 }
 
@@ -152,7 +160,7 @@ int32_t pg_binary(int op, int32_t a, int32_t b) {
     int st = pg_forward(op, pg_nodes[a].data, pg_nodes[b].data, &v);
     if (st != PG_OK) return -st;
     int32_t id = pg_node_alloc();
-    if (id >= 0) link2(id, op, v, a, b, 2);
+    if (id >= 0) link2(id, op, v, a, b);
     return id;
 }
 
@@ -165,8 +173,8 @@ int32_t pg_binary_k(int op, int32_t a, double k, int k_first) {
     if (kid < 0) return kid;
     int32_t id = pg_node_alloc();
     if (id < 0) { pg_node_free(kid); return id; }
-    if (k_first) link2(id, op, v, kid, a, 2);
-    else link2(id, op, v, a, kid, 2);
+    if (k_first) link2(id, op, v, kid, a);
+    else link2(id, op, v, a, kid);
     pg_nodes[kid].refs--; /* the new node is now its only owner */
     return id;
 }
@@ -198,19 +206,20 @@ int32_t pg_nary(int op, int32_t n, const int32_t *kids) {
     double v;
     int st = nary_value(op, n, kids, &v);
     if (st != PG_OK) return -st;
-    int32_t *copy = malloc((size_t)n * sizeof(int32_t));
-    if (!copy) return -PG_ENOMEM;
+    int32_t *many = malloc((size_t)(n + 1) * sizeof(int32_t));
+    if (!many) return -PG_ENOMEM;
     int32_t id = pg_node_alloc();
-    if (id < 0) { free(copy); return id; }
+    if (id < 0) { free(many); return id; }
     pg_node *node = &pg_nodes[id];
-    node->op = op;
+    node->op = (uint32_t)op;
     node->data = v;
-    node->nkids = n;
-    node->kids.many = copy;
+    node->kids.many = many;
+    many[0] = n;
     for (int32_t i = 0; i < n; i++) {
-        copy[i] = kids[i];
+        many[i + 1] = kids[i];
         pg_nodes[kids[i]].refs++;
     }
-    pg_add_kid_bytes((int64_t)n * (int64_t)sizeof(int32_t));
+    pg_add_kid_bytes((int64_t)(n + 1) * (int64_t)sizeof(int32_t));
+    pg_add_edges(n);
     return id;
 }

@@ -97,8 +97,8 @@ def ieee_log(a):
 
 
 # ---------------------------------------------------------------------------
-# one row per op: (forward(a, b), local derivatives(a, b, out)); b is unused
-# by unary ops. The C switch in csrc/ops.c mirrors these rows.
+# one row per op: (forward(a[, b]), local derivatives(a, b, out)); b is 0.0
+# for unary ops. The C switch in csrc/ops.c mirrors these rows.
 
 RULES = {
     ADD: (lambda a, b: a + b, lambda a, b, out: (1.0, 1.0)),
@@ -107,9 +107,9 @@ RULES = {
     DIV: (divide, lambda a, b, out: (ieee_div(1.0, b), ieee_div(-out, b))),
     POW: (power, lambda a, b, out: (b * ieee_pow(a, b - 1.0), out * ieee_log(a))),
     POWK: (power, lambda a, b, out: (b * ieee_pow(a, b - 1.0),)),   # the exponent is a constant
-    NEG: (lambda a, b: -a, lambda a, b, out: (-1.0,)),
-    RELU: (lambda a, b: 0.0 if a < 0.0 else a, lambda a, b, out: (float(out > 0.0),)),
-    TANH: (lambda a, b: math.tanh(a), lambda a, b, out: (1.0 - out * out,)),
+    NEG: (lambda a: -a, lambda a, b, out: (-1.0,)),
+    RELU: (lambda a: 0.0 if a < 0.0 else a, lambda a, b, out: (float(out > 0.0),)),
+    TANH: (math.tanh, lambda a, b, out: (1.0 - out * out,)),
     EXP: (exp, lambda a, b, out: (out,)),
     LOG: (log, lambda a, b, out: (ieee_div(1.0, a),)),
     SIGMOID: (sigmoid, lambda a, b, out: (out * (1.0 - out),)),
@@ -196,7 +196,7 @@ class Value(ValueBase):
         forward = RULES[op][0]
 
         def method(self):
-            return Value._node(op, forward(self._data, 0.0), (self,))
+            return Value._node(op, forward(self._data), (self,))
         return method
 
     # -- fused n-ary nodes ----------------------------------------------------
@@ -235,19 +235,24 @@ class Value(ValueBase):
             child._grad += d * g
 
     def backward(self):
-        """Depth-first topological sort (iterative), then the reverse sweep."""
-        topo, visited = [], {self}
-        stack = [(self, iter(self._children))]
+        """Topological sort by iterative depth-first search, then the reverse sweep.
+
+        A node is expanded once; it goes back on the stack, marked done,
+        beneath its children, so it is listed after all of them. Children
+        are pushed last-first so the first child is explored first. (The C
+        core sorts the same way, so both engines add gradients in the same
+        order and agree to the last bit.)
+        """
+        topo, expanded = [], set()
+        stack = [(self, False)]
         while stack:
-            node, children = stack[-1]
-            for child in children:
-                if child not in visited:
-                    visited.add(child)
-                    stack.append((child, iter(child._children)))
-                    break
-            else:
-                stack.pop()
+            node, children_listed = stack.pop()
+            if children_listed:
                 topo.append(node)
+            elif node not in expanded:
+                expanded.add(node)
+                stack.append((node, True))
+                stack.extend((c, False) for c in reversed(node._children) if c not in expanded)
         self._grad = 1.0
         for node in reversed(topo):
             node._backward()

@@ -1,0 +1,111 @@
+"""micrograd's demo: an MLP learns to separate two interleaving half moons.
+
+Binary classification with MLP(2, [16, 16, 1]), a max-margin (hinge) loss
+with L2 regularisation, and SGD with a decaying learning rate, as in
+micrograd's demo.ipynb. The data is sklearn's make_moons, rebuilt with numpy.
+
+    python examples/moons.py [--steps 100] [--plot moons.png]
+    PYGRAD_ENGINE=python python examples/moons.py     # the pure-Python engine
+"""
+import argparse
+import random
+
+import numpy as np
+
+import pygrad
+from pygrad.nn import MLP
+
+
+def make_moons(n_samples=100, noise=0.1):
+    """sklearn.datasets.make_moons with numpy only. It draws from numpy's
+    global generator in sklearn's order (shuffle, then noise), so after
+    np.random.seed(s) it gives the same points as sklearn does."""
+    n_out = n_samples // 2
+    n_in = n_samples - n_out
+    t_out, t_in = np.linspace(0, np.pi, n_out), np.linspace(0, np.pi, n_in)
+    X = np.vstack([np.append(np.cos(t_out), 1 - np.cos(t_in)),             # outer moon, inner moon
+                   np.append(np.sin(t_out), 1 - np.sin(t_in) - 0.5)]).T    # the inner one shifted
+    y = np.hstack([np.zeros(n_out, dtype=np.intp), np.ones(n_in, dtype=np.intp)])
+    order = np.arange(n_samples)
+    np.random.shuffle(order)
+    X, y = X[order], y[order]
+    X += np.random.normal(scale=noise, size=X.shape)
+    return X, y
+
+
+def loss(model, X, y):
+    """Total loss (mean hinge loss + L2) and accuracy over the whole data set."""
+    Value = pygrad.Value
+    inputs = [list(map(Value, xrow)) for xrow in X]
+    scores = list(map(model, inputs))
+    losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(y, scores)]
+    data_loss = sum(losses) * (1.0 / len(losses))
+    alpha = 1e-4
+    reg_loss = alpha * sum((p * p for p in model.parameters()))
+    total_loss = data_loss + reg_loss
+    accuracy = [(yi > 0) == (scorei.data > 0) for yi, scorei in zip(y, scores)]
+    return total_loss, sum(accuracy) / len(accuracy)
+
+
+def train(model, X, y, steps):
+    # One fresh graph per step, as micrograd builds it. (A compiled mode,
+    # issue 5, would build the graph once and replay it here.)
+    history = []
+    for k in range(steps):
+        total_loss, acc = loss(model, X, y)
+        model.zero_grad()
+        total_loss.backward()
+        learning_rate = 1.0 - 0.9 * k / 100
+        for p in model.parameters():
+            p.data -= learning_rate * p.grad
+        history.append((total_loss.data, acc))
+        print(f"step {k} loss {total_loss.data}, accuracy {acc * 100}%")
+    return history
+
+
+def plot(model, X, y, history, path):
+    try:
+        import matplotlib
+    except ImportError:
+        print("matplotlib is not installed: no plot")
+        return
+    matplotlib.use("Agg")    # files only, never a window
+    import matplotlib.pyplot as plt
+    fig, (ax_loss, ax_map) = plt.subplots(1, 2, figsize=(10, 4))
+    ax_loss.plot([h[0] for h in history])
+    ax_loss.set(xlabel="step", ylabel="loss", title="training loss")
+    # The decision boundary: the model's sign over a grid, as in micrograd's demo.
+    h = 0.1
+    xx, yy = np.meshgrid(np.arange(X[:, 0].min() - 1, X[:, 0].max() + 1, h),
+                         np.arange(X[:, 1].min() - 1, X[:, 1].max() + 1, h))
+    Value = pygrad.Value
+    Z = np.array([model([Value(a), Value(b)]).data > 0 for a, b in zip(xx.ravel(), yy.ravel())])
+    ax_map.contourf(xx, yy, Z.reshape(xx.shape), cmap=plt.cm.Spectral, alpha=0.8)
+    ax_map.scatter(X[:, 0], X[:, 1], c=y, s=40, cmap=plt.cm.Spectral)
+    ax_map.set(title="decision boundary")
+    fig.tight_layout()
+    fig.savefig(path)
+    print(f"saved {path}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--plot", metavar="PATH", help="save the loss curve and decision boundary as a PNG (needs matplotlib)")
+    args = parser.parse_args()
+    print(f"pygrad engine: {pygrad.get_engine()}")
+
+    np.random.seed(1337)     # micrograd's seeds: the same data and initial weights
+    random.seed(1337)
+    X, y = make_moons(n_samples=100, noise=0.1)
+    y = y * 2 - 1            # labels -1 and 1, for the hinge loss
+    model = MLP(2, [16, 16, 1])
+    print(model)
+    print("number of parameters", len(model.parameters()))
+    history = train(model, X, y, args.steps)
+    if args.plot:
+        plot(model, X, y, history, args.plot)
+
+
+if __name__ == "__main__":
+    main()

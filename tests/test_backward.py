@@ -1,0 +1,283 @@
+"""backward(): accumulation like micrograd, reused nodes, single steps,
+graph introspection, and deep and wide graphs with exact gradients."""
+import math
+
+import pytest
+
+# -- accumulation --------------------------------------------------------------
+
+
+def test_grads_accumulate_across_two_backward_calls(engine):
+    x = engine(3.0)
+    y = x * x
+    y.backward()
+    assert x.grad == 6.0
+    y.backward()                      # micrograd does not zero: 6 + 6
+    assert x.grad == 12.0
+    assert y.grad == 1.0              # the root's grad is set, not accumulated
+
+
+def test_second_backward_reuses_accumulated_intermediate_grads(engine):
+    # micrograd's rule: only the root's grad is reset. The intermediate t
+    # keeps 1 from the first call and reaches 2, so x gains 2 * 2 more.
+    x = engine(3.0)
+    t = x * 2
+    y = t + 1
+    y.backward()
+    assert (t.grad, x.grad) == (1.0, 2.0)
+    y.backward()
+    assert (t.grad, x.grad) == (2.0, 6.0)
+
+
+def test_zeroing_grads_makes_backward_repeatable(engine):
+    x, w = engine(0.5), engine(-1.25)
+    y = (x * w).tanh()
+    y.backward()
+    first = (x.grad, w.grad)
+    for v in (x, w, y):
+        v.grad = 0.0
+    y.backward()
+    assert (x.grad, w.grad) == first
+
+
+def test_accumulation_matches_micrograd(engine):
+    micrograd = pytest.importorskip("micrograd.engine")
+
+    def program(V):
+        a, b = V(-4.0), V(2.0)
+        c = a + b
+        d = a * b + b ** 3
+        e = c - d
+        f = e ** 2
+        g = f / 2.0 + 10.0 / f
+        g.backward()
+        g.backward()
+        return [v.data for v in (a, b, g)] + [v.grad for v in (a, b)]
+
+    ours, theirs = program(engine), program(micrograd.Value)
+    assert ours == pytest.approx(theirs, rel=1e-12)
+
+
+# -- reused nodes (a pre-order traversal gets these wrong) ---------------------
+
+
+def test_reused_sum_node(engine):
+    a = engine(3.0)
+    b = a + a
+    c = b + b
+    c.backward()
+    assert (c.data, b.grad, a.grad) == (12.0, 2.0, 4.0)
+
+
+def test_reused_node_feeding_its_own_consumer(engine):
+    a, b = engine(2.0), engine(3.0)
+    x = a + b
+    y = x * a                          # y = a^2 + ab
+    y.backward()
+    assert y.data == 10.0
+    assert (a.grad, b.grad, x.grad) == (2 * 2.0 + 3.0, 2.0, 2.0)
+
+
+def test_diamond(engine):
+    x = engine(0.5)
+    h = x * 3                          # shared by both branches
+    y = h.tanh() * h.exp()
+    y.backward()
+    th, ex = math.tanh(1.5), math.exp(1.5)
+    assert x.grad == pytest.approx(3 * ((1 - th * th) * ex + th * ex), rel=1e-14)
+
+
+def test_micrograd_readme_expression(engine):
+    # micrograd's README example; numbers from its test_sanity_check (PyTorch).
+    a, b = engine(-4.0), engine(2.0)
+    c = a + b
+    d = a * b + b ** 3
+    c += c + 1
+    c += 1 + c + (-a)
+    d += d * 2 + (b + a).relu()
+    d += 3 * d + (b - a).relu()
+    e = c - d
+    f = e ** 2
+    g = f / 2.0
+    g += 10.0 / f
+    g.backward()
+    assert g.data == pytest.approx(24.70408163265306, rel=1e-12)
+    assert a.grad == pytest.approx(138.83381924198252, rel=1e-12)
+    assert b.grad == pytest.approx(645.5772594752186, rel=1e-12)
+
+
+# -- one step at a time, as in Karpathy's lecture ------------------------------
+
+
+def test_single_backward_steps_by_hand(engine):
+    x1, x2, w1, w2 = engine(2.0), engine(0.0), engine(-3.0), engine(1.0)
+    b = engine(6.8813735870195432)
+    x1w1, x2w2 = x1 * w1, x2 * w2
+    n = x1w1 + x2w2 + b
+    o = n.tanh()
+    o.grad = 1.0
+    o._backward()
+    assert n.grad == pytest.approx(1 - o.data ** 2, rel=1e-15)
+    assert n.grad == pytest.approx(0.5, rel=1e-9)
+    n._backward()                      # n = (x1w1 + x2w2) + b
+    assert b.grad == n.grad
+    x1w1x2w2 = next(iter(n._prev - {b}))
+    x1w1x2w2._backward()
+    x1w1._backward()
+    x2w2._backward()
+    assert (x1.grad, w1.grad) == (w1.data * n.grad, x1.data * n.grad)
+    assert (x2.grad, w2.grad) == (w2.data * n.grad, x2.data * n.grad)
+
+
+def test_backward_step_on_a_leaf_does_nothing(engine):
+    x = engine(2.0)
+    x.grad = 5.0
+    x._backward()
+    assert x.grad == 5.0
+
+
+def test_manual_steps_in_reverse_topological_order_equal_backward(engine):
+    def graph(V):
+        a, b = V(0.7), V(-1.3)
+        c = a * b
+        d = c.exp() + a
+        e = d.log() - c.sigmoid()
+        return (a, b, c, d, e)
+
+    auto = graph(engine)
+    auto[-1].backward()
+    manual = graph(engine)
+    manual[-1].grad = 1.0
+    for node in reversed(manual):      # creation order is a topological order
+        node._backward()
+    assert [v.grad for v in manual] == [v.grad for v in auto]
+
+
+# -- introspection: _prev and _op ----------------------------------------------
+
+
+def test_prev_and_op_of_a_leaf(engine):
+    x = engine(1.0)
+    assert x._prev == set()
+    assert x._op == ""
+
+
+@pytest.mark.parametrize("build, label", [
+    (lambda a, b: a + b, "+"), (lambda a, b: a * b, "*"), (lambda a, b: a - b, "-"),
+    (lambda a, b: a / b, "/"), (lambda a, b: a ** b, "**"),
+])
+def test_prev_of_binary_nodes_holds_the_operands(engine, build, label):
+    a, b = engine(2.0), engine(3.0)
+    c = build(a, b)
+    assert c._prev == {a, b}
+    assert a in c._prev and b in c._prev
+    assert c._op == label
+
+
+@pytest.mark.parametrize("build, label", [
+    (lambda a: a.relu(), "ReLU"), (lambda a: a.tanh(), "tanh"), (lambda a: a.exp(), "exp"),
+    (lambda a: a.log(), "log"), (lambda a: a.sigmoid(), "sigmoid"), (lambda a: -a, "neg"),
+    (lambda a: a ** 2, "**2"), (lambda a: a ** -1, "**-1"), (lambda a: a ** 0.5, "**0.5"),
+])
+def test_prev_of_unary_nodes_is_the_operand_only(engine, build, label):
+    # micrograd keeps a constant exponent out of _prev.
+    a = engine(2.0)
+    c = build(a)
+    assert c._prev == {a}
+    assert c._op == label
+
+
+def test_prev_of_a_reflected_op_holds_the_constant_as_a_leaf(engine):
+    a = engine(2.0)
+    c = 5 - a
+    assert a in c._prev and len(c._prev) == 2
+    (const,) = c._prev - {a}
+    assert (const.data, const._op, const._prev) == (5.0, "", set())
+
+
+def test_prev_of_a_shared_operand_is_one_element(engine):
+    a = engine(2.0)
+    assert (a * a)._prev == {a}
+
+
+def test_prev_of_fused_nodes(engine):
+    ws = [engine(0.5), engine(-1.0)]
+    xs = [engine(2.0), engine(3.0)]
+    b = engine(0.25)
+    d = engine.dot(ws, xs, b)
+    assert d._prev == {*ws, *xs, b} and d._op == "dot"
+    s = engine.sum(xs + [b])
+    assert s._prev == {*xs, b} and s._op == "sum"
+
+
+def test_graph_walk_through_prev_reaches_every_node(engine):
+    # draw_dot's trace(): follow _prev from the root.
+    a, b = engine(1.0), engine(2.0)
+    c = a * b
+    d = (c + a).tanh()
+    nodes, stack = set(), [d]
+    while stack:
+        v = stack.pop()
+        if v not in nodes:
+            nodes.add(v)
+            stack.extend(v._prev)
+    assert {a, b, c, d} <= nodes and len(nodes) == 5
+
+
+# -- deep and wide graphs -------------------------------------------------------
+
+DEPTH = {"c": 1_000_000, "python": 100_000}
+
+
+def test_deep_chain_has_the_exact_gradient(engine, engine_name):
+    # acc = acc * 1.0 + x, DEPTH op nodes deep: every step adds exactly 0.5
+    # and passes the gradient through unchanged, so x.grad is the step count.
+    steps = DEPTH[engine_name] // 2
+    x, start = engine(0.5), engine(0.0)
+    acc = start
+    for _ in range(steps):
+        acc = acc * 1.0 + x
+    acc.backward()
+    assert acc.data == 0.5 * steps
+    assert x.grad == float(steps)
+    assert start.grad == 1.0
+
+
+def test_dropping_a_deep_chain_frees_it(C, live_nodes):
+    # Releasing must be iterative: a recursive free would overflow the C stack.
+    before = live_nodes()
+    acc = C(1.0)
+    for _ in range(DEPTH["c"]):
+        acc = acc + 1.0
+    assert live_nodes() == before + 2 * DEPTH["c"] + 1
+    del acc
+    assert live_nodes() == before
+
+
+def test_node_with_many_parents(engine, engine_name):
+    n = {"c": 1_000_000, "python": 100_000}[engine_name]
+    a = engine(2.0)
+    parents = [a * float(i % 7) for i in range(n)]   # a feeds n parents
+    total = engine.sum(parents)
+    total.backward()
+    assert a.grad == float(sum(i % 7 for i in range(n)))
+    assert total.data == 2.0 * a.grad
+
+
+def test_node_with_many_children(engine, engine_name):
+    n = {"c": 1_000_000, "python": 100_000}[engine_name]
+    leaves = [engine(float(i % 5)) for i in range(n)]
+    total = engine.sum(leaves)
+    (total * 3.0).backward()
+    assert total.data == float(sum(i % 5 for i in range(n)))
+    assert all(leaf.grad == 3.0 for leaf in leaves)
+
+
+def test_wide_dot_matches_reference_sum(engine):
+    n = 100_000
+    ws = [engine(float(i % 3) - 1.0) for i in range(n)]
+    xs = [engine(float(i % 4)) for i in range(n)]
+    d = engine.dot(ws, xs, engine(0.5))
+    d.backward()
+    assert d.data == 0.5 + sum((i % 3 - 1.0) * (i % 4) for i in range(n))
+    assert [w.grad for w in ws[:8]] == [x.data for x in xs[:8]]
