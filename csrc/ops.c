@@ -199,10 +199,8 @@ static int nary_value(int op, int32_t n, const int32_t *kids, double *out) {
     return PG_EINVAL;
 }
 
-int32_t pg_nary(int op, int32_t n, const int32_t *kids) {
-    if (n < 0 || !kids) return -PG_EINVAL;
-    for (int32_t i = 0; i < n; i++)
-        if (!pg_valid(kids[i])) return -PG_EINVAL;
+/* pg_nary without checking the ids (the caller has). */
+static int32_t nary_unchecked(int op, int32_t n, const int32_t *kids) {
     double v;
     int st = nary_value(op, n, kids, &v);
     if (st != PG_OK) return -st;
@@ -222,4 +220,50 @@ int32_t pg_nary(int op, int32_t n, const int32_t *kids) {
     pg_add_kid_bytes((int64_t)(n + 1) * (int64_t)sizeof(int32_t));
     pg_add_edges(n);
     return id;
+}
+
+static int all_valid(int64_t n, const int32_t *ids) {
+    for (int64_t i = 0; i < n; i++)
+        if (!pg_valid(ids[i])) return 0;
+    return 1;
+}
+
+int32_t pg_nary(int op, int32_t n, const int32_t *kids) {
+    if (n < 0 || !kids || !all_valid(n, kids)) return -PG_EINVAL;
+    return nary_unchecked(op, n, kids);
+}
+
+/* One neuron: DOT over (w row, x, b), then RELU if asked. */
+static int32_t neuron(int32_t nin, const int32_t *w, const int32_t *x, int32_t b,
+                      int relu, int32_t *kids) {
+    for (int32_t i = 0; i < nin; i++) {
+        kids[i] = w[i];
+        kids[nin + i] = x[i];
+    }
+    kids[2 * nin] = b;
+    int32_t dot = nary_unchecked(PG_DOT, 2 * nin + 1, kids);
+    if (dot < 0 || !relu) return dot;
+    int32_t act = pg_unary(PG_RELU, dot);
+    pg_decref(dot); /* owned by the RELU node now, or freed on failure */
+    return act;
+}
+
+int pg_dense(int32_t nout, int32_t nin, const int32_t *w, const int32_t *x,
+             const int32_t *b, int relu, int32_t *out) {
+    if (nout < 0 || nin < 0 || !w || !x || !b || !out) return PG_EINVAL;
+    if (!all_valid((int64_t)nout * nin, w) || !all_valid(nin, x) || !all_valid(nout, b))
+        return PG_EINVAL;
+    int32_t *kids = malloc((size_t)(2 * nin + 1) * sizeof(int32_t));
+    if (!kids) return PG_ENOMEM;
+    for (int32_t r = 0; r < nout; r++) {
+        out[r] = neuron(nin, w + (int64_t)r * nin, x, b[r], relu, kids);
+        if (out[r] < 0) {
+            int status = -out[r];
+            for (int32_t j = 0; j < r; j++) pg_decref(out[j]);
+            free(kids);
+            return status;
+        }
+    }
+    free(kids);
+    return PG_OK;
 }

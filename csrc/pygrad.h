@@ -64,6 +64,13 @@ int32_t pg_binary_k(int op, int32_t a, double k, int k_first);
 /* PG_SUM: n kids. PG_DOT: kids = w[0..m), x[0..m), b with n = 2m + 1. */
 int32_t pg_nary(int op, int32_t n, const int32_t *kids);
 
+/* A dense layer in one call: for each of nout neurons r, one PG_DOT node
+ * over (w[r*nin .. r*nin+nin), x[0..nin), b[r]), followed by a PG_RELU node
+ * if relu != 0. out[r] receives the id of neuron r's last node, owned by
+ * the caller. All or nothing: on error no node is left behind. */
+int pg_dense(int32_t nout, int32_t nin, const int32_t *w, const int32_t *x,
+             const int32_t *b, int relu, int32_t *out);
+
 /* Differentiate: sort the graph below root, set root's grad to 1 and
  * accumulate every other node's grad (grads are not zeroed first). */
 int pg_backward(int32_t root);

@@ -11,23 +11,30 @@ import numbers
 from . import _ops
 
 
-def as_float(x):
-    """A Python float from an int, float, bool or numpy real scalar; TypeError otherwise."""
-    if type(x) is float:
-        return x
-    if isinstance(x, numbers.Real):   # int, bool, Fraction, numpy integer/floating
-        return float(x)
-    raise TypeError(f"pygrad Values hold real numbers, not {type(x).__name__}: {x!r}")
+# Types seen to be real numbers: a set lookup is much cheaper than the
+# isinstance check against the numbers.Real ABC (numpy scalars take that path).
+_REAL_TYPES = {float, int, bool}
 
 
 def number_or_none(x):
-    """`as_float(x)`, or None where x is not a real number (so the operator
-    can return NotImplemented and let Python try the other operand)."""
+    """A Python float from an int, float, bool or numpy real scalar, or None
+    for anything else (so an operator can return NotImplemented)."""
     if type(x) is float:
         return x
-    if isinstance(x, numbers.Real):
+    if type(x) in _REAL_TYPES:
+        return float(x)
+    if isinstance(x, numbers.Real):   # int, bool, Fraction, numpy integer/floating
+        _REAL_TYPES.add(type(x))
         return float(x)
     return None
+
+
+def as_float(x):
+    """Like number_or_none, but a TypeError for anything that is not a real number."""
+    f = number_or_none(x)
+    if f is None:
+        raise TypeError(f"pygrad Values hold real numbers, not {type(x).__name__}: {x!r}")
+    return f
 
 
 def check_leaf_args(_children, _op):

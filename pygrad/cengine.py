@@ -8,7 +8,7 @@ children alive, so intermediate nodes need no Python object at all.
 """
 from . import _ops
 from ._api import ValueBase, as_float, check_leaf_args, number_or_none
-from ._ffi import check, check_id, lib, require, stats  # noqa: F401  (stats re-exported)
+from ._ffi import check, check_id, ffi, lib, require, stats  # noqa: F401  (stats re-exported)
 from ._errors import error
 
 require()
@@ -126,6 +126,12 @@ class Value(ValueBase):
             raise ValueError(f"dot: {len(ws)} weights but {len(xs)} inputs")
         return _from_nary(_ops.DOT, [v if type(v) is Value else Value(v) for v in (*ws, *xs, b)])
 
+    @staticmethod
+    def dense(rows, biases):
+        """A fused dense layer: `plan(xs, relu)` gives, for each row of weights,
+        (b + w . xs) (then relu'd), as a list of Values, in one C call."""
+        return _Dense(rows, biases)
+
     # -- backpropagation ------------------------------------------------------
 
     def _backward(self):
@@ -137,9 +143,40 @@ class Value(ValueBase):
         check(lib.pg_backward(self._id), "backward")
 
 
-def _from_nary(op, vals):
-    # `vals` holds the handles until the node has taken its own references.
-    node_id = check_id(_nary(op, len(vals), [x._id for x in vals]), _ops.label(op))
+class _Dense:
+    """Weight and bias ids packed once, so each call converts only the inputs."""
+
+    __slots__ = ("params", "nout", "nin", "w_ids", "b_ids", "out")
+
+    def __init__(self, rows, biases):
+        rows = [list(r) for r in rows]
+        biases = list(biases)
+        self.nout, self.nin = len(rows), (len(rows[0]) if rows else 0)
+        if len(biases) != self.nout or any(len(r) != self.nin for r in rows):
+            raise ValueError("dense: every row needs the same number of weights, and one bias per row")
+        self.params = [v if type(v) is Value else Value(v) for r in rows for v in r]
+        self.params += [v if type(v) is Value else Value(v) for v in biases]  # kept alive here
+        ids = [p._id for p in self.params]
+        self.w_ids = ffi.new("int32_t[]", ids[:self.nout * self.nin])
+        self.b_ids = ffi.new("int32_t[]", ids[self.nout * self.nin:])
+        self.out = ffi.new("int32_t[]", self.nout)
+
+    def __call__(self, xs, relu=False):
+        xs = [v if type(v) is Value else Value(v) for v in xs]
+        if len(xs) != self.nin:
+            raise ValueError(f"dense: {self.nin} weights per row but {len(xs)} inputs")
+        check(lib.pg_dense(self.nout, self.nin, self.w_ids, [v._id for v in xs],
+                           self.b_ids, 1 if relu else 0, self.out), "dense")
+        return [_adopt(i) for i in ffi.unpack(self.out, self.nout)]
+
+
+def _adopt(node_id):
+    """A handle on a node just created for us (its reference is ours)."""
     v = _new(Value)
     v._id = node_id
     return v
+
+
+def _from_nary(op, vals):
+    # `vals` holds the handles until the node has taken its own references.
+    return _adopt(check_id(_nary(op, len(vals), [x._id for x in vals]), _ops.label(op)))

@@ -2,8 +2,8 @@
 
 `Module`, `Neuron`, `Layer` and `MLP` are micrograd's, with micrograd's
 initialisation order (so a seeded program gives micrograd's numbers); a
-Neuron's `b + sum(w * x)` is one fused node (`Value.dot`), whose gradients
-are those of the unfused graph. `SingleLayerNeuron` and `squared_error_loss`
+Neuron's `b + sum(w * x)` is one fused node (`Value.dot`), and a Layer is
+one call (`Value.dense`); the gradients are those of the unfused graph. `SingleLayerNeuron` and `squared_error_loss`
 are the tutorial's. Parameters are created on the engine that is active
 when the module is built.
 """
@@ -29,7 +29,9 @@ class Neuron(Module):
 
     def __init__(self, nin, nonlin=True):
         Value = value_class()
-        self.w = [Value(random.uniform(-1, 1)) for _ in range(nin)]
+        # A tuple, not micrograd's list: Layer caches the weights, and a tuple
+        # cannot change under it (set `n.w[i].data`, or assign a new `n.w`).
+        self.w = tuple(Value(random.uniform(-1, 1)) for _ in range(nin))
         self.b = Value(0)
         self.nonlin = nonlin
 
@@ -38,7 +40,7 @@ class Neuron(Module):
         return act.relu() if self.nonlin else act
 
     def parameters(self):
-        return self.w + [self.b]
+        return list(self.w) + [self.b]
 
     def __repr__(self):
         return f"{'ReLU' if self.nonlin else 'Linear'}Neuron({len(self.w)})"
@@ -48,9 +50,20 @@ class Layer(Module):
 
     def __init__(self, nin, nout, **kwargs):
         self.neurons = [Neuron(nin, **kwargs) for _ in range(nout)]
+        self._plan, self._plan_key = None, None
 
     def __call__(self, x):
-        out = [n(x) for n in self.neurons]
+        # All neurons in one fused call; the same numbers as [n(x) for n in neurons].
+        key = [(n.w, n.b, n.nonlin) for n in self.neurons]
+        nonlins = {nonlin for _, _, nonlin in key}
+        if len(nonlins) != 1:   # mixed activations: neuron by neuron
+            out = [n(x) for n in self.neurons]
+        else:
+            if key != self._plan_key:   # first call, or a neuron's parameters were replaced
+                V = type(self.neurons[0].b)
+                self._plan = V.dense([n.w for n in self.neurons], [n.b for n in self.neurons])
+                self._plan_key = key
+            out = self._plan(x, relu=nonlins.pop())
         return out[0] if len(out) == 1 else out
 
     def parameters(self):
