@@ -67,20 +67,27 @@ static int64_t sort(int32_t root, uint32_t gen) {
     return n;
 }
 
-int pg_backward(int32_t root) {
-    if (!pg_valid(root)) return PG_EINVAL;
+int64_t pg_topo(int32_t root, const int32_t **order) {
     /* The stack holds at most one entry per edge plus one per node. */
     if (ensure(&stack, &stack_cap, pg_pool_count() + pg_edge_count() + 1) != PG_OK ||
         ensure(&topo, &topo_cap, pg_pool_count()) != PG_OK)
-        return PG_ENOMEM;
-    int64_t n = sort(root, next_generation());
+        return -PG_ENOMEM;
+    *order = topo;
+    return sort(root, next_generation());
+}
+
+int pg_backward(int32_t root) {
+    if (!pg_valid(root)) return PG_EINVAL;
+    const int32_t *order;
+    int64_t n = pg_topo(root, &order);
+    if (n < 0) return (int)-n;
     pg_nodes[root].grad = 1.0;
-    pg_sweep(topo, n);
+    pg_sweep(pg_nodes, topo, n);
     return PG_OK;
 }
 
 int pg_backward_node(int32_t id) {
     if (!pg_valid(id)) return PG_EINVAL;
-    pg_local_step(&pg_nodes[id]);
+    pg_local_step(pg_nodes, &pg_nodes[id]);
     return PG_OK;
 }

@@ -62,10 +62,14 @@ int64_t pg_pool_count(void);          /* ids handed out so far (high water) */
 
 /* ops.c */
 int pg_forward(int op, double a, double b, double *out);
-void pg_local_step(pg_node *n);
-void pg_sweep(const int32_t *topo, int64_t n);
+int pg_eval(const pg_node *base, pg_node *n);
+void pg_local_step(pg_node *base, pg_node *n);
+void pg_sweep(pg_node *base, const int32_t *topo, int64_t n);
 
 /* backward.c */
 int64_t pg_scratch_bytes(void);
+/* The non-leaf nodes below root, children first, in scratch memory valid
+ * until the next call; returns their count or -PG_ENOMEM. */
+int64_t pg_topo(int32_t root, const int32_t **order);
 
 #endif /* PYGRAD_CORE_H */

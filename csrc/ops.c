@@ -63,11 +63,12 @@ int pg_forward(int op, double a, double b, double *out) {
 }
 
 // ---------------------------------------------------------------------------
-// local derivatives: one step of the reverse sweep, for node n
+// local derivatives: one step of the reverse sweep, for node n of the node
+// array `base` (the core's pool, or a compiled program's slots)
 
-#define KID(i) (pg_nodes[k[i]])
+#define KID(i) (base[k[i]])
 
-static inline void local_step(pg_node *n) {
+static inline void local_step(pg_node *base, pg_node *n) {
     const int32_t *k = pg_kids_of(n);
     const double g = n->grad, out = n->data;
     switch (n->op) {
@@ -118,11 +119,11 @@ static inline void local_step(pg_node *n) {
 
 #undef KID
 
-void pg_local_step(pg_node *n) { local_step(n); }
+void pg_local_step(pg_node *base, pg_node *n) { local_step(base, n); }
 
 /* The reverse sweep: topo lists nodes children first, so walk it backwards. */
-void pg_sweep(const int32_t *topo, int64_t n) {
-    for (int64_t i = n - 1; i >= 0; i--) local_step(&pg_nodes[topo[i]]);
+void pg_sweep(pg_node *base, const int32_t *topo, int64_t n) {
+    for (int64_t i = n - 1; i >= 0; i--) local_step(base, &base[topo[i]]);
 }
 
 // ---------------------------------------------------------------------------
@@ -179,30 +180,38 @@ int32_t pg_binary_k(int op, int32_t a, double k, int k_first) {
     return id;
 }
 
-static int nary_value(int op, int32_t n, const int32_t *kids, double *out) {
+static int nary_value(const pg_node *base, int op, int32_t n, const int32_t *kids, double *out) {
     if (op == PG_SUM) {
         if (n < 1) return PG_EINVAL;
-        double acc = pg_nodes[kids[0]].data;
-        for (int32_t i = 1; i < n; i++) acc = acc + pg_nodes[kids[i]].data;
+        double acc = base[kids[0]].data;
+        for (int32_t i = 1; i < n; i++) acc = acc + base[kids[i]].data;
         *out = acc;
         return PG_OK;
     }
     if (op == PG_DOT) {
         if (n < 1 || n % 2 == 0) return PG_EINVAL;
         int32_t m = n / 2;
-        double acc = pg_nodes[kids[2 * m]].data;
+        double acc = base[kids[2 * m]].data;
         for (int32_t i = 0; i < m; i++)
-            acc = acc + pg_nodes[kids[i]].data * pg_nodes[kids[m + i]].data;
+            acc = acc + base[kids[i]].data * base[kids[m + i]].data;
         *out = acc;
         return PG_OK;
     }
     return PG_EINVAL;
 }
 
+/* Recompute n->data from its children in `base` (compiled programs). */
+int pg_eval(const pg_node *base, pg_node *n) {
+    const int32_t *k = pg_kids_of(n);
+    if (pg_is_nary(n->op)) return nary_value(base, n->op, pg_nkids_of(n), k, &n->data);
+    double b = pg_arity[n->op] == 2 ? base[k[1]].data : 0.0;
+    return pg_forward(n->op, base[k[0]].data, b, &n->data);
+}
+
 /* pg_nary without checking the ids (the caller has). */
 static int32_t nary_unchecked(int op, int32_t n, const int32_t *kids) {
     double v;
-    int st = nary_value(op, n, kids, &v);
+    int st = nary_value(pg_nodes, op, n, kids, &v);
     if (st != PG_OK) return -st;
     int32_t *many = malloc((size_t)(n + 1) * sizeof(int32_t));
     if (!many) return -PG_ENOMEM;

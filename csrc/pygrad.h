@@ -91,6 +91,31 @@ int pg_incref(int32_t id);
 int pg_decref(int32_t id);
 int pg_decref_many(int32_t n, const int32_t *ids);
 
+/* Compiled programs: the graph below a root, flattened once into an array
+ * of slots in topological order, then replayed on many rows of inputs.
+ * Inputs are leaves whose values come from each row; params are leaves
+ * whose data is read at every run and whose grads receive the gradient
+ * summed over the rows; other leaves are constants read at every run.
+ * A program holds a reference to every leaf it reads. */
+typedef struct pg_program pg_program;
+int pg_compile(int32_t root, int32_t ninputs, const int32_t *inputs,
+               int32_t nparams, const int32_t *params, pg_program **out);
+void pg_program_free(pg_program *p);
+int64_t pg_program_size(const pg_program *p);   /* instructions */
+/* For each of nrows rows of `batch` (row-major, ninputs columns) compute
+ * the root into out[row]; if backward != 0 also differentiate and add
+ * scale * d root / d param, summed over rows, to each param's grad. On an
+ * error nothing is added and *bad_row says which row failed. */
+int pg_program_run(pg_program *p, int64_t nrows, const double *batch, double *out,
+                   int backward, double scale, int64_t *bad_row);
+
+/* Optimizer steps over n parameter nodes, in C. SGD with momentum keeps
+ * velocity[n]; Adam keeps m[n], v[n] and takes the step number t >= 1. */
+int pg_fill_grad(int32_t n, const int32_t *ids, double g);
+int pg_sgd_step(int32_t n, const int32_t *ids, double lr, double momentum, double *velocity);
+int pg_adam_step(int32_t n, const int32_t *ids, double lr, double beta1, double beta2,
+                 double eps, int64_t t, double *m, double *v);
+
 /* Bookkeeping, for tests and benchmarks. */
 typedef struct {
     int64_t live;        /* nodes in use                        */

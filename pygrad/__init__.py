@@ -10,10 +10,13 @@ pure-Python reference). Choose with PYGRAD_ENGINE=c|python or
 `pygrad.use_engine(...)`; `pygrad.Value`, `pygrad.engine.Value` and
 `pygrad.nn` follow the active engine.
 """
-from ._engines import ENGINES, get_engine, use_engine, value_class
+from . import optim
+from ._engines import ENGINES, cengine_or_none, get_engine, use_engine, value_class
+from .compiled import Program, compile
 
 __version__ = "0.1.0"
-__all__ = ["Value", "ML_Framework", "use_engine", "get_engine", "ENGINES", "sum", "dot", "__version__"]
+__all__ = ["Value", "ML_Framework", "use_engine", "get_engine", "ENGINES", "sum", "dot",
+           "compile", "Program", "optim", "__version__"]
 
 
 def sum(values):  # noqa: A001  (pygrad.sum, like numpy.sum)

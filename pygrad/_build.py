@@ -10,7 +10,7 @@ from cffi import FFI
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HEADER = os.path.join(ROOT, "csrc", "pygrad.h")
-SOURCES = ["csrc/nodes.c", "csrc/ops.c", "csrc/backward.c"]
+SOURCES = ["csrc/nodes.c", "csrc/ops.c", "csrc/backward.c", "csrc/program.c", "csrc/optim.c"]
 
 # cffi's stock wrappers release the GIL around every call. For calls that
 # take 10-100 ns that is most of their cost, and with a second Python thread

@@ -40,6 +40,14 @@ def value_class(name=None):
     return importlib.import_module(ENGINES[name]).Value
 
 
+def cengine_or_none():
+    """The C engine's module, or None where the C core is not built."""
+    try:
+        return importlib.import_module(ENGINES["c"])
+    except ImportError:
+        return None
+
+
 def _init_from_environment():
     name = os.environ.get("PYGRAD_ENGINE", "").strip().lower()
     if name:

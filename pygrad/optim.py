@@ -1,18 +1,78 @@
-"""Optimizers over a list of parameters (Values of either engine)."""
+"""Optimizers over a list of parameters (Values of either engine).
+
+The update rules are written here in plain Python (the specification).
+When every parameter lives in the C engine the same arithmetic runs in C,
+one call per step for all parameters (cengine.ParamKernels, csrc/optim.c).
+"""
+import math
+
+from ._engines import cengine_or_none
 
 
-class SGD:
-    """Plain stochastic gradient descent: p.data -= lr * p.grad."""
+def _c_kernels(params):
+    cengine = cengine_or_none()
+    if cengine is None or not params or any(type(p) is not cengine.Value for p in params):
+        return None
+    return cengine.ParamKernels(params)
 
-    def __init__(self, params, lr=0.01):
+
+class Optimizer:
+
+    def __init__(self, params):
         self.params = list(params)
-        self.lr = lr
+        self._c = _c_kernels(self.params)
 
-    def step(self):
-        lr = self.lr
-        for p in self.params:
-            p.data = p.data - lr * p.grad
+    def _state(self):
+        return self._c.state() if self._c else [0.0] * len(self.params)
 
     def zero_grad(self):
+        if self._c:
+            self._c.zero_grad()
+            return
         for p in self.params:
             p.grad = 0.0
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, with optional momentum:
+    v = momentum * v + grad; p.data -= lr * v (v = grad without momentum)."""
+
+    def __init__(self, params, lr=0.01, momentum=0.0):
+        super().__init__(params)
+        self.lr, self.momentum = lr, momentum
+        self.velocity = self._state()
+
+    def step(self):
+        if self._c:
+            self._c.sgd(self.lr, self.momentum, self.velocity)
+            return
+        for i, p in enumerate(self.params):
+            step = p.grad
+            if self.momentum != 0.0:
+                self.velocity[i] = self.momentum * self.velocity[i] + step
+                step = self.velocity[i]
+            p.data = p.data - self.lr * step
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba), with bias correction."""
+
+    def __init__(self, params, lr=0.001, betas=(0.9, 0.999), eps=1e-8):
+        super().__init__(params)
+        self.lr, (self.beta1, self.beta2), self.eps = lr, betas, eps
+        self.t = 0
+        self.m, self.v = self._state(), self._state()
+
+    def step(self):
+        self.t += 1
+        if self._c:
+            self._c.adam(self.lr, self.beta1, self.beta2, self.eps, self.t, self.m, self.v)
+            return
+        b1, b2 = self.beta1, self.beta2
+        c1, c2 = 1.0 - b1 ** float(self.t), 1.0 - b2 ** float(self.t)
+        for i, p in enumerate(self.params):
+            g = p.grad
+            self.m[i] = b1 * self.m[i] + (1.0 - b1) * g
+            self.v[i] = b2 * self.v[i] + (1.0 - b2) * (g * g)
+            mhat, vhat = self.m[i] / c1, self.v[i] / c2
+            p.data = p.data - self.lr * mhat / (math.sqrt(vhat) + self.eps)

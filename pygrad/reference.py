@@ -116,17 +116,33 @@ RULES = {
 }
 
 
-def local_derivatives(node):
-    """d node / d child, for each child in order."""
-    kids, code = node._children, node._opcode
+# the n-ary ops: SUM over its children, DOT over (w..., x..., b)
+
+def evaluate(code, values):
+    """The forward value of op `code` on its children's values."""
     if code == SUM:
-        return (1.0,) * len(kids)
-    if code == DOT:                           # kids: w..., x..., b
-        m = len(kids) // 2
-        return tuple(x._data for x in kids[m:2 * m]) + tuple(w._data for w in kids[:m]) + (1.0,)
-    a = kids[0]._data
-    b = kids[1]._data if len(kids) > 1 else 0.0
-    return RULES[code][1](a, b, node._data)
+        acc = values[0]
+        for x in values[1:]:
+            acc = acc + x
+        return acc
+    if code == DOT:
+        m = len(values) // 2
+        acc = values[-1]
+        for w, x in zip(values[:m], values[m:2 * m]):
+            acc = acc + w * x
+        return acc
+    return RULES[code][0](*values)
+
+
+def local_derivatives(code, values, out):
+    """d out / d child, for each child in order, from the children's values."""
+    if code == SUM:
+        return (1.0,) * len(values)
+    if code == DOT:
+        m = len(values) // 2
+        return values[m:2 * m] + values[:m] + (1.0,)
+    b = values[1] if len(values) > 1 else 0.0
+    return RULES[code][1](values[0], b, out)
 
 
 # ---------------------------------------------------------------------------
@@ -207,10 +223,7 @@ class Value(ValueBase):
         kids = tuple(v if isinstance(v, Value) else Value(v) for v in values)
         if not kids:
             return Value(0.0)
-        acc = kids[0]._data
-        for v in kids[1:]:
-            acc = acc + v._data
-        return Value._node(SUM, acc, kids)
+        return Value._node(SUM, evaluate(SUM, [k._data for k in kids]), kids)
 
     @staticmethod
     def dot(ws, xs, b):
@@ -219,10 +232,7 @@ class Value(ValueBase):
         if len(ws) != len(xs):
             raise ValueError(f"dot: {len(ws)} weights but {len(xs)} inputs")
         kids = tuple(v if isinstance(v, Value) else Value(v) for v in ws + xs + [b])
-        acc = kids[-1]._data
-        for w, x in zip(kids[:len(ws)], kids[len(ws):-1]):
-            acc = acc + w._data * x._data
-        return Value._node(DOT, acc, kids)
+        return Value._node(DOT, evaluate(DOT, [k._data for k in kids]), kids)
 
     @staticmethod
     def dense(rows, biases):
@@ -249,7 +259,8 @@ class Value(ValueBase):
         if not self._children:
             return
         g = self._grad
-        for child, d in zip(self._children, local_derivatives(self)):
+        values = tuple(k._data for k in self._children)
+        for child, d in zip(self._children, local_derivatives(self._opcode, values, self._data)):
             child._grad += d * g
 
     def backward(self):
@@ -261,16 +272,22 @@ class Value(ValueBase):
         core sorts the same way, so both engines add gradients in the same
         order and agree to the last bit.)
         """
-        topo, expanded = [], set()
-        stack = [(self, False)]
-        while stack:
-            node, children_listed = stack.pop()
-            if children_listed:
-                topo.append(node)
-            elif node not in expanded:
-                expanded.add(node)
-                stack.append((node, True))
-                stack.extend((c, False) for c in reversed(node._children) if c not in expanded)
+        topo = topological_order(self)
         self._grad = 1.0
         for node in reversed(topo):
             node._backward()
+
+
+def topological_order(root):
+    """Every node below root (root included), each after all of its children."""
+    topo, expanded = [], set()
+    stack = [(root, False)]
+    while stack:
+        node, children_listed = stack.pop()
+        if children_listed:
+            topo.append(node)
+        elif node not in expanded:
+            expanded.add(node)
+            stack.append((node, True))
+            stack.extend((c, False) for c in reversed(node._children) if c not in expanded)
+    return topo

@@ -1,0 +1,179 @@
+/*
+ * program.c - compiled graphs: flatten once, replay on many rows.
+ *
+ * A program is its own array of pg_node slots: the leaves first (inputs,
+ * then params, then constants), then every op node in topological order,
+ * with children renamed to slot indices. So the one forward rule
+ * (pg_eval) and the one derivative switch (pg_sweep) of ops.c run on it
+ * unchanged, and a replay gives the eager engine's numbers. No Python runs
+ * per row or per node, and the GIL is held throughout (see pygrad.h).
+ */
+#include <stdlib.h> /* malloc, calloc, free */
+#include <string.h> /* memcpy */
+#include "core.h"
+
+struct pg_program {
+    pg_node *slots;      /* nslots: leaves, then op nodes children first   */
+    int32_t *leaf_ids;   /* the pool node behind each leaf slot (we hold a ref) */
+    int32_t *order;      /* op slots, for pg_sweep                         */
+    double *acc;         /* per-param gradient sums during a run           */
+    int32_t nslots, nleaves, ninputs, nparams, root;
+};
+
+// ---------------------------------------------------------------------------
+// building
+
+void pg_program_free(pg_program *p) {
+    if (!p) return;
+    if (p->slots) {
+        for (int32_t s = p->nleaves; s < p->nslots; s++)
+            if (pg_is_nary(p->slots[s].op)) free(p->slots[s].kids.many);
+        for (int32_t s = 0; s < p->nleaves; s++) pg_decref(p->leaf_ids[s]);
+    }
+    free(p->slots);
+    free(p->leaf_ids);
+    free(p->order);
+    free(p->acc);
+    free(p);
+}
+
+int64_t pg_program_size(const pg_program *p) { return p ? p->nslots - p->nleaves : -1; }
+
+/* Give leaf `id` the next leaf slot unless it has one. */
+static int add_leaf(pg_program *p, int32_t *slot_of, int32_t id, int must_be_new) {
+    if (slot_of[id] >= 0) return must_be_new ? PG_EINVAL : PG_OK;
+    if (pg_nodes[id].op != PG_LEAF) return PG_EINVAL;
+    int32_t s = p->nleaves++;
+    slot_of[id] = s;
+    p->leaf_ids[s] = id;
+    p->slots[s] = pg_nodes[id];
+    p->slots[s].grad = 0.0;
+    pg_nodes[id].refs++;   /* released by pg_program_free */
+    return PG_OK;
+}
+
+/* Copy op node `id` into slot s, renaming its children. */
+static int add_op(pg_program *p, const int32_t *slot_of, int32_t id, int32_t s) {
+    const pg_node *n = &pg_nodes[id];
+    pg_node *out = &p->slots[s];
+    *out = *n;
+    out->grad = 0.0;
+    const int32_t *k = pg_kids_of(n);
+    int32_t nk = pg_nkids_of(n);
+    int32_t *dst = out->kids.pair;
+    if (pg_is_nary(n->op)) {
+        out->kids.many = malloc((size_t)(nk + 1) * sizeof(int32_t));
+        if (!out->kids.many) { out->op = PG_LEAF; return PG_ENOMEM; }
+        out->kids.many[0] = nk;
+        dst = out->kids.many + 1;
+    }
+    for (int32_t i = 0; i < nk; i++) dst[i] = slot_of[k[i]];
+    return PG_OK;
+}
+
+static int build(pg_program *p, int32_t root, int32_t ninputs, const int32_t *inputs,
+                 int32_t nparams, const int32_t *params, const int32_t *order, int64_t nops,
+                 int32_t *slot_of) {
+    int st = PG_OK;
+    for (int32_t i = 0; i < ninputs && st == PG_OK; i++) st = add_leaf(p, slot_of, inputs[i], 1);
+    for (int32_t i = 0; i < nparams && st == PG_OK; i++) st = add_leaf(p, slot_of, params[i], 1);
+    for (int64_t j = 0; j < nops && st == PG_OK; j++) {
+        const pg_node *n = &pg_nodes[order[j]];
+        const int32_t *k = pg_kids_of(n);
+        for (int32_t i = 0, nk = pg_nkids_of(n); i < nk && st == PG_OK; i++)
+            if (pg_nodes[k[i]].op == PG_LEAF) st = add_leaf(p, slot_of, k[i], 0);
+    }
+    if (st == PG_OK && pg_nodes[root].op == PG_LEAF) st = add_leaf(p, slot_of, root, 0);
+    if (st != PG_OK) return st;
+    p->nslots = p->nleaves;
+    for (int64_t j = 0; j < nops; j++) {
+        int32_t s = p->nslots;
+        slot_of[order[j]] = s;
+        p->order[j] = s;
+        st = add_op(p, slot_of, order[j], s);
+        p->nslots++;   /* counted even on failure, so free() sees it */
+        if (st != PG_OK) return st;
+    }
+    p->root = slot_of[root];
+    return PG_OK;
+}
+
+int pg_compile(int32_t root, int32_t ninputs, const int32_t *inputs,
+               int32_t nparams, const int32_t *params, pg_program **out) {
+    *out = NULL;
+    if (!pg_valid(root) || ninputs < 0 || nparams < 0) return PG_EINVAL;
+    for (int32_t i = 0; i < ninputs; i++) if (!pg_valid(inputs[i])) return PG_EINVAL;
+    for (int32_t i = 0; i < nparams; i++) if (!pg_valid(params[i])) return PG_EINVAL;
+    const int32_t *order;
+    int64_t nops = pg_topo(root, &order);
+    if (nops < 0) return (int)-nops;
+    int64_t pool = pg_pool_count(), edges = 0;
+    for (int64_t j = 0; j < nops; j++) edges += pg_nkids_of(&pg_nodes[order[j]]);
+    /* Leaves: at most the inputs, the params, the root and every child of every op. */
+    int64_t max_slots = ninputs + nparams + 1 + edges + nops;
+    if (max_slots > INT32_MAX) return PG_ENOMEM;
+    pg_program *p = calloc(1, sizeof *p);
+    int32_t *slot_of = malloc((size_t)pool * sizeof(int32_t));
+    if (p) {
+        p->slots = calloc((size_t)max_slots, sizeof(pg_node));
+        p->leaf_ids = malloc((size_t)max_slots * sizeof(int32_t));
+        p->order = malloc((size_t)(nops + 1) * sizeof(int32_t));
+        p->acc = calloc((size_t)nparams + 1, sizeof(double));
+        p->ninputs = ninputs;
+        p->nparams = nparams;
+    }
+    int st = PG_ENOMEM;
+    if (p && slot_of && p->slots && p->leaf_ids && p->order && p->acc) {
+        for (int64_t i = 0; i < pool; i++) slot_of[i] = -1;
+        /* `order` is scratch that the next sort reuses: build() sorts nothing. */
+        st = build(p, root, ninputs, inputs, nparams, params, order, nops, slot_of);
+    }
+    free(slot_of);
+    if (st != PG_OK) {
+        pg_program_free(p);
+        return st;
+    }
+    *out = p;
+    return PG_OK;
+}
+
+// ---------------------------------------------------------------------------
+// running
+
+static int forward_row(pg_program *p) {
+    for (int32_t s = p->nleaves; s < p->nslots; s++) {
+        int st = pg_eval(p->slots, &p->slots[s]);
+        if (st != PG_OK) return st;
+    }
+    return PG_OK;
+}
+
+static void backward_row(pg_program *p, double scale) {
+    pg_node *slots = p->slots;
+    int32_t first_param = p->ninputs, end_params = p->ninputs + p->nparams;
+    for (int32_t s = first_param; s < end_params; s++) slots[s].grad = 0.0;
+    for (int32_t s = p->nleaves; s < p->nslots; s++) slots[s].grad = 0.0;
+    slots[p->root].grad = 1.0;
+    pg_sweep(slots, p->order, p->nslots - p->nleaves);
+    for (int32_t i = 0; i < p->nparams; i++) p->acc[i] += scale * slots[first_param + i].grad;
+}
+
+int pg_program_run(pg_program *p, int64_t nrows, const double *batch, double *out,
+                   int backward, double scale, int64_t *bad_row) {
+    *bad_row = -1;
+    if (!p || nrows < 0 || (nrows > 0 && (!out || (p->ninputs > 0 && !batch)))) return PG_EINVAL;
+    /* Params and constants are read live, once per run. */
+    for (int32_t s = p->ninputs; s < p->nleaves; s++) p->slots[s].data = pg_nodes[p->leaf_ids[s]].data;
+    for (int32_t i = 0; i < p->nparams; i++) p->acc[i] = 0.0;
+    for (int64_t r = 0; r < nrows; r++) {
+        for (int32_t i = 0; i < p->ninputs; i++) p->slots[i].data = batch[r * p->ninputs + i];
+        int st = forward_row(p);
+        if (st != PG_OK) { *bad_row = r; return st; }
+        out[r] = p->slots[p->root].data;
+        if (backward) backward_row(p, scale);
+    }
+    if (backward)
+        for (int32_t i = 0; i < p->nparams; i++)
+            pg_nodes[p->leaf_ids[p->ninputs + i]].grad += p->acc[i];
+    return PG_OK;
+}

@@ -1,0 +1,83 @@
+"""The reference engine's compiled mode: a pure-Python replay of a graph.
+
+The same program as the C core's (csrc/program.c), in plain Python and in
+the same order, so its numbers are the specification of compiled runs:
+slots hold the leaves (inputs, then params, then constants) and then every
+op node in topological order, with children renamed to slot indices.
+"""
+from ._errors import EDOMAIN, EINVAL, EOVERFLOW, EZERODIV, error
+from ._ops import LEAF
+from .reference import evaluate, local_derivatives, topological_order
+
+_STATUS = {ZeroDivisionError: EZERODIV, OverflowError: EOVERFLOW, ValueError: EDOMAIN}
+
+
+class Program:
+
+    def __init__(self, root, inputs, params):
+        self.leaves, slot_of = [], {}
+
+        def add_leaf(v, must_be_new):
+            if v in slot_of:
+                if must_be_new:
+                    raise error(EINVAL, "compile")
+                return
+            if v._opcode != LEAF:
+                raise error(EINVAL, "compile")
+            slot_of[v] = len(self.leaves)
+            self.leaves.append(v)
+
+        ops = [n for n in topological_order(root) if n._opcode != LEAF]
+        for v in list(inputs) + list(params):
+            add_leaf(v, True)
+        for node in ops:
+            for kid in node._children:
+                if kid._opcode == LEAF:
+                    add_leaf(kid, False)
+        if root._opcode == LEAF:
+            add_leaf(root, False)
+        self.ninputs, self.nparams = len(inputs), len(params)
+        first = len(self.leaves)
+        for i, node in enumerate(ops):
+            slot_of[node] = first + i
+        # one instruction per op: (op code, child slots)
+        self.code = [(n._opcode, tuple(slot_of[k] for k in n._children)) for n in ops]
+        self.root = slot_of[root]
+
+    def __len__(self):
+        return len(self.code)
+
+    def run(self, batch, out, backward, scale):
+        """Fill out[r] with the root's value for each row of batch; with
+        backward, add scale * d root / d param, summed over rows, to each
+        param's grad."""
+        rows = batch.tolist()
+        nleaves = len(self.leaves)
+        value = [leaf._data for leaf in self.leaves] + [0.0] * len(self.code)
+        params = range(self.ninputs, self.ninputs + self.nparams)
+        acc = [0.0] * self.nparams
+        for r, row in enumerate(rows):
+            value[:self.ninputs] = row
+            try:
+                for i, (op, kids) in enumerate(self.code):
+                    value[nleaves + i] = evaluate(op, tuple(value[k] for k in kids))
+            except (ZeroDivisionError, OverflowError, ValueError) as exc:
+                raise error(_STATUS[type(exc)], f"row {r}") from None
+            out[r] = value[self.root]
+            if backward:
+                self._backward_row(value, acc, params, scale)
+        if backward:
+            for i, leaf in enumerate(self.leaves[self.ninputs:self.ninputs + self.nparams]):
+                leaf._grad += acc[i]
+
+    def _backward_row(self, value, acc, params, scale):
+        nleaves = len(self.leaves)
+        grad = [0.0] * len(value)
+        grad[self.root] = 1.0
+        for i in reversed(range(len(self.code))):
+            op, kids = self.code[i]
+            g = grad[nleaves + i]
+            for kid, d in zip(kids, local_derivatives(op, tuple(value[k] for k in kids), value[nleaves + i])):
+                grad[kid] += d * g
+        for i, slot in enumerate(params):
+            acc[i] += scale * grad[slot]
