@@ -129,6 +129,15 @@ void pg_sweep(pg_node *base, const int32_t *topo, int64_t n) {
 // ---------------------------------------------------------------------------
 // creating op nodes
 
+/* Off inside pygrad.no_grad(): ops then make leaves holding their value. */
+static int grad_enabled = 1;
+
+int pg_set_grad_enabled(int on) {
+    int was = grad_enabled;
+    grad_enabled = on != 0;
+    return was;
+}
+
 static int is_unary(int op) { return op >= PG_NEG && op <= PG_SIGMOID; }
 static int is_binary(int op) { return op >= PG_ADD && op <= PG_POWK; }
 
@@ -150,6 +159,7 @@ int32_t pg_unary(int op, int32_t a) {
     double v;
     int st = pg_forward(op, pg_nodes[a].data, 0.0, &v);
     if (st != PG_OK) return -st;
+    if (!grad_enabled) return pg_leaf(v);
     int32_t id = pg_node_alloc();
     if (id >= 0) link2(id, op, v, a, 0);
     return id;
@@ -160,6 +170,7 @@ int32_t pg_binary(int op, int32_t a, int32_t b) {
     double v;
     int st = pg_forward(op, pg_nodes[a].data, pg_nodes[b].data, &v);
     if (st != PG_OK) return -st;
+    if (!grad_enabled) return pg_leaf(v);
     int32_t id = pg_node_alloc();
     if (id >= 0) link2(id, op, v, a, b);
     return id;
@@ -170,6 +181,7 @@ int32_t pg_binary_k(int op, int32_t a, double k, int k_first) {
     double x = pg_nodes[a].data, v;
     int st = k_first ? pg_forward(op, k, x, &v) : pg_forward(op, x, k, &v);
     if (st != PG_OK) return -st;
+    if (!grad_enabled) return pg_leaf(v);
     int32_t kid = pg_leaf(k);
     if (kid < 0) return kid;
     int32_t id = pg_node_alloc();
@@ -213,6 +225,7 @@ static int32_t nary_unchecked(int op, int32_t n, const int32_t *kids) {
     double v;
     int st = nary_value(pg_nodes, op, n, kids, &v);
     if (st != PG_OK) return -st;
+    if (!grad_enabled) return pg_leaf(v);
     int32_t *many = malloc((size_t)(n + 1) * sizeof(int32_t));
     if (!many) return -PG_ENOMEM;
     int32_t id = pg_node_alloc();

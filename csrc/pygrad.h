@@ -71,6 +71,10 @@ int32_t pg_nary(int op, int32_t n, const int32_t *kids);
 int pg_dense(int32_t nout, int32_t nin, const int32_t *w, const int32_t *x,
              const int32_t *b, int relu, int32_t *out);
 
+/* While off (pygrad.no_grad), ops make plain leaves holding their value:
+ * no graph is built. Returns the previous setting. Process-wide. */
+int pg_set_grad_enabled(int on);
+
 /* Differentiate: sort the graph below root, set root's grad to 1 and
  * accumulate every other node's grad (grads are not zeroed first). */
 int pg_backward(int32_t root);

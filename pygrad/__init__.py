@@ -13,10 +13,12 @@ pure-Python reference). Choose with PYGRAD_ENGINE=c|python or
 from . import optim
 from ._engines import ENGINES, cengine_or_none, get_engine, use_engine, value_class
 from .compiled import Program, compile
+from .grad_mode import is_grad_enabled, no_grad, set_grad_enabled
 
 __version__ = "0.1.0"
 __all__ = ["Value", "ML_Framework", "use_engine", "get_engine", "ENGINES", "sum", "dot",
-           "compile", "Program", "optim", "__version__"]
+           "compile", "Program", "optim", "no_grad", "set_grad_enabled", "is_grad_enabled",
+           "__version__"]
 
 
 def sum(values):  # noqa: A001  (pygrad.sum, like numpy.sum)

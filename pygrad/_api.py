@@ -43,6 +43,13 @@ def check_leaf_args(_children, _op):
                         "(micrograd-style custom ops with _children/_op are not supported)")
 
 
+def _rebuild(cls, data, grad):
+    """Unpickle a Value: a leaf with its data and grad."""
+    v = cls(data)
+    v.grad = grad
+    return v
+
+
 class ValueBase:
     __slots__ = ()
     # numpy scalars on the left (np.float64(2) * v) defer to our reflected ops.
@@ -80,3 +87,7 @@ class ValueBase:
 
     def __repr__(self):
         return f"Value(data={self.data}, grad={self.grad})"
+
+    # pickle, copy and deepcopy keep data and grad, not the graph below.
+    def __reduce__(self):
+        return (_rebuild, (type(self), self.data, self.grad))

@@ -25,6 +25,11 @@ def _wrap_existing(node_id):
     return v
 
 
+def set_grad_enabled(on):
+    """Turn graph building on or off in the C core; returns the previous setting."""
+    return bool(lib.pg_set_grad_enabled(1 if on else 0))
+
+
 class Value(ValueBase):
     """A scalar and its gradient, stored in the C core."""
 

@@ -69,6 +69,10 @@ class Layer(Module):
     def parameters(self):
         return [p for n in self.neurons for p in n.parameters()]
 
+    def __getstate__(self):
+        # The fused plan holds C handles; it is rebuilt on the next call.
+        return {**self.__dict__, "_plan": None, "_plan_key": None}
+
     def __repr__(self):
         return f"Layer of [{', '.join(str(n) for n in self.neurons)}]"
 

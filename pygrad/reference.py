@@ -148,6 +148,17 @@ def local_derivatives(code, values, out):
 # ---------------------------------------------------------------------------
 
 
+# Off inside pygrad.no_grad(): ops then make leaves holding their value.
+_grad_enabled = True
+
+
+def set_grad_enabled(on):
+    """Turn graph building on or off; returns the previous setting."""
+    global _grad_enabled
+    was, _grad_enabled = _grad_enabled, bool(on)
+    return was
+
+
 class Value(ValueBase):
     """A scalar and its gradient, in pure Python."""
 
@@ -163,6 +174,8 @@ class Value(ValueBase):
     @classmethod
     def _node(cls, code, data, children):
         out = cls.__new__(cls)
+        if not _grad_enabled:
+            code, children = _ops.LEAF, ()
         out._data, out._grad, out._opcode, out._children = data, 0.0, code, children
         return out
 
