@@ -39,6 +39,11 @@ def read_cdef(path=HEADER):
     return match.group(1)
 
 
+# PYGRAD_SANITIZE=1 builds the core with AddressSanitizer and UBSan
+# (scripts/sanitize.sh); any UB report then aborts the run.
+SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
+            "-fno-omit-frame-pointer", "-g"] if os.environ.get("PYGRAD_SANITIZE") == "1" else []
+
 ffibuilder = FFI()
 ffibuilder.cdef(read_cdef())
 ffibuilder.set_source(
@@ -48,7 +53,8 @@ ffibuilder.set_source(
     include_dirs=["csrc"],
     # -ffp-contract=off: no fused multiply-add, so sums round exactly as in
     # Python and results are the same on every machine.
-    extra_compile_args=["-O2", "-std=c11", "-ffp-contract=off", "-Wall", "-Wextra"],
+    extra_compile_args=["-O2", "-std=c11", "-ffp-contract=off", "-Wall", "-Wextra"] + SANITIZE,
+    extra_link_args=SANITIZE,
     libraries=["m"],
 )
 
