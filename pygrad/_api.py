@@ -43,6 +43,18 @@ def check_leaf_args(_children, _op):
                         "(micrograd-style custom ops with _children/_op are not supported)")
 
 
+def _named_method(name, operator):
+    """The tutorial's `x.plus(y)` for `x + y`: called as a method, an operator's
+    NotImplemented must become the TypeError that `x + y` would raise."""
+    def method(self, other):
+        out = operator(self, other)
+        if out is NotImplemented:
+            raise TypeError(f"unsupported operand type for {name}(): {type(other).__name__!r}")
+        return out
+    method.__name__ = name
+    return method
+
+
 def _rebuild(cls, data, grad):
     """Unpickle a Value: a leaf with its data and grad."""
     v = cls(data)
@@ -63,7 +75,7 @@ class ValueBase:
         for name, op in _ops.UNARY.items():
             setattr(cls, name, cls._make_unary(op))
         for alias, target in _ops.ALIASES.items():
-            setattr(cls, alias, getattr(cls, target))
+            setattr(cls, alias, _named_method(alias, getattr(cls, target)))
 
     # The tutorial keeps the gradient in `value`.
     @property

@@ -1,0 +1,152 @@
+"""gradcheck: autograd's gradients against central finite differences.
+
+    import pygrad
+    pygrad.gradcheck(lambda x, y: (x * y).tanh() + y.log(), [0.5, 2.0])
+
+`f` takes the input Values and returns one Value. Each input's analytic
+gradient comes from one fresh `backward()`; its numeric gradient is
+(f(x + eps) - f(x - eps)) / (2 eps), re-evaluating f with that input's data
+nudged. An entry passes when |analytic - numeric| <= atol + rtol * |numeric|
+(PyTorch's rule, with PyTorch's defaults eps=1e-6, atol=1e-5, rtol=1e-3);
+NaN never passes.
+
+The inputs are left as found: their data and grads are restored afterwards,
+even if f raises. (Values that f uses but that are not inputs, such as a
+model's parameters, do accumulate the backward pass's gradients.)
+"""
+import math
+from dataclasses import dataclass
+
+from ._api import ValueBase
+from ._engines import value_class
+
+__all__ = ["gradcheck", "GradcheckError", "GradcheckResult"]
+
+
+class GradcheckError(AssertionError):
+    """Autograd and finite differences disagree; `.result` says where.
+
+    An AssertionError (PyTorch's GradcheckError is a RuntimeError) so test
+    runners report it as a failed check, not as a crash."""
+
+    def __init__(self, result):
+        super().__init__(f"gradcheck failed: {result}")
+        self.result = result
+
+
+@dataclass
+class GradcheckResult:
+    """The outcome of a gradcheck: truthy when every entry passed.
+
+    index, analytic, numeric, abs_error, rel_error describe the worst entry
+    (the one furthest outside its tolerance, in units of that tolerance);
+    analytic_grads and numeric_grads hold every entry."""
+
+    ok: bool
+    index: int
+    analytic: float
+    numeric: float
+    abs_error: float
+    rel_error: float
+    analytic_grads: list
+    numeric_grads: list
+
+    def __bool__(self):
+        return self.ok
+
+    def __str__(self):
+        verdict = "ok" if self.ok else "MISMATCH"
+        return (f"{verdict}: worst entry is input {self.index}: analytic {self.analytic!r}, "
+                f"numeric {self.numeric!r}, abs error {self.abs_error:.3g}, rel error {self.rel_error:.3g}")
+
+
+def gradcheck(f, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
+    """Check f's autograd gradients against central finite differences.
+
+    `inputs`: a Value or number, or a sequence of them; numbers become
+    Values (of the engine of the first Value input, else the active
+    engine). Returns a GradcheckResult; raises GradcheckError instead of
+    returning a failed one when `raise_exception` is true."""
+    values = _as_values(inputs)
+    saved = [(v.data, v.grad) for v in values]
+    try:
+        analytic = _analytic(f, values)
+        numeric = [_numeric(f, values, v, eps) for v in values]
+    finally:
+        for v, (data, grad) in zip(values, saved):
+            v.data, v.grad = data, grad
+    result = _compare(analytic, numeric, atol, rtol)
+    if raise_exception and not result.ok:
+        raise GradcheckError(result)
+    return result
+
+
+# ---------------------------------------------------------------------------
+
+
+def _as_values(inputs):
+    items = [inputs] if _is_scalar(inputs) else list(inputs)
+    if not items:
+        raise ValueError("gradcheck needs at least one input")
+    first = next((x for x in items if isinstance(x, ValueBase)), None)
+    Value = type(first) if first is not None else value_class()
+    return [x if isinstance(x, ValueBase) else Value(x) for x in items]
+
+
+def _is_scalar(x):
+    return isinstance(x, ValueBase) or not hasattr(x, "__iter__")
+
+
+def _call(f, values):
+    out = f(*values)
+    if not isinstance(out, ValueBase):
+        raise TypeError(f"gradcheck: f must return a pygrad Value, not {type(out).__name__}")
+    return out
+
+
+def _analytic(f, values):
+    for v in values:
+        v.grad = 0.0
+    _call(f, values).backward()
+    # An input listed twice is one Value: its grad already holds both uses.
+    return [v.grad for v in values]
+
+
+def _numeric(f, values, v, eps):
+    x = v.data
+    v.data = x + eps
+    up = _call(f, values).data
+    v.data = x - eps
+    down = _call(f, values).data
+    v.data = x
+    return (up - down) / (2.0 * eps)
+
+
+def _compare(analytic, numeric, atol, rtol):
+    rows = []
+    for i, (a, n) in enumerate(zip(analytic, numeric)):
+        err = abs(a - n)
+        tol = atol + rtol * abs(n)
+        ok = err <= tol                       # False when either side is NaN
+        rows.append((ok, _badness(err, tol), i, a, n, err))
+    # The worst entry: a failure before any pass, then the furthest outside
+    # its tolerance; the first such entry on a tie.
+    _, _, i, a, n, err = max(rows, key=lambda r: (not r[0], r[1]))
+    return GradcheckResult(
+        ok=all(r[0] for r in rows), index=i, analytic=a, numeric=n, abs_error=err,
+        rel_error=_relative(err, n), analytic_grads=list(analytic), numeric_grads=list(numeric))
+
+
+def _badness(err, tol):
+    """err in units of tol; NaN counts as infinitely bad."""
+    if err == 0:
+        return 0.0
+    if tol > 0 and not math.isnan(err):
+        return err / tol
+    return math.inf
+
+
+def _relative(err, n):
+    if err == 0:
+        return 0.0
+    return err / abs(n) if n != 0 else math.inf
