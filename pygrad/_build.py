@@ -19,6 +19,9 @@ SOURCES = ["csrc/nodes.c", "csrc/ops.c", "csrc/backward.c", "csrc/program.c", "c
 # emptied here, after Python.h and before the generated wrappers. The core
 # then needs no lock of its own: the GIL serializes every call into it.
 KEEP_GIL = """
+#ifdef Py_GIL_DISABLED
+#error "pygrad's C core is serialized by the GIL; free-threaded CPython is not supported"
+#endif
 #undef Py_BEGIN_ALLOW_THREADS
 #undef Py_END_ALLOW_THREADS
 #define Py_BEGIN_ALLOW_THREADS {

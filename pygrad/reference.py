@@ -9,6 +9,7 @@ are freed at once by reference counting, and the sort is iterative, so deep
 graphs work. The C engine (cengine.py) must give these numbers exactly.
 """
 import math
+import threading
 
 from . import _ops
 from ._api import ValueBase, as_float, check_leaf_args, number_or_none
@@ -148,6 +149,9 @@ def local_derivatives(code, values, out):
 # ---------------------------------------------------------------------------
 
 
+# Threads that share a graph must not interleave their sweeps' `+=`.
+BACKWARD_LOCK = threading.RLock()
+
 # Off inside pygrad.no_grad(): ops then make leaves holding their value.
 _grad_enabled = True
 
@@ -285,10 +289,11 @@ class Value(ValueBase):
         core sorts the same way, so both engines add gradients in the same
         order and agree to the last bit.)
         """
-        topo = topological_order(self)
-        self._grad = 1.0
-        for node in reversed(topo):
-            node._backward()
+        with BACKWARD_LOCK:   # one sweep at a time, as the C core's GIL-held call
+            topo = topological_order(self)
+            self._grad = 1.0
+            for node in reversed(topo):
+                node._backward()
 
 
 def topological_order(root):

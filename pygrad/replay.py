@@ -7,7 +7,7 @@ op node in topological order, with children renamed to slot indices.
 """
 from ._errors import EDOMAIN, EINVAL, EOVERFLOW, EZERODIV, error
 from ._ops import LEAF
-from .reference import evaluate, local_derivatives, topological_order
+from .reference import BACKWARD_LOCK, evaluate, local_derivatives, topological_order
 
 _STATUS = {ZeroDivisionError: EZERODIV, OverflowError: EOVERFLOW, ValueError: EDOMAIN}
 
@@ -51,7 +51,10 @@ class Program:
         """Fill out[r] with the root's value for each row of batch; with
         backward, add scale * d root / d param, summed over rows, to each
         param's grad."""
-        rows = batch.tolist()
+        with BACKWARD_LOCK:
+            self._run(batch.tolist(), out, backward, scale)
+
+    def _run(self, rows, out, backward, scale):
         nleaves = len(self.leaves)
         value = [leaf._data for leaf in self.leaves] + [0.0] * len(self.code)
         params = range(self.ninputs, self.ninputs + self.nparams)
