@@ -19,7 +19,7 @@
 static int pow_rule(double a, double b, double *out) {
     if (b == 0.0) { *out = 1.0; return PG_OK; }          /* Python: x ** 0 == 1, even NaN */
     if (isnan(a) || isnan(b)) { *out = pow(a, b); return PG_OK; }
-    if (a == 0.0 && b < 0.0) return PG_EZERODIV;
+    if (a == 0.0 && b < 0.0 && isfinite(b)) return PG_EZERODIV;  /* 0 ** -inf is inf */
     if (a < 0.0 && isfinite(a) && isfinite(b) && b != floor(b)) return PG_EDOMAIN;
     double r = pow(a, b);
     if (isinf(r) && isfinite(a) && isfinite(b)) return PG_EOVERFLOW;

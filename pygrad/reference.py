@@ -32,7 +32,7 @@ def power(a, b):
         return 1.0                                  # x ** 0 == 1, even for NaN
     if math.isnan(a) or math.isnan(b):
         return math.pow(a, b)
-    if a == 0.0 and b < 0.0:
+    if a == 0.0 and b < 0.0 and math.isfinite(b):   # 0 ** -inf is inf
         raise error(EZERODIV, "**")
     if a < 0.0 and math.isfinite(a) and math.isfinite(b) and b != math.floor(b):
         raise error(EDOMAIN, "**")                  # Python would give a complex
