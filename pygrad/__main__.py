@@ -79,9 +79,17 @@ def info(engine_error=None):
     cengine = cengine_or_none()
     if cengine is None:
         print(f"C core: not loaded: {_ffi.LOAD_ERROR}")
+        if _in_source_tree():
+            print("  (this pygrad is a source tree, which shadows an installed one: "
+                  "build it in place with `pip install -e .`, or run from another folder)")
     else:
         print(f"C core: loaded, {cengine.stats()['node_bytes']} bytes per node")
     print(f"Python {platform.python_version()} ({platform.python_implementation()}) on {platform.platform()}")
+
+
+def _in_source_tree():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(pygrad.__file__)))
+    return os.path.isdir(os.path.join(root, "csrc")) and os.path.isfile(os.path.join(root, "setup.py"))
 
 
 # -- demo ---------------------------------------------------------------------

@@ -6,6 +6,7 @@ forward and backward, on each row of a numpy batch without any Python per
 node or per row. Parameters stay shared with the eager Values: a program
 reads their `.data` at every run and adds into their `.grad`.
 """
+from ._api import as_float
 from ._ops import LEAF
 
 
@@ -47,12 +48,15 @@ class Program:
         inputs, params = list(inputs), list(params)
         for v in inputs + params:
             if type(v) is not V:
-                raise TypeError(f"compile: inputs and params must be {V.__module__}.Value, not {type(v).__name__}")
+                raise TypeError(f"compile: inputs and params must be {V.__module__}.Value "
+                                f"(the root's engine), not {type(v).__module__}.{type(v).__name__}")
             if v._code() != LEAF:
                 raise ValueError("compile: inputs and params must be leaf Values (made with Value(x))")
         if len(set(inputs + params)) != len(inputs) + len(params):
             raise ValueError("compile: a Value appears twice among inputs and params")
-        self.root, self.inputs, self.params = root, inputs, params
+        # The program copies the graph's ops and holds its leaves: keeping
+        # `root` here would keep the whole eager graph alive as well.
+        self.inputs, self.params = inputs, params
         self._impl = impl(root, inputs, params)
 
     def __len__(self):
@@ -71,7 +75,7 @@ class Program:
     def _run(self, batch, backward, scale):
         batch = self._batch(batch)
         out = _numpy().empty(batch.shape[0], dtype=float)
-        self._impl.run(batch, out, backward, float(scale))
+        self._impl.run(batch, out, backward, as_float(scale))
         return out
 
     def forward_batch(self, batch):

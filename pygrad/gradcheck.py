@@ -11,7 +11,9 @@ nudged. An entry passes when |analytic - numeric| <= atol + rtol * |numeric|
 NaN never passes.
 
 The inputs are left as found: their data and grads are restored afterwards,
-even if f raises. (Values that f uses but that are not inputs, such as a
+even if f raises. The backward pass runs with graph building on, even
+inside `no_grad()`; the nudged evaluations run with it off (no graph is
+needed for a value), and the caller's setting is restored. (Values that f uses but that are not inputs, such as a
 model's parameters, do accumulate the backward pass's gradients.)
 """
 import math
@@ -19,8 +21,9 @@ from dataclasses import dataclass
 
 from ._api import ValueBase
 from ._engines import value_class
+from .grad_mode import set_grad_enabled
 
-__all__ = ["gradcheck", "GradcheckError", "GradcheckResult"]
+__all__ = ["GradcheckError", "GradcheckResult", "gradcheck"]
 
 
 class GradcheckError(AssertionError):
@@ -69,10 +72,13 @@ def gradcheck(f, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
     returning a failed one when `raise_exception` is true."""
     values = _as_values(inputs)
     saved = [(v.data, v.grad) for v in values]
+    grad_was = set_grad_enabled(True)      # autograd works even inside no_grad()
     try:
         analytic = _analytic(f, values)
+        set_grad_enabled(False)            # the nudged runs need values only
         numeric = [_numeric(f, values, v, eps) for v in values]
     finally:
+        set_grad_enabled(grad_was)
         for v, (data, grad) in zip(values, saved):
             v.data, v.grad = data, grad
     result = _compare(analytic, numeric, atol, rtol)

@@ -19,7 +19,9 @@ def _c_kernels(params):
 class Optimizer:
 
     def __init__(self, params):
-        self.params = list(params)
+        # A tuple: the C kernels pack the parameters' ids once, so the list
+        # cannot be allowed to change under them.
+        self.params = tuple(params)
         self._c = _c_kernels(self.params)
 
     def _state(self):

@@ -31,7 +31,7 @@ from collections import deque
 from . import _ops
 from ._api import ValueBase
 
-__all__ = ["to_dot", "draw"]
+__all__ = ["draw", "to_dot"]
 
 RANKDIRS = ("LR", "RL", "TB", "BT")
 

@@ -1,0 +1,237 @@
+"""The examples, run as a user runs them: a fresh interpreter per run, the
+engine chosen by PYGRAD_ENGINE, and their printed lines checked exactly
+(the tutorial's figures, micrograd's first loss, C == Python line by line).
+"""
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+# The tutorial's printed run (../shared/seed/tutorial.txt), which trained on
+# the 1-bedroom house only.
+TUTORIAL = """\
+Initial weights: [0.09]
+Initial bias: -0.9
+Epoch 0, Loss: 3.2761
+Epoch 1, Loss: 2.096704
+Epoch 2, Loss: 1.3418905599999997
+Epoch 3, Loss: 0.8588099583999995
+Epoch 4, Loss: 0.5496383733759997
+Epoch 5, Loss: 0.35176855896063985
+Epoch 6, Loss: 0.2251318777348095
+Epoch 7, Loss: 0.14408440175027803
+Epoch 8, Loss: 0.09221401712017797
+Epoch 9, Loss: 0.05901697095691388
+Epoch 10, Loss: 0.03777086141242487
+Epoch 11, Loss: 0.02417335130395193
+Epoch 12, Loss: 0.015470944834529213
+Epoch 13, Loss: 0.009901404694098687
+Epoch 14, Loss: 0.006336899004223174
+Epoch 15, Loss: 0.004055615362702837
+Epoch 16, Loss: 0.0025955938321298136
+Epoch 17, Loss: 0.0016611800525630788
+Epoch 18, Loss: 0.0010631552336403704
+Epoch 19, Loss: 0.0006804193495298324
+Epoch 20, Loss: 0.0004354683836990928
+Epoch 21, Loss: 0.0002786997655674194
+Epoch 22, Loss: 0.00017836784996314722
+Epoch 23, Loss: 0.00011415542397641612
+Epoch 24, Loss: 7.305947134490555e-05
+Epoch 25, Loss: 4.675806166074016e-05
+Epoch 26, Loss: 2.9925159462873704e-05
+Epoch 27, Loss: 1.915210205623956e-05
+Epoch 28, Loss: 1.2257345315993629e-05
+Epoch 29, Loss: 7.844701002235673e-06
+Epoch 30, Loss: 5.020608641430632e-06
+""".splitlines()
+
+STEP = re.compile(r"step (\d+) loss (\S+), accuracy (\S+)%$")
+
+
+def run(script, engine, *args, env=None):
+    """Run examples/<script> on `engine`; its stdout lines, after checking
+    that it printed the engine's name first and nothing on stderr."""
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), *args],
+        env={**os.environ, **(env or {}), "PYGRAD_ENGINE": engine},
+        capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"pygrad engine: {engine}"
+    return lines[1:]
+
+
+def load_moons():
+    spec = importlib.util.spec_from_file_location("moons_example", EXAMPLES / "moons.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# -- parabola ---------------------------------------------------------------
+
+
+def test_parabola(engine_name):
+    lines = run("parabola.py", engine_name)
+    # the tutorial's nudges and its slope at 2/3, digit for digit
+    assert "f(3.0 + 0.1) = 21.430000000000007" in lines
+    assert "f(-4.4 + 0.1) = 77.67000000000002" in lines
+    assert "slope at x = 2/3 with h = 0.0001: 0.0002999999981767587" in lines
+    # autograd's slope of 3x^2 - 4x + 5 at 2 is exactly 6*2 - 4
+    assert "f(2.0) = 9.0, slope = 8.0" in lines
+    assert lines[-1].startswith("final x: ")
+    x = float(lines[-1].split()[2])
+    assert abs(x - 2 / 3) < 1e-6
+
+
+# -- house prices -----------------------------------------------------------
+
+
+def test_house_prices_reproduces_the_tutorial(engine_name):
+    lines = run("house_prices.py", engine_name)
+    assert lines[:len(TUTORIAL)] == TUTORIAL
+    assert lines[2:102] == [line for line in lines if line.startswith("Epoch ")]  # all 100 epochs
+    assert lines[101].startswith("Epoch 99, Loss: ")
+    assert lines[102:] == ["Predicted price for a 5-bedroom house: $498000.00"]
+
+
+def plain_float_losses(houses, epochs=100, lr=0.05):
+    """The training loop on plain floats, gradients by hand: d(loss)/d(pred)
+    = 2 * diff, times x for the weight. Every step is exact in the same
+    order as the graph's, so the printed losses must match bitwise."""
+    w, b, losses = 0.09, -0.9, []
+    for _ in range(epochs):
+        total = 0
+        for x, y in houses:
+            diff = (b + w * x) - y
+            g = diff + diff
+            total = total + diff * diff
+            w, b = w - lr * (x * g), b - lr * g
+        losses.append(total / len(houses))
+    return losses, b + w * 5
+
+
+@pytest.mark.parametrize("flags, houses, price", [
+    ((), [(1.0, 1.0)], "$498000.00"),
+    (("--all-houses",), [(1.0, 1.0), (2.0, 2.0), (3.0, 3.0)], "$500281.35"),
+])
+def test_house_prices_against_plain_floats(engine_name, flags, houses, price):
+    lines = run("house_prices.py", engine_name, *flags)
+    losses, prediction = plain_float_losses(houses)
+    assert lines[:2] == TUTORIAL[:2]
+    assert lines[2:102] == [f"Epoch {k}, Loss: {loss}" for k, loss in enumerate(losses)]
+    assert f"${prediction * 100000:.2f}" == price
+    assert lines[102:] == [f"Predicted price for a 5-bedroom house: {price}"]
+
+
+# -- moons ------------------------------------------------------------------
+
+
+def moons_steps(lines):
+    steps = [STEP.match(line) for line in lines if line.startswith("step ")]
+    return [(int(m[1]), float(m[2]), float(m[3])) for m in steps]
+
+
+def test_moons_short_run_identical_on_both_engines():
+    c, py = run("moons.py", "c", "--steps", "10"), run("moons.py", "python", "--steps", "10")
+    assert c == py
+    steps = moons_steps(c)
+    assert [k for k, _, _ in steps] == list(range(10))
+    # micrograd's demo prints this first line too (same data, same weights)
+    assert "step 0 loss 0.8958441028683222, accuracy 50.0%" in c
+    assert steps[-1][1] < steps[0][1] / 2
+    assert steps[-1][2] > steps[0][2]
+
+
+def test_moons_trains_to_full_accuracy():
+    steps = moons_steps(run("moons.py", "c"))
+    assert len(steps) == 100
+    assert steps[-1][2] == 100.0
+    assert steps[-1][1] < 0.02
+
+
+def test_moons_compiled_matches_the_eager_run():
+    # Compiled, the gradients are summed in another order (each row's,
+    # scaled by 1/n, instead of through the mean's graph), so the losses
+    # agree to rounding, not to the bit; everything else is identical.
+    eager, compiled = run("moons.py", "c"), run("moons.py", "c", "--compiled")
+    assert compiled[:2] == eager[:2]                 # the model and its size
+    assert len(compiled) == len(eager) == 102        # no timing line without --time
+    steps, eager_steps = moons_steps(compiled), moons_steps(eager)
+    assert [k for k, _, _ in steps] == list(range(100))
+    assert steps[0] == eager_steps[0]                # before any update: bitwise
+    for (_, loss, acc), (_, eager_loss, eager_acc) in zip(steps, eager_steps):
+        assert loss == pytest.approx(eager_loss, rel=1e-12, abs=0)
+        assert acc == eager_acc
+    assert steps[-1][2] == 100.0
+
+
+def test_moons_compiled_identical_on_both_engines():
+    # the reference engine's replay is the spec of the C program: same bits
+    c = run("moons.py", "c", "--compiled", "--steps", "10")
+    assert run("moons.py", "python", "--compiled", "--steps", "10") == c
+    assert "step 0 loss 0.8958441028683222, accuracy 50.0%" in c
+
+
+def test_moons_time_flag_prints_the_training_time():
+    lines = run("moons.py", "c", "--compiled", "--steps", "3", "--time")
+    assert len(moons_steps(lines)) == 3
+    assert re.fullmatch(r"training time: \d+\.\d{3} s", lines[-1])
+
+
+def test_make_moons_lies_on_the_two_half_circles():
+    np = pytest.importorskip("numpy")
+    np.random.seed(0)
+    X, y = load_moons().make_moons(n_samples=101, noise=0.0)
+    assert X.shape == (101, 2) and sorted(y.tolist()) == [0] * 50 + [1] * 51
+    outer, inner = X[y == 0], X[y == 1]
+    np.testing.assert_allclose(np.hypot(outer[:, 0], outer[:, 1]), 1.0)
+    np.testing.assert_allclose(np.hypot(inner[:, 0] - 1, inner[:, 1] - 0.5), 1.0)
+    assert (outer[:, 1] >= -1e-12).all() and (inner[:, 1] <= 0.5 + 1e-12).all()
+    assert y.tolist() != sorted(y.tolist())          # shuffled
+
+
+def test_make_moons_matches_sklearn():
+    np = pytest.importorskip("numpy")
+    datasets = pytest.importorskip("sklearn.datasets")
+    for seed, n, noise in ((1337, 100, 0.1), (0, 101, 0.3)):
+        np.random.seed(seed)
+        ours = load_moons().make_moons(n_samples=n, noise=noise)
+        np.random.seed(seed)
+        theirs = datasets.make_moons(n_samples=n, noise=noise)
+        np.testing.assert_array_equal(ours[0], theirs[0])
+        np.testing.assert_array_equal(ours[1], theirs[1])
+
+
+# -- plots: optional, and never required -------------------------------------
+
+PLOT_RUNS = [("parabola.py",), ("house_prices.py",), ("moons.py", "--steps", "2")]
+
+
+@pytest.mark.parametrize("script_args", PLOT_RUNS, ids=lambda a: a[0])
+def test_plot_writes_a_png(script_args, engine_name, tmp_path):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "out.png"
+    lines = run(*script_args[:1], engine_name, *script_args[1:], "--plot", str(png))
+    assert lines[-1] == f"saved {png}"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("script_args", PLOT_RUNS, ids=lambda a: a[0])
+def test_plot_without_matplotlib_still_runs(script_args, tmp_path):
+    # A package named matplotlib that fails to import stands in for its absence.
+    (tmp_path / "matplotlib").mkdir()
+    (tmp_path / "matplotlib" / "__init__.py").write_text("raise ImportError('no matplotlib here')\n")
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))}
+    png = tmp_path / "out.png"
+    lines = run(*script_args[:1], "python", *script_args[1:], "--plot", str(png), env=env)
+    assert lines[-1] == "matplotlib is not installed: no plot"
+    assert not png.exists()
