@@ -128,7 +128,8 @@ def plot(model, X, y, history, path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--plot", metavar="PATH", help="save the loss curve and decision boundary as a PNG (needs matplotlib)")
+    parser.add_argument("--plot", metavar="PATH",
+                        help="save the loss curve and decision boundary as a PNG (needs matplotlib)")
     parser.add_argument("--compiled", action="store_true", help="trace the loss once and train with compiled programs")
     parser.add_argument("--time", action="store_true", help="print the training loop's wall time at the end")
     args = parser.parse_args()

@@ -10,28 +10,32 @@ pure-Python reference). Choose with PYGRAD_ENGINE=c|python or
 `pygrad.use_engine(...)`; `pygrad.Value`, `pygrad.engine.Value` and
 `pygrad.nn` follow the active engine.
 """
+from typing import Any, Iterable, Sequence
+
 from . import optim
-from ._engines import ENGINES, cengine_or_none, get_engine, use_engine, value_class
+from ._engines import ENGINES, get_engine, use_engine, value_class
 from .compiled import Program, compile
 from .grad_mode import is_grad_enabled, no_grad, set_grad_enabled
+from .gradcheck import GradcheckError, gradcheck
+from .viz import draw, to_dot
 
 __version__ = "0.1.0"
 __all__ = ["Value", "ML_Framework", "use_engine", "get_engine", "ENGINES", "sum", "dot",
            "compile", "Program", "optim", "no_grad", "set_grad_enabled", "is_grad_enabled",
-           "__version__"]
+           "gradcheck", "GradcheckError", "to_dot", "draw", "__version__"]
 
 
-def sum(values):  # noqa: A001  (pygrad.sum, like numpy.sum)
+def sum(values: Iterable[Any]) -> Any:  # noqa: A001  (pygrad.sum, like numpy.sum)
     """One fused node for the sum of `values`, on the active engine."""
     return value_class().sum(values)
 
 
-def dot(ws, xs, b):
+def dot(ws: Sequence[Any], xs: Sequence[Any], b: Any) -> Any:
     """One fused node for b + sum(w * x), on the active engine."""
     return value_class().dot(ws, xs, b)
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     # Module attributes that follow the active engine.
     if name in ("Value", "ML_Framework"):
         return value_class()

@@ -7,17 +7,19 @@ engine works even where the C core is not built.
 import importlib
 import os
 import warnings
+from types import ModuleType
+from typing import Any, Optional
 
 ENGINES = {"c": "pygrad.cengine", "python": "pygrad.reference"}
-_active = None
+_active: Optional[str] = None
 
 
-def _check_name(name):
+def _check_name(name: str) -> None:
     if name not in ENGINES:
         raise ValueError(f"unknown pygrad engine {name!r}; valid engines: {', '.join(map(repr, ENGINES))}")
 
 
-def use_engine(name):
+def use_engine(name: str) -> Any:
     """Make `name` ("c" or "python") the active engine; returns its Value class."""
     global _active
     _check_name(name)
@@ -26,21 +28,22 @@ def use_engine(name):
     return cls
 
 
-def get_engine():
+def get_engine() -> str:
     """The active engine's name: "c" or "python"."""
     if _active is None:
         _init_from_environment()
+    assert _active is not None
     return _active
 
 
-def value_class(name=None):
+def value_class(name: Optional[str] = None) -> Any:
     """The Value class of engine `name` (default: the active one)."""
     name = name or get_engine()
     _check_name(name)
     return importlib.import_module(ENGINES[name]).Value
 
 
-def cengine_or_none():
+def cengine_or_none() -> Optional[ModuleType]:
     """The C engine's module, or None where the C core is not built."""
     try:
         return importlib.import_module(ENGINES["c"])
@@ -48,7 +51,7 @@ def cengine_or_none():
         return None
 
 
-def _init_from_environment():
+def _init_from_environment() -> None:
     name = os.environ.get("PYGRAD_ENGINE", "").strip().lower()
     if name:
         use_engine(name)        # asked for by name: failure is an error

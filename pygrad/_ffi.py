@@ -2,8 +2,11 @@
 turning of C status codes into Python exceptions. Every other module goes
 through here, so the C/Python boundary sits in one place.
 """
+from typing import Dict, Optional
+
 from ._errors import error
 
+LOAD_ERROR: Optional[ImportError]
 try:
     from ._pygrad import ffi, lib
 except ImportError as exc:  # not built: the reference engine still works
@@ -13,7 +16,7 @@ else:
     LOAD_ERROR = None
 
 
-def require():
+def require() -> None:
     """Raise a clear ImportError if the C core did not load."""
     if lib is None:
         raise ImportError(
@@ -22,20 +25,20 @@ def require():
             "or use the pure-Python engine: PYGRAD_ENGINE=python") from LOAD_ERROR
 
 
-def check(status, op_name=""):
+def check(status: int, op_name: str = "") -> None:
     """Raise the Python exception for a non-zero status."""
     if status:
         raise error(status, op_name)
 
 
-def check_id(result, op_name=""):
+def check_id(result: int, op_name: str = "") -> int:
     """Node-creating calls return an id (>= 0) or a negative status."""
     if result < 0:
         raise error(-result, op_name)
     return result
 
 
-def stats():
+def stats() -> Dict[str, int]:
     """The core's bookkeeping: live nodes, capacity and bytes held."""
     require()
     s = ffi.new("pg_stats_t *")

@@ -8,8 +8,8 @@ children alive, so intermediate nodes need no Python object at all.
 """
 from . import _ops
 from ._api import ValueBase, as_float, check_leaf_args, number_or_none
-from ._ffi import check, check_id, ffi, lib, require, stats  # noqa: F401  (stats re-exported)
 from ._errors import error
+from ._ffi import check, check_id, ffi, lib, require, stats  # noqa: F401  (stats re-exported)
 
 require()
 
@@ -34,6 +34,7 @@ class Value(ValueBase):
     """A scalar and its gradient, stored in the C core."""
 
     __slots__ = ("_id",)
+    _id: int   # the node's id in the C core
 
     def __new__(cls, data, _children=(), _op=""):
         check_leaf_args(_children, _op)

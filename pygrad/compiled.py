@@ -6,11 +6,13 @@ forward and backward, on each row of a numpy batch without any Python per
 node or per row. Parameters stay shared with the eager Values: a program
 reads their `.data` at every run and adds into their `.grad`.
 """
+from typing import Any, Iterable
+
 from ._api import as_float
 from ._ops import LEAF
 
 
-def compile(root, inputs=(), params=()):  # noqa: A001  (pygrad.compile)
+def compile(root: Any, inputs: Iterable[Any] = (), params: Iterable[Any] = ()) -> "Program":  # noqa: A001  (pygrad.compile)
     """Flatten the graph below `root` into a Program.
 
     inputs: leaf Values (placeholders) whose values come from each batch row,
@@ -20,7 +22,7 @@ def compile(root, inputs=(), params=()):  # noqa: A001  (pygrad.compile)
     return Program(root, inputs, params)
 
 
-def _engine_program(V):
+def _engine_program(V: type) -> Any:
     from . import reference, replay
     from ._engines import cengine_or_none
     if V is reference.Value:
@@ -31,7 +33,7 @@ def _engine_program(V):
     raise TypeError(f"pygrad.compile needs a pygrad Value, not {V.__name__}")
 
 
-def _numpy():
+def _numpy() -> Any:
     try:
         import numpy
     except ImportError:
@@ -42,7 +44,7 @@ def _numpy():
 class Program:
     """A compiled graph: `forward_batch` and `accumulate` over numpy batches."""
 
-    def __init__(self, root, inputs, params):
+    def __init__(self, root: Any, inputs: Iterable[Any], params: Iterable[Any]) -> None:
         V = type(root)
         impl = _engine_program(V)
         inputs, params = list(inputs), list(params)
@@ -59,11 +61,11 @@ class Program:
         self.inputs, self.params = inputs, params
         self._impl = impl(root, inputs, params)
 
-    def __len__(self):
+    def __len__(self) -> int:
         """The number of instructions (op nodes) in the program."""
         return len(self._impl)
 
-    def _batch(self, batch):
+    def _batch(self, batch: Any) -> Any:
         np = _numpy()
         a = np.asarray(batch)
         if a.dtype.kind not in "fiub":
@@ -72,21 +74,21 @@ class Program:
             raise ValueError(f"batch must have shape (rows, {len(self.inputs)}): one column per input; got {a.shape}")
         return np.ascontiguousarray(a, dtype=np.float64)   # converts, never reinterprets
 
-    def _run(self, batch, backward, scale):
+    def _run(self, batch: Any, backward: bool, scale: Any) -> Any:
         batch = self._batch(batch)
         out = _numpy().empty(batch.shape[0], dtype=float)
         self._impl.run(batch, out, backward, as_float(scale))
         return out
 
-    def forward_batch(self, batch):
+    def forward_batch(self, batch: Any) -> Any:
         """The root's value for every row of `batch`, as an (n,) array."""
         return self._run(batch, False, 1.0)
 
-    def accumulate(self, batch, scale=1.0):
+    def accumulate(self, batch: Any, scale: float = 1.0) -> Any:
         """Forward and backward for every row; adds scale * (the sum over rows
         of d root / d param) to each param's grad; returns the (n,) outputs."""
         return self._run(batch, True, scale)
 
-    def __call__(self, *row):
+    def __call__(self, *row: float) -> float:
         """The root's value for one row of inputs."""
         return float(self.forward_batch([row])[0])

@@ -8,6 +8,7 @@ are the tutorial's. Parameters are created on the engine that is active
 when the module is built.
 """
 import random
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from ._engines import value_class
 from .optim import SGD
@@ -17,17 +18,17 @@ __all__ = ["Module", "Neuron", "Layer", "MLP", "SingleLayerNeuron", "squared_err
 
 class Module:
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         for p in self.parameters():
             p.grad = 0
 
-    def parameters(self):
+    def parameters(self) -> List[Any]:
         return []
 
 
 class Neuron(Module):
 
-    def __init__(self, nin, nonlin=True):
+    def __init__(self, nin: int, nonlin: bool = True) -> None:
         Value = value_class()
         # A tuple, not micrograd's list: Layer caches the weights, and a tuple
         # cannot change under it (set `n.w[i].data`, or assign a new `n.w`).
@@ -35,63 +36,65 @@ class Neuron(Module):
         self.b = Value(0)
         self.nonlin = nonlin
 
-    def __call__(self, x):
+    def __call__(self, x: Sequence[Any]) -> Any:
         act = type(self.b).dot(self.w, x, self.b)
         return act.relu() if self.nonlin else act
 
-    def parameters(self):
+    def parameters(self) -> List[Any]:
         return list(self.w) + [self.b]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"{'ReLU' if self.nonlin else 'Linear'}Neuron({len(self.w)})"
 
 
 class Layer(Module):
 
-    def __init__(self, nin, nout, **kwargs):
+    def __init__(self, nin: int, nout: int, **kwargs: Any) -> None:
         self.neurons = [Neuron(nin, **kwargs) for _ in range(nout)]
-        self._plan, self._plan_key = None, None
+        self._plan: Optional[Callable[..., List[Any]]] = None
+        self._plan_key: Optional[List[Any]] = None
 
-    def __call__(self, x):
+    def __call__(self, x: Sequence[Any]) -> Any:
         # All neurons in one fused call; the same numbers as [n(x) for n in neurons].
         key = [(n.w, n.b, n.nonlin) for n in self.neurons]
         nonlins = {nonlin for _, _, nonlin in key}
         if len(nonlins) != 1:   # mixed activations: neuron by neuron
             out = [n(x) for n in self.neurons]
         else:
-            if key != self._plan_key:   # first call, or a neuron's parameters were replaced
+            plan = self._plan
+            if plan is None or key != self._plan_key:   # first call, or parameters replaced
                 V = type(self.neurons[0].b)
-                self._plan = V.dense([n.w for n in self.neurons], [n.b for n in self.neurons])
+                plan = self._plan = V.dense([n.w for n in self.neurons], [n.b for n in self.neurons])
                 self._plan_key = key
-            out = self._plan(x, relu=nonlins.pop())
+            out = plan(x, relu=nonlins.pop())
         return out[0] if len(out) == 1 else out
 
-    def parameters(self):
+    def parameters(self) -> List[Any]:
         return [p for n in self.neurons for p in n.parameters()]
 
-    def __getstate__(self):
+    def __getstate__(self) -> Dict[str, Any]:
         # The fused plan holds C handles; it is rebuilt on the next call.
         return {**self.__dict__, "_plan": None, "_plan_key": None}
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Layer of [{', '.join(str(n) for n in self.neurons)}]"
 
 
 class MLP(Module):
 
-    def __init__(self, nin, nouts):
+    def __init__(self, nin: int, nouts: List[int]) -> None:
         sz = [nin] + nouts
         self.layers = [Layer(sz[i], sz[i + 1], nonlin=i != len(nouts) - 1) for i in range(len(nouts))]
 
-    def __call__(self, x):
+    def __call__(self, x: Sequence[Any]) -> Any:
         for layer in self.layers:
             x = layer(x)
         return x
 
-    def parameters(self):
+    def parameters(self) -> List[Any]:
         return [p for layer in self.layers for p in layer.parameters()]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"MLP of [{', '.join(str(layer) for layer in self.layers)}]"
 
 
@@ -102,21 +105,21 @@ class MLP(Module):
 class SingleLayerNeuron(Module):
     """The tutorial's single-layer perceptron: weights 0.09, bias -0.9."""
 
-    def __init__(self, num_of_inputs):
+    def __init__(self, num_of_inputs: int) -> None:
         Value = value_class()
         self.weights = [Value(0.09) for _ in range(num_of_inputs)]
         self.bias = Value(-0.9)
 
-    def weights_bias_parameters(self):
+    def weights_bias_parameters(self) -> List[Any]:
         return self.weights + [self.bias]
 
     parameters = weights_bias_parameters
 
-    def zero_value(self):
+    def zero_value(self) -> None:
         for p in self.weights_bias_parameters():
             p.value = 0.0
 
-    def __call__(self, x):
+    def __call__(self, x: Sequence[Any]) -> Any:
         cumulative_sum = self.bias
         for wi, xi in zip(self.weights, x):
             product = wi.times(xi)
@@ -124,7 +127,7 @@ class SingleLayerNeuron(Module):
         return cumulative_sum
 
 
-def squared_error_loss(model_prediction, y_desired_output):
+def squared_error_loss(model_prediction: Any, y_desired_output: Any) -> Any:
     """(prediction - target) ** 2, as the tutorial writes it."""
     difference_in_prediction = model_prediction.minus(y_desired_output)
     return difference_in_prediction.times(difference_in_prediction)

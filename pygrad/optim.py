@@ -5,11 +5,12 @@ When every parameter lives in the C engine the same arithmetic runs in C,
 one call per step for all parameters (cengine.ParamKernels, csrc/optim.c).
 """
 import math
+from typing import Any, Iterable, Tuple
 
 from ._engines import cengine_or_none
 
 
-def _c_kernels(params):
+def _c_kernels(params: Tuple[Any, ...]) -> Any:
     cengine = cengine_or_none()
     if cengine is None or not params or any(type(p) is not cengine.Value for p in params):
         return None
@@ -17,17 +18,18 @@ def _c_kernels(params):
 
 
 class Optimizer:
+    """Holds the parameters (a tuple) and clears their grads."""
 
-    def __init__(self, params):
+    def __init__(self, params: Iterable[Any]) -> None:
         # A tuple: the C kernels pack the parameters' ids once, so the list
         # cannot be allowed to change under them.
         self.params = tuple(params)
         self._c = _c_kernels(self.params)
 
-    def _state(self):
+    def _state(self) -> Any:
         return self._c.state() if self._c else [0.0] * len(self.params)
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         if self._c:
             self._c.zero_grad()
             return
@@ -39,12 +41,12 @@ class SGD(Optimizer):
     """Stochastic gradient descent, with optional momentum:
     v = momentum * v + grad; p.data -= lr * v (v = grad without momentum)."""
 
-    def __init__(self, params, lr=0.01, momentum=0.0):
+    def __init__(self, params: Iterable[Any], lr: float = 0.01, momentum: float = 0.0) -> None:
         super().__init__(params)
         self.lr, self.momentum = lr, momentum
         self.velocity = self._state()
 
-    def step(self):
+    def step(self) -> None:
         if self._c:
             self._c.sgd(self.lr, self.momentum, self.velocity)
             return
@@ -59,13 +61,14 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     """Adam (Kingma & Ba), with bias correction."""
 
-    def __init__(self, params, lr=0.001, betas=(0.9, 0.999), eps=1e-8):
+    def __init__(self, params: Iterable[Any], lr: float = 0.001,
+                 betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
         super().__init__(params)
         self.lr, (self.beta1, self.beta2), self.eps = lr, betas, eps
         self.t = 0
         self.m, self.v = self._state(), self._state()
 
-    def step(self):
+    def step(self) -> None:
         self.t += 1
         if self._c:
             self._c.adam(self.lr, self.beta1, self.beta2, self.eps, self.t, self.m, self.v)

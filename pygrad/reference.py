@@ -10,6 +10,7 @@ graphs work. The C engine (cengine.py) must give these numbers exactly.
 """
 import math
 import threading
+from typing import Callable, Dict, Tuple
 
 from . import _ops
 from ._api import ValueBase, as_float, check_leaf_args, number_or_none
@@ -101,7 +102,7 @@ def ieee_log(a):
 # one row per op: (forward(a[, b]), local derivatives(a, b, out)); b is 0.0
 # for unary ops. The C switch in csrc/ops.c mirrors these rows.
 
-RULES = {
+RULES: Dict[int, Tuple[Callable[..., float], Callable[..., Tuple[float, ...]]]] = {
     ADD: (lambda a, b: a + b, lambda a, b, out: (1.0, 1.0)),
     MUL: (lambda a, b: a * b, lambda a, b, out: (b, a)),
     SUB: (lambda a, b: a - b, lambda a, b, out: (1.0, -1.0)),

@@ -5,6 +5,8 @@ the same order, so its numbers are the specification of compiled runs:
 slots hold the leaves (inputs, then params, then constants) and then every
 op node in topological order, with children renamed to slot indices.
 """
+from typing import Any, Dict, List
+
 from ._errors import EDOMAIN, EINVAL, EOVERFLOW, EZERODIV, error
 from ._ops import LEAF
 from .reference import BACKWARD_LOCK, evaluate, local_derivatives, topological_order
@@ -15,7 +17,8 @@ _STATUS = {ZeroDivisionError: EZERODIV, OverflowError: EOVERFLOW, ValueError: ED
 class Program:
 
     def __init__(self, root, inputs, params):
-        self.leaves, slot_of = [], {}
+        self.leaves: List[Any] = []
+        slot_of: Dict[Any, int] = {}
 
         def add_leaf(v, must_be_new):
             if v in slot_of:

@@ -27,6 +27,7 @@ whose inputs were cut off. `max_nodes=None` draws everything. The walk is
 iterative, so graphs a million nodes deep are fine.
 """
 from collections import deque
+from typing import Any, Dict, List, Tuple
 
 from . import _ops
 from ._api import ValueBase
@@ -47,7 +48,7 @@ def to_dot(root, max_nodes=500, rankdir="LR"):
         if v._code() != _ops.LEAF:
             lines.append(f"  v{i}_op [shape=circle, label={_quote(v._op)}];")
             lines.append(f"  v{i}_op -> v{i};")
-    cut = []    # op nodes with an input that was not drawn
+    cut: List[Any] = []    # op nodes with an input that was not drawn
     for i, (_, kids) in enumerate(drawn):
         for k in kids:
             j = index[k]
@@ -108,7 +109,9 @@ def _walk(root, max_nodes):
     it. Values are dict keys: on the C engine two handles on one node are
     equal, so a shared node is numbered once."""
     limit = float("inf") if max_nodes is None else max_nodes
-    index, drawn, queue = {root: 0}, [], deque([root])
+    index: Dict[Any, int] = {root: 0}
+    drawn: List[Tuple[Any, Tuple[Any, ...]]] = []
+    queue = deque([root])
     while queue:
         v = queue.popleft()
         kids = _children(v)

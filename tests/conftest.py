@@ -54,21 +54,12 @@ def Ref():
     return value_class("python")
 
 
-def _live_nodes():
-    from pygrad.cengine import stats
-    gc.collect()
-    return stats()["live"]
-
-
 @pytest.fixture(scope="session")
 def live_nodes():
     """A callable: nodes alive in the C core, after Python dropped what it can."""
-    return _live_nodes
+    from pygrad.cengine import stats
 
-
-@pytest.fixture
-def no_leak():
-    """Fails the test if it leaves more C nodes alive than it found."""
-    before = _live_nodes()
-    yield
-    assert _live_nodes() == before, "C nodes leaked"
+    def count():
+        gc.collect()
+        return stats()["live"]
+    return count

@@ -31,10 +31,11 @@ def test_second_backward_reuses_accumulated_intermediate_grads(engine):
 
 def test_zeroing_grads_makes_backward_repeatable(engine):
     x, w = engine(0.5), engine(-1.25)
-    y = (x * w).tanh()
+    p = x * w
+    y = p.tanh()
     y.backward()
     first = (x.grad, w.grad)
-    for v in (x, w, y):
+    for v in (x, w, p, y):            # every node, intermediates too
         v.grad = 0.0
     y.backward()
     assert (x.grad, w.grad) == first
@@ -44,15 +45,16 @@ def test_accumulation_matches_micrograd(engine):
     micrograd = pytest.importorskip("micrograd.engine")
 
     def program(V):
+        # Only ops that micrograd builds with the same graph shape: after a
+        # second backward a node's grad depends on its depth below the root.
         a, b = V(-4.0), V(2.0)
         c = a + b
         d = a * b + b ** 3
-        e = c - d
-        f = e ** 2
-        g = f / 2.0 + 10.0 / f
-        g.backward()
-        g.backward()
-        return [v.data for v in (a, b, g)] + [v.grad for v in (a, b)]
+        e = (c * d).relu()
+        f = e ** 2 + 2 * a
+        f.backward()
+        f.backward()
+        return [v.data for v in (a, b, f)] + [v.grad for v in (a, b, c, d, e)]
 
     ours, theirs = program(engine), program(micrograd.Value)
     assert ours == pytest.approx(theirs, rel=1e-12)
@@ -138,17 +140,21 @@ def test_backward_step_on_a_leaf_does_nothing(engine):
 
 def test_manual_steps_in_reverse_topological_order_equal_backward(engine):
     def graph(V):
+        # Every node, in creation order (which is a topological order).
         a, b = V(0.7), V(-1.3)
         c = a * b
-        d = c.exp() + a
-        e = d.log() - c.sigmoid()
-        return (a, b, c, d, e)
+        d = c.exp()
+        e = d + a
+        f = e.log()
+        g = c.sigmoid()
+        h = f - g
+        return (a, b, c, d, e, f, g, h)
 
     auto = graph(engine)
     auto[-1].backward()
     manual = graph(engine)
     manual[-1].grad = 1.0
-    for node in reversed(manual):      # creation order is a topological order
+    for node in reversed(manual):
         node._backward()
     assert [v.grad for v in manual] == [v.grad for v in auto]
 
@@ -252,6 +258,19 @@ def test_dropping_a_deep_chain_frees_it(C, live_nodes):
     assert live_nodes() == before + 2 * DEPTH["c"] + 1
     del acc
     assert live_nodes() == before
+
+
+@pytest.mark.slow
+def test_ten_times_deeper_chain(engine, engine_name):
+    # Issue 4's depth: 1e7 nodes on C, 1e6 on the reference; one op a step.
+    steps = 10 * DEPTH[engine_name]
+    x = engine(0.25)
+    acc = x
+    for _ in range(steps):
+        acc = acc + x
+    acc.backward()
+    assert acc.data == 0.25 * (steps + 1)
+    assert x.grad == float(steps + 1)
 
 
 def test_node_with_many_parents(engine, engine_name):

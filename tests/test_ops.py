@@ -8,6 +8,7 @@ derivatives, the expected `_op`, and the input points (away from kinks).
 Adding an op = one row here.
 """
 import math
+from fractions import Fraction
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -62,6 +63,8 @@ OPS = [
     Op("rdiv_int", lambda V, a: 3 / a, lambda a: 3 / a, lambda a: (-3 / a ** 2,), "/", ONE),
     Op("rdiv_np64", lambda V, a: np.float64(1.5) / a, lambda a: 1.5 / a, lambda a: (-1.5 / a ** 2,), "/", ONE),
     Op("rpow_int", lambda V, a: 2 ** a, lambda a: 2 ** a, lambda a: (2 ** a * math.log(2),), "**", ONE),
+    Op("rpow_np64", lambda V, a: np.float64(3.0) ** a, lambda a: 3.0 ** a,
+       lambda a: (3.0 ** a * math.log(3.0),), "**", ONE),
     Op("rpow_float", lambda V, a: 0.5 ** a, lambda a: 0.5 ** a, lambda a: (0.5 ** a * math.log(0.5),), "**", ONE),
     # -- unary ---------------------------------------------------------------
     Op("relu", lambda V, a: a.relu(), lambda a: max(a, 0.0), lambda a: (float(a > 0),), "ReLU", ONE),
@@ -138,3 +141,37 @@ def test_every_op_code_has_a_row():
     labels = {op.label.rstrip("0123456789.-") for op in OPS}
     for code in range(1, len(_ops.OPS)):
         assert _ops.label(code, 2.0).rstrip("0123456789.-") in labels, _ops.OPS[code]
+
+
+# -- construction and attributes ----------------------------------------------------
+
+
+@pytest.mark.parametrize("x, expected", [
+    (2, 2.0), (-3.5, -3.5), (True, 1.0), (np.float64(0.1), 0.1), (np.float32(1.5), 1.5),
+    (np.int64(-7), -7.0), (np.uint8(200), 200.0), (Fraction(1, 4), 0.25), (10 ** 20, 1e20),
+])
+def test_data_is_stored_as_a_python_float(engine, x, expected):
+    v = engine(x)
+    assert type(v.data) is float and v.data == expected
+    assert type(v.grad) is float and v.grad == 0.0
+
+
+@pytest.mark.parametrize("field", ["data", "grad", "value"])
+def test_fields_accept_any_real_number(engine, field):
+    v = engine(1.0)
+    for x, expected in ((3, 3.0), (np.float32(0.5), 0.5), (False, 0.0), (-2.25, -2.25)):
+        setattr(v, field, x)
+        assert type(getattr(v, field)) is float and getattr(v, field) == expected
+
+
+def test_repr_is_micrograds(engine):
+    v = engine(2.0)
+    v.grad = -0.5
+    assert repr(v) == "Value(data=2.0, grad=-0.5)"
+    assert repr(engine(1) + 2) == "Value(data=3.0, grad=0.0)"
+
+
+def test_values_compare_by_identity_as_in_micrograd(engine):
+    a, b = engine(1.0), engine(1.0)
+    assert a == a and a != b               # same data, different nodes
+    assert len({a, b, a}) == 2

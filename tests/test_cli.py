@@ -1,0 +1,162 @@
+"""`python -m pygrad`: info, demo and bench, the --engine flag, exit codes,
+and the report when the C core does not load. Each run is a fresh
+interpreter, started outside the source tree on the pygrad under test.
+"""
+import os
+import platform
+import re
+import subprocess
+import sys
+
+import pytest
+
+import pygrad
+import pygrad.__main__ as cli
+from pygrad._engines import value_class
+
+# The folder holding the pygrad under test, so the child imports the same one.
+PYGRAD_HOME = os.path.dirname(os.path.dirname(os.path.abspath(pygrad.__file__)))
+NODE_BYTES = pytest.importorskip("pygrad.cengine").stats()["node_bytes"]
+
+
+def run(*args, env=None, code=None, cwd):
+    """Run `python -m pygrad *args` (or `python -c code`); (returncode, stdout lines, stderr)."""
+    environ = {k: v for k, v in os.environ.items() if k != "PYGRAD_ENGINE"}
+    environ["PYTHONPATH"] = os.pathsep.join(filter(None, [PYGRAD_HOME, os.environ.get("PYTHONPATH")]))
+    environ.update(env or {})
+    cmd = [sys.executable, "-c", code, *args] if code else [sys.executable, "-m", "pygrad", *args]
+    proc = subprocess.run(cmd, env=environ, cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
+    return proc.returncode, proc.stdout.splitlines(), proc.stderr
+
+
+def check_info(lines, engine):
+    assert len(lines) == 4
+    assert lines[0] == f"pygrad {pygrad.__version__} ({os.path.dirname(os.path.abspath(pygrad.__file__))})"
+    assert lines[1] == f"engine: {engine} (choose with --engine or PYGRAD_ENGINE=c|python)"
+    assert lines[2] == f"C core: loaded, {NODE_BYTES} bytes per node"
+    assert lines[3].startswith(f"Python {platform.python_version()} ({platform.python_implementation()}) on ")
+
+
+@pytest.mark.parametrize("args", [(), ("info",)])
+def test_info_is_the_default(args, tmp_path):
+    rc, lines, err = run(*args, cwd=tmp_path)
+    assert (rc, err) == (0, "")
+    check_info(lines, "c")
+
+
+@pytest.mark.parametrize("args", [("--engine", "python"), ("info", "--engine", "python"),
+                                  ("--engine", "c", "info", "--engine", "python")])
+def test_engine_flag_before_or_after_the_subcommand(args, tmp_path):
+    rc, lines, err = run(*args, cwd=tmp_path)
+    assert (rc, err) == (0, "")
+    check_info(lines, "python")
+
+
+def test_engine_from_the_environment(tmp_path):
+    rc, lines, _ = run(cwd=tmp_path, env={"PYGRAD_ENGINE": "python"})
+    assert rc == 0
+    check_info(lines, "python")
+
+
+def test_unknown_engine_in_the_environment_exits_1(tmp_path):
+    rc, lines, _ = run(cwd=tmp_path, env={"PYGRAD_ENGINE": "fortran"})
+    assert rc == 1
+    assert lines[1] == "engine: not available: unknown pygrad engine 'fortran'; valid engines: 'c', 'python'"
+    rc, lines, err = run("demo", cwd=tmp_path, env={"PYGRAD_ENGINE": "fortran"})
+    assert rc == 1 and lines == [] and "unknown pygrad engine 'fortran'" in err
+
+
+@pytest.mark.parametrize("args", [("--engine", "fortran"), ("frobnicate",), ("bench", "--slow")])
+def test_usage_errors_exit_2(args, tmp_path):
+    rc, lines, err = run(*args, cwd=tmp_path)
+    assert rc == 2 and lines == [] and "usage: python -m pygrad" in err
+
+
+# Without its compiled module, as where the C core was never built.
+NO_C_CORE = ("import runpy, sys; sys.modules['pygrad._pygrad'] = None; sys.argv[0] = 'pygrad'; "
+             "runpy.run_module('pygrad', run_name='__main__')")
+
+
+def test_says_why_the_c_core_did_not_load(tmp_path):
+    rc, lines, err = run(code=NO_C_CORE, cwd=tmp_path)
+    assert rc == 0
+    assert lines[1].startswith("engine: python ")
+    assert lines[2].startswith("C core: not loaded: ") and "pygrad._pygrad" in lines[2]
+    assert "using the pure-Python engine" in err     # the engine switch's fallback warning
+    rc, lines, _ = run("--engine", "c", code=NO_C_CORE, cwd=tmp_path)
+    assert rc == 1
+    assert lines[1].startswith("engine: not available: pygrad's C core is not built")
+
+
+# -- demo ---------------------------------------------------------------------
+
+
+def test_demo_trains_on_both_engines_alike(tmp_path):
+    outputs = {}
+    for engine in ("c", "python"):
+        rc, lines, err = run("demo", "--engine", engine, cwd=tmp_path)
+        assert (rc, err) == (0, "")
+        assert lines[0] == f"pygrad engine: {engine}"
+        outputs[engine] = lines[1:]
+    lines = outputs["c"]
+    assert lines == outputs["python"]                          # the same numbers, line for line
+    # the tutorial's first losses and its prediction, digit for digit
+    assert "  Epoch 0, Loss: 3.2761" in lines and "  Epoch 2, Loss: 1.3418905599999997" in lines
+    assert "Predicted price for a 5-bedroom house: $498000.00" in lines
+    losses = [float(m.group(1)) for m in map(re.compile(r"  step +\d+ loss (\S+)$").match, lines) if m]
+    assert len(losses) >= 3 and losses[-1] < 0.01 * losses[0]
+    preds = [float(t) for t in lines[-1].split(":")[1].split()]
+    assert lines[-2].split(":")[1].split() == ["+1.00", "-1.00", "-1.00", "+1.00"]
+    assert all(abs(p - t) < 0.1 for p, t in zip(preds, (1, -1, -1, 1)))
+
+
+# -- bench (in process: the real benchmarks take minutes and write results) ----
+
+
+@pytest.fixture
+def keep_engine():
+    before = pygrad.get_engine()
+    yield
+    pygrad.use_engine(before)
+
+
+def test_bench_without_a_checkout_exits_1(monkeypatch, capsys, keep_engine):
+    monkeypatch.setattr(cli, "_checkout_root", lambda: None)
+    assert cli.main(["bench", "--quick"]) == 1
+    assert "source checkout" in capsys.readouterr().err
+
+
+def fake_checkout(root):
+    (root / "benchmarks" / "workloads").mkdir(parents=True)
+    (root / "benchmarks" / "run.py").write_text("")
+    (root / "pygrad").mkdir()
+    return str(root / "pygrad" / "__init__.py")
+
+
+def test_bench_runs_the_checkouts_benchmarks(tmp_path, monkeypatch, keep_engine):
+    monkeypatch.setattr(pygrad, "__file__", fake_checkout(tmp_path))
+    calls = []
+    monkeypatch.setattr(cli.subprocess, "call", lambda cmd, cwd: calls.append((cmd, cwd)) or 3)
+    assert cli.main(["bench", "--quick"]) == 3                  # the benchmarks' own exit status
+    assert cli.main(["bench", "--engine", "python"]) == 3
+    assert calls == [([sys.executable, "-m", "benchmarks", "--quick"], str(tmp_path)),
+                     ([sys.executable, "-m", "benchmarks", "--engines", "python"], str(tmp_path))]
+    assert pygrad.get_engine() == "python"
+
+
+def test_checkout_root_needs_pygrads_benchmarks(tmp_path, monkeypatch):
+    (tmp_path / "pygrad").mkdir()
+    (tmp_path / "benchmarks").mkdir()                           # some other `benchmarks`
+    monkeypatch.setattr(pygrad, "__file__", str(tmp_path / "pygrad" / "__init__.py"))
+    monkeypatch.setattr(cli.importlib.util, "find_spec", lambda name: None)
+    assert cli._checkout_root() is None
+    (tmp_path / "benchmarks" / "run.py").write_text("")
+    (tmp_path / "benchmarks" / "workloads").mkdir()
+    assert cli._checkout_root() == str(tmp_path)
+
+
+def test_in_process_demo_uses_the_chosen_engine(capsys, keep_engine):
+    assert cli.main(["demo", "--engine", "python"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("pygrad engine: python\n")
+    assert pygrad.get_engine() == "python" and pygrad.Value is value_class("python")
