@@ -44,6 +44,12 @@ def as_float(x: object) -> float:
     return f
 
 
+def mixed_engines(a: object, b: object) -> TypeError:
+    """The error for combining Values of two different engines."""
+    return TypeError(f"cannot combine a {type(a).__module__}.Value with a {type(b).__module__}.Value: "
+                     "a graph lives in one engine")
+
+
 def check_leaf_args(_children: Tuple[Any, ...], _op: str) -> None:
     if _children or _op:
         raise TypeError("pygrad builds op nodes itself: Value() takes only data "

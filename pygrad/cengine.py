@@ -7,7 +7,7 @@ node alive through the core's reference count; parents keep their
 children alive, so intermediate nodes need no Python object at all.
 """
 from . import _ops
-from ._api import ValueBase, as_float, check_leaf_args, number_or_none
+from ._api import ValueBase, as_float, check_leaf_args, mixed_engines, number_or_none
 from ._errors import error
 from ._ffi import check, check_id, ffi, lib, require, stats  # noqa: F401  (stats re-exported)
 
@@ -92,6 +92,8 @@ class Value(ValueBase):
             else:
                 k = number_or_none(other)
                 if k is None:
+                    if isinstance(other, ValueBase):
+                        raise mixed_engines(self, other)
                     return NotImplemented
                 r = _binary_k(const_op, self._id, k, k_first)
             if r < 0:

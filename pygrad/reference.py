@@ -13,7 +13,7 @@ import threading
 from typing import Callable, Dict, Tuple
 
 from . import _ops
-from ._api import ValueBase, as_float, check_leaf_args, number_or_none
+from ._api import ValueBase, as_float, check_leaf_args, mixed_engines, number_or_none
 from ._errors import EDOMAIN, EOVERFLOW, EZERODIV, error
 from ._ops import ADD, DIV, DOT, EXP, LOG, MUL, NEG, POW, POWK, RELU, SIGMOID, SUB, SUM, TANH
 
@@ -216,6 +216,8 @@ class Value(ValueBase):
             if not isinstance(other, Value):
                 k = number_or_none(other)
                 if k is None:
+                    if isinstance(other, ValueBase):
+                        raise mixed_engines(self, other)
                     return NotImplemented
                 other = Value(k)
                 code = const_op

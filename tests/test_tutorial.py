@@ -24,7 +24,7 @@ def train(x_input_values, y_output_values, epochs=100, learning_rate=0.05):
     model = SingleLayerNeuron(1)
     num_of_model_inputs = len(x_input_values)
     printed = []
-    for epoch in range(epochs):
+    for _epoch in range(epochs):
         total_loss = 0
         for i in range(num_of_model_inputs):
             model_prediction = model(x_input_values[i])
