@@ -279,7 +279,7 @@ class Value(ValueBase):
         if not self._children:
             return
         g = self._grad
-        values = tuple(k._data for k in self._children)
+        values = tuple([k._data for k in self._children])
         for child, d in zip(self._children, local_derivatives(self._opcode, values, self._data)):
             child._grad += d * g
 
@@ -300,9 +300,10 @@ class Value(ValueBase):
 
 
 def topological_order(root):
-    """Every node below root (root included), each after all of its children."""
+    """The inner (non-leaf) nodes below root, root included, each after all
+    of its children. Leaves have nothing to push back, so they are skipped."""
     topo, expanded = [], set()
-    stack = [(root, False)]
+    stack = [(root, False)] if root._children else []
     while stack:
         node, children_listed = stack.pop()
         if children_listed:
@@ -310,5 +311,7 @@ def topological_order(root):
         elif node not in expanded:
             expanded.add(node)
             stack.append((node, True))
-            stack.extend((c, False) for c in reversed(node._children) if c not in expanded)
+            for child in reversed(node._children):
+                if child._children and child not in expanded:
+                    stack.append((child, False))
     return topo

@@ -30,7 +30,7 @@ class Program:
             slot_of[v] = len(self.leaves)
             self.leaves.append(v)
 
-        ops = [n for n in topological_order(root) if n._opcode != LEAF]
+        ops = topological_order(root)
         for v in list(inputs) + list(params):
             add_leaf(v, True)
         for node in ops:
