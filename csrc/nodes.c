@@ -17,6 +17,7 @@ pg_node *pg_nodes = NULL;
 static int32_t count = 0;        /* ids handed out so far */
 static int32_t capacity = 0;
 static int32_t free_head = -1;
+static int64_t freed_since_sort = 0;  /* frees since the free list was last put in order */
 static int64_t live = 0;
 static int64_t kid_bytes = 0;
 static int64_t edges = 0;        /* children over all live nodes */
@@ -34,8 +35,25 @@ static int grow(void) {
     return PG_OK;
 }
 
+/* Rebuild the free list in ascending id order. Freed nodes come back in
+ * whatever order graphs die; reusing them in id order keeps a new graph's
+ * nodes close together in memory, so its sort and sweep stream through
+ * the pool instead of hopping around it. One pass over the pool, done once
+ * at least half of it has been freed since the last pass: O(1) amortized. */
+static void sort_free_list(void) {
+    free_head = -1;
+    for (int32_t id = count - 1; id >= 0; id--) {
+        if (pg_nodes[id].refs == 0) {
+            pg_nodes[id].kids.pair[0] = free_head;
+            free_head = id;
+        }
+    }
+    freed_since_sort = 0;
+}
+
 int32_t pg_node_alloc(void) {
     int32_t id;
+    if (freed_since_sort > count / 2 && freed_since_sort > 4096) sort_free_list();
     if (free_head >= 0) {
         id = free_head;
         free_head = pg_nodes[id].kids.pair[0];
@@ -52,6 +70,7 @@ int32_t pg_node_alloc(void) {
 }
 
 void pg_node_free(int32_t id) {
+    freed_since_sort++;
     pg_nodes[id].refs = 0;
     pg_nodes[id].kids.pair[0] = free_head;
     free_head = id;
