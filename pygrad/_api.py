@@ -64,7 +64,6 @@ def _named_method(name: str, operator: Callable[[Any, Any], Any]) -> Callable[[A
         if out is NotImplemented:
             raise TypeError(f"unsupported operand type for {name}(): {type(other).__name__!r}")
         return out
-    method.__name__ = name
     return method
 
 
@@ -124,13 +123,20 @@ class ValueBase:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        def install(name, method, doc):
+            method.__name__ = method.__qualname__ = name
+            method.__doc__ = doc
+            setattr(cls, name, method)
+
         for stem, (op, const_op) in _ops.BINARY.items():
-            setattr(cls, f"__{stem}__", cls._make_binary(op, const_op, reflected=False))
-            setattr(cls, f"__r{stem}__", cls._make_binary(op, op, reflected=True))
+            sym = _ops.SYMBOLS[stem]
+            install(f"__{stem}__", cls._make_binary(op, const_op, reflected=False), f"x {sym} other")
+            install(f"__r{stem}__", cls._make_binary(op, op, reflected=True), f"other {sym} x")
         for name, op in _ops.UNARY.items():
-            setattr(cls, name, cls._make_unary(op))
+            install(name, cls._make_unary(op), _ops.UNARY_DOCS[name])
         for alias, target in _ops.ALIASES.items():
-            setattr(cls, alias, _named_method(alias, getattr(cls, target)))
+            install(alias, _named_method(alias, getattr(cls, target)), f"The tutorial's name for {target}: "
+                    + (getattr(cls, target).__doc__ or ""))
 
     # The tutorial keeps the gradient in `value`.
     @property

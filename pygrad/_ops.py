@@ -25,6 +25,17 @@ UNARY = {"__neg__": NEG, "relu": RELU, "tanh": TANH, "exp": EXP, "log": LOG, "si
 ALIASES = {"plus": "__add__", "times": "__mul__", "minus": "__sub__",
            "divide": "__truediv__", "pow": "__pow__"}
 
+# Docstrings for the generated methods.
+SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "truediv": "/", "pow": "**"}
+UNARY_DOCS = {
+    "__neg__": "-x",
+    "relu": "max(0, x), as micrograd's ReLU (gradient 0 at 0)",
+    "tanh": "tanh(x)",
+    "exp": "e ** x; OverflowError where Python's math.exp overflows",
+    "log": "The natural logarithm; ValueError for x <= 0",
+    "sigmoid": "1 / (1 + e ** -x), computed so that it never overflows",
+}
+
 # micrograd's op strings, where micrograd has the op.
 LABELS = {LEAF: "", ADD: "+", MUL: "*", SUB: "-", DIV: "/", POW: "**", NEG: "neg",
           RELU: "ReLU", TANH: "tanh", EXP: "exp", LOG: "log", SIGMOID: "sigmoid",

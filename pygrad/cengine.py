@@ -44,7 +44,7 @@ class Value(ValueBase):
         return self
 
     def __init__(self, data, _children=(), _op=""):
-        pass
+        """Value(data): a leaf holding float(data) (the node is made in __new__)."""
 
     def __del__(self, _decref=lib.pg_decref):
         _decref(self._id)
@@ -58,7 +58,8 @@ class Value(ValueBase):
         return hash(self._id)
 
     @property
-    def data(self):
+    def data(self) -> float:
+        """The value (a float; ints and numpy reals are converted on assignment)."""
         return lib.pg_data(self._id)
 
     @data.setter
@@ -66,7 +67,8 @@ class Value(ValueBase):
         check(lib.pg_set_data(self._id, as_float(x)))
 
     @property
-    def grad(self):
+    def grad(self) -> float:
+        """d(root)/d(this), accumulated by backward(); also called `value`."""
         return lib.pg_grad(self._id)
 
     @grad.setter

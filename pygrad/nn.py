@@ -17,16 +17,20 @@ __all__ = ["Module", "Neuron", "Layer", "MLP", "SingleLayerNeuron", "squared_err
 
 
 class Module:
+    """Base class: parameters() lists the trainable Values; zero_grad() clears their grads."""
 
     def zero_grad(self) -> None:
+        """Set every parameter's grad to 0."""
         for p in self.parameters():
             p.grad = 0
 
     def parameters(self) -> List[Any]:
+        """The trainable Values."""
         return []
 
 
 class Neuron(Module):
+    """micrograd's neuron: relu(b + w . x), or linear with nonlin=False."""
 
     def __init__(self, nin: int, nonlin: bool = True) -> None:
         Value = value_class()
@@ -41,6 +45,7 @@ class Neuron(Module):
         return act.relu() if self.nonlin else act
 
     def parameters(self) -> List[Any]:
+        """The weights, then the bias."""
         return list(self.w) + [self.b]
 
     def __repr__(self) -> str:
@@ -48,6 +53,7 @@ class Neuron(Module):
 
 
 class Layer(Module):
+    """micrograd's layer of `nout` neurons over `nin` inputs."""
 
     def __init__(self, nin: int, nout: int, **kwargs: Any) -> None:
         self.neurons = [Neuron(nin, **kwargs) for _ in range(nout)]
@@ -70,6 +76,7 @@ class Layer(Module):
         return out[0] if len(out) == 1 else out
 
     def parameters(self) -> List[Any]:
+        """Every neuron's parameters, neuron by neuron."""
         return [p for n in self.neurons for p in n.parameters()]
 
     def __getstate__(self) -> Dict[str, Any]:
@@ -81,6 +88,7 @@ class Layer(Module):
 
 
 class MLP(Module):
+    """micrograd's multi-layer perceptron: MLP(nin, [sizes...]), ReLU except on the last layer."""
 
     def __init__(self, nin: int, nouts: List[int]) -> None:
         sz = [nin] + nouts
@@ -92,6 +100,7 @@ class MLP(Module):
         return x
 
     def parameters(self) -> List[Any]:
+        """Every layer's parameters, layer by layer."""
         return [p for layer in self.layers for p in layer.parameters()]
 
     def __repr__(self) -> str:
@@ -111,11 +120,13 @@ class SingleLayerNeuron(Module):
         self.bias = Value(-0.9)
 
     def weights_bias_parameters(self) -> List[Any]:
+        """The tutorial's name for parameters(): the weights, then the bias."""
         return self.weights + [self.bias]
 
     parameters = weights_bias_parameters
 
     def zero_value(self) -> None:
+        """The tutorial's zero_grad(): set every parameter's `value` (grad) to 0."""
         for p in self.weights_bias_parameters():
             p.value = 0.0
 

@@ -30,6 +30,7 @@ class Optimizer:
         return self._c.state() if self._c else [0.0] * len(self.params)
 
     def zero_grad(self) -> None:
+        """Set every parameter's grad to 0."""
         if self._c:
             self._c.zero_grad()
             return
@@ -47,6 +48,7 @@ class SGD(Optimizer):
         self.velocity = self._state()
 
     def step(self) -> None:
+        """Update every parameter from its grad."""
         if self._c:
             self._c.sgd(self.lr, self.momentum, self.velocity)
             return
@@ -69,6 +71,7 @@ class Adam(Optimizer):
         self.m, self.v = self._state(), self._state()
 
     def step(self) -> None:
+        """Update every parameter from its grad (bias-corrected moments)."""
         self.t += 1
         if self._c:
             self._c.adam(self.lr, self.beta1, self.beta2, self.eps, self.t, self.m, self.v)

@@ -170,6 +170,7 @@ class Value(ValueBase):
     __slots__ = ("_data", "_grad", "_opcode", "_children")
 
     def __init__(self, data, _children=(), _op=""):
+        """Value(data): a leaf holding float(data); TypeError if data is not a real number."""
         check_leaf_args(_children, _op)
         self._data = as_float(data)
         self._grad = 0.0
@@ -185,7 +186,8 @@ class Value(ValueBase):
         return out
 
     @property
-    def data(self):
+    def data(self) -> float:
+        """The value (a float; ints and numpy reals are converted on assignment)."""
         return self._data
 
     @data.setter
@@ -193,7 +195,8 @@ class Value(ValueBase):
         self._data = as_float(x)
 
     @property
-    def grad(self):
+    def grad(self) -> float:
+        """d(root)/d(this), accumulated by backward(); also called `value`."""
         return self._grad
 
     @grad.setter
