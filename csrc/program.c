@@ -17,6 +17,7 @@ struct pg_program {
     int32_t *leaf_ids;   /* the pool node behind each leaf slot (we hold a ref) */
     int32_t *order;      /* op slots, for pg_sweep                         */
     double *acc;         /* per-param gradient sums during a run           */
+    double *lanes;       /* forward-only runs: BLOCK rows of every slot     */
     int32_t nslots, nleaves, ninputs, nparams, root;
 };
 
@@ -34,6 +35,7 @@ void pg_program_free(pg_program *p) {
     free(p->leaf_ids);
     free(p->order);
     free(p->acc);
+    free(p->lanes);
     free(p);
 }
 
@@ -158,22 +160,100 @@ static void backward_row(pg_program *p, double scale) {
     for (int32_t i = 0; i < p->nparams; i++) p->acc[i] += scale * slots[first_param + i].grad;
 }
 
+/* Forward only, BLOCK rows at a time, values in lanes[slot * BLOCK + row].
+ * Each row's arithmetic is forward_row's (the same pg_forward; dot and sum
+ * added in the same order); the rows are only interleaved, so that the
+ * long dependent sums of different rows overlap in the CPU. */
+enum { BLOCK = 8 };
+
+/* Params and constants: the same in every lane, for the whole run. */
+static void load_constant_lanes(pg_program *p) {
+    for (int32_t s = p->ninputs; s < p->nleaves; s++)
+        for (int b = 0; b < BLOCK; b++) p->lanes[s * BLOCK + b] = p->slots[s].data;
+}
+
+static void load_input_lanes(pg_program *p, const double *rows) {
+    for (int32_t s = 0; s < p->ninputs; s++)
+        for (int b = 0; b < BLOCK; b++) p->lanes[s * BLOCK + b] = rows[b * p->ninputs + s];
+}
+
+static void nary_lanes(const pg_node *n, const double *v, double *restrict o) {
+    const int32_t *k = pg_kids_of(n);
+    int32_t nk = pg_nkids_of(n), m = nk / 2;
+    int dot = n->op == PG_DOT;
+    const double *first = v + (int64_t)k[dot ? 2 * m : 0] * BLOCK;
+    for (int b = 0; b < BLOCK; b++) o[b] = first[b];
+    for (int32_t i = dot ? 0 : 1; i < (dot ? m : nk); i++) {
+        const double *x = v + (int64_t)k[dot ? m + i : i] * BLOCK;
+        if (dot) {
+            const double *w = v + (int64_t)k[i] * BLOCK;
+            for (int b = 0; b < BLOCK; b++) o[b] = o[b] + w[b] * x[b];
+        } else {
+            for (int b = 0; b < BLOCK; b++) o[b] = o[b] + x[b];
+        }
+    }
+}
+
+static int forward_block(pg_program *p, const double *rows, double *out) {
+    double *v = p->lanes;
+    load_input_lanes(p, rows);
+    for (int32_t s = p->nleaves; s < p->nslots; s++) {
+        const pg_node *n = &p->slots[s];
+        double *o = v + (int64_t)s * BLOCK;
+        if (pg_is_nary(n->op)) {
+            nary_lanes(n, v, o);
+            continue;
+        }
+        const int32_t *k = pg_kids_of(n);
+        const double *a = v + (int64_t)k[0] * BLOCK;
+        const double *b2 = pg_arity[n->op] == 2 ? v + (int64_t)k[1] * BLOCK : NULL;
+        for (int b = 0; b < BLOCK; b++) {
+            int st = pg_forward(n->op, a[b], b2 ? b2[b] : 0.0, &o[b]);
+            if (st != PG_OK) return st;
+        }
+    }
+    for (int b = 0; b < BLOCK; b++) out[b] = v[(int64_t)p->root * BLOCK + b];
+    return PG_OK;
+}
+
+static int forward_rows(pg_program *p, int64_t r0, int64_t r1, const double *batch, double *out,
+                        int64_t *bad_row) {
+    for (int64_t r = r0; r < r1; r++) {
+        for (int32_t i = 0; i < p->ninputs; i++) p->slots[i].data = batch[r * p->ninputs + i];
+        int st = forward_row(p);
+        if (st != PG_OK) { *bad_row = r; return st; }
+        out[r] = p->slots[p->root].data;
+    }
+    return PG_OK;
+}
+
+static int forward_only(pg_program *p, int64_t nrows, const double *batch, double *out, int64_t *bad_row) {
+    int64_t r = 0;
+    if (nrows >= BLOCK && !p->lanes)   /* on failure: row by row, as below */
+        p->lanes = malloc((size_t)p->nslots * BLOCK * sizeof(double));
+    if (nrows >= BLOCK && p->lanes) load_constant_lanes(p);
+    for (; p->lanes && r + BLOCK <= nrows; r += BLOCK) {
+        /* An error: redo the block row by row, to name the first bad row. */
+        const double *rows = p->ninputs ? batch + r * p->ninputs : batch;
+        if (forward_block(p, rows, out + r) != PG_OK)
+            return forward_rows(p, r, r + BLOCK, batch, out, bad_row);
+    }
+    return forward_rows(p, r, nrows, batch, out, bad_row);
+}
+
 int pg_program_run(pg_program *p, int64_t nrows, const double *batch, double *out,
                    int backward, double scale, int64_t *bad_row) {
     *bad_row = -1;
     if (!p || nrows < 0 || (nrows > 0 && (!out || (p->ninputs > 0 && !batch)))) return PG_EINVAL;
     /* Params and constants are read live, once per run. */
     for (int32_t s = p->ninputs; s < p->nleaves; s++) p->slots[s].data = pg_nodes[p->leaf_ids[s]].data;
+    if (!backward) return forward_only(p, nrows, batch, out, bad_row);
     for (int32_t i = 0; i < p->nparams; i++) p->acc[i] = 0.0;
     for (int64_t r = 0; r < nrows; r++) {
-        for (int32_t i = 0; i < p->ninputs; i++) p->slots[i].data = batch[r * p->ninputs + i];
-        int st = forward_row(p);
-        if (st != PG_OK) { *bad_row = r; return st; }
-        out[r] = p->slots[p->root].data;
-        if (backward) backward_row(p, scale);
+        int st = forward_rows(p, r, r + 1, batch, out, bad_row);
+        if (st != PG_OK) return st;
+        backward_row(p, scale);
     }
-    if (backward)
-        for (int32_t i = 0; i < p->nparams; i++)
-            pg_nodes[p->leaf_ids[p->ninputs + i]].grad += p->acc[i];
+    for (int32_t i = 0; i < p->nparams; i++) pg_nodes[p->leaf_ids[p->ninputs + i]].grad += p->acc[i];
     return PG_OK;
 }
