@@ -701,3 +701,18 @@ def test_program_does_not_keep_the_eager_graph_alive():
     # Only the leaves stay in the pool: x, w and the constants 1.0 and 2.
     assert cengine.stats()["live"] - base == 4
     assert prog(0.5) == (math.tanh(1.0) + 1.0) ** 2
+
+
+@pytest.mark.parametrize("bad_row", [0, 13, 31, 35])
+def test_forward_batch_in_blocks_names_the_first_bad_row(engine, bad_row):
+    """Forward-only runs go 8 rows at a time in C: rows inside and after the
+    full blocks must give the row-by-row values, and an error the first bad row."""
+    x, w = engine(0.0), engine(0.5)
+    prog = pygrad.compile(pygrad.dot([w, w], [x, x.tanh()], 0.25).log(), inputs=[x], params=[w])
+    rows = [[0.1 * (i + 1)] for i in range(37)]
+    expected = [math.log(0.25 + 0.5 * r[0] + 0.5 * math.tanh(r[0])) for r in rows]
+    assert [repr(float(v)) for v in prog.forward_batch(rows)] == [repr(v) for v in expected]
+    rows[bad_row] = [-5.0]                 # log of a negative number
+    rows[min(bad_row + 3, 36)] = [-7.0]    # a later bad row must not be the one named
+    with pytest.raises(ValueError, match=f"^row {bad_row}: math domain error$"):
+        prog.forward_batch(rows)
