@@ -44,10 +44,19 @@ def as_float(x: object) -> float:
     return f
 
 
-def mixed_engines(a: object, b: object) -> TypeError:
-    """The error for combining Values of two different engines."""
-    return TypeError(f"cannot combine a {type(a).__module__}.Value with a {type(b).__module__}.Value: "
+def mixed_engines(a: type, b: type) -> TypeError:
+    """The error for combining Values of two different engines (a, b: their classes)."""
+    return TypeError(f"cannot combine a {a.__module__}.Value with a {b.__module__}.Value: "
                      "a graph lives in one engine")
+
+
+def as_value(cls: Any, v: Any) -> Any:
+    """v itself if it is a `cls` Value, else a new `cls` leaf holding the number v."""
+    if type(v) is cls:
+        return v
+    if isinstance(v, ValueBase):
+        raise mixed_engines(cls, type(v))
+    return cls(v)
 
 
 def check_leaf_args(_children: Tuple[Any, ...], _op: str) -> None:

@@ -7,7 +7,7 @@ node alive through the core's reference count; parents keep their
 children alive, so intermediate nodes need no Python object at all.
 """
 from . import _ops
-from ._api import ValueBase, as_float, check_leaf_args, mixed_engines, number_or_none
+from ._api import ValueBase, as_float, as_value, check_leaf_args, mixed_engines, number_or_none
 from ._errors import error
 from ._ffi import check, check_id, ffi, lib, require, stats  # noqa: F401  (stats re-exported)
 
@@ -95,7 +95,7 @@ class Value(ValueBase):
                 k = number_or_none(other)
                 if k is None:
                     if isinstance(other, ValueBase):
-                        raise mixed_engines(self, other)
+                        raise mixed_engines(type(self), type(other))
                     return NotImplemented
                 r = _binary_k(const_op, self._id, k, k_first)
             if r < 0:
@@ -123,7 +123,7 @@ class Value(ValueBase):
     @staticmethod
     def sum(values):
         """One node for values[0] + values[1] + ..., added left to right."""
-        vals = [v if type(v) is Value else Value(v) for v in values]
+        vals = [v if type(v) is Value else as_value(Value, v) for v in values]
         if not vals:
             return Value(0.0)
         return _from_nary(_ops.SUM, vals)
@@ -134,7 +134,7 @@ class Value(ValueBase):
         ws, xs = list(ws), list(xs)
         if len(ws) != len(xs):
             raise ValueError(f"dot: {len(ws)} weights but {len(xs)} inputs")
-        return _from_nary(_ops.DOT, [v if type(v) is Value else Value(v) for v in (*ws, *xs, b)])
+        return _from_nary(_ops.DOT, [v if type(v) is Value else as_value(Value, v) for v in (*ws, *xs, b)])
 
     @staticmethod
     def dense(rows, biases):
@@ -206,15 +206,15 @@ class _Dense:
         self.nout, self.nin = len(rows), (len(rows[0]) if rows else 0)
         if len(biases) != self.nout or any(len(r) != self.nin for r in rows):
             raise ValueError("dense: every row needs the same number of weights, and one bias per row")
-        self.params = [v if type(v) is Value else Value(v) for r in rows for v in r]
-        self.params += [v if type(v) is Value else Value(v) for v in biases]  # kept alive here
+        self.params = [v if type(v) is Value else as_value(Value, v) for r in rows for v in r]
+        self.params += [v if type(v) is Value else as_value(Value, v) for v in biases]  # kept alive here
         ids = [p._id for p in self.params]
         self.w_ids = ffi.new("int32_t[]", ids[:self.nout * self.nin])
         self.b_ids = ffi.new("int32_t[]", ids[self.nout * self.nin:])
         self.out = ffi.new("int32_t[]", self.nout)
 
     def __call__(self, xs, relu=False):
-        xs = [v if type(v) is Value else Value(v) for v in xs]
+        xs = [v if type(v) is Value else as_value(Value, v) for v in xs]
         if len(xs) != self.nin:
             raise ValueError(f"dense: {self.nin} weights per row but {len(xs)} inputs")
         check(lib.pg_dense(self.nout, self.nin, self.w_ids, [v._id for v in xs],

@@ -13,7 +13,7 @@ import threading
 from typing import Callable, Dict, Tuple
 
 from . import _ops
-from ._api import ValueBase, as_float, check_leaf_args, mixed_engines, number_or_none
+from ._api import ValueBase, as_float, as_value, check_leaf_args, mixed_engines, number_or_none
 from ._errors import EDOMAIN, EOVERFLOW, EZERODIV, error
 from ._ops import ADD, DIV, DOT, EXP, LOG, MUL, NEG, POW, POWK, RELU, SIGMOID, SUB, SUM, TANH
 
@@ -220,7 +220,7 @@ class Value(ValueBase):
                 k = number_or_none(other)
                 if k is None:
                     if isinstance(other, ValueBase):
-                        raise mixed_engines(self, other)
+                        raise mixed_engines(type(self), type(other))
                     return NotImplemented
                 other = Value(k)
                 code = const_op
@@ -243,7 +243,7 @@ class Value(ValueBase):
     @staticmethod
     def sum(values):
         """One node for values[0] + values[1] + ..., added left to right."""
-        kids = tuple(v if isinstance(v, Value) else Value(v) for v in values)
+        kids = tuple(v if type(v) is Value else as_value(Value, v) for v in values)
         if not kids:
             return Value(0.0)
         return Value._node(SUM, evaluate(SUM, [k._data for k in kids]), kids)
@@ -254,7 +254,7 @@ class Value(ValueBase):
         ws, xs = list(ws), list(xs)
         if len(ws) != len(xs):
             raise ValueError(f"dot: {len(ws)} weights but {len(xs)} inputs")
-        kids = tuple(v if isinstance(v, Value) else Value(v) for v in ws + xs + [b])
+        kids = tuple(v if type(v) is Value else as_value(Value, v) for v in ws + xs + [b])
         return Value._node(DOT, evaluate(DOT, [k._data for k in kids]), kids)
 
     @staticmethod

@@ -708,7 +708,7 @@ def test_forward_batch_in_blocks_names_the_first_bad_row(engine, bad_row):
     """Forward-only runs go 8 rows at a time in C: rows inside and after the
     full blocks must give the row-by-row values, and an error the first bad row."""
     x, w = engine(0.0), engine(0.5)
-    prog = pygrad.compile(pygrad.dot([w, w], [x, x.tanh()], 0.25).log(), inputs=[x], params=[w])
+    prog = pygrad.compile(engine.dot([w, w], [x, x.tanh()], 0.25).log(), inputs=[x], params=[w])
     rows = [[0.1 * (i + 1)] for i in range(37)]
     expected = [math.log(0.25 + 0.5 * r[0] + 0.5 * math.tanh(r[0])) for r in rows]
     assert [repr(float(v)) for v in prog.forward_batch(rows)] == [repr(v) for v in expected]

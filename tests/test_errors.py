@@ -132,10 +132,12 @@ def test_mixing_engines_is_a_type_error(C, Ref, op):
 
 def test_fused_nodes_reject_the_other_engines_values(C, Ref):
     for V, other in ((C, Ref), (Ref, C)):
-        with pytest.raises(TypeError):
+        with pytest.raises(TypeError, match="cannot combine"):
             V.sum([V(1.0), other(2.0)])
-        with pytest.raises(TypeError):
+        with pytest.raises(TypeError, match="cannot combine"):
             V.dot([V(1.0)], [other(2.0)], V(0.0))
+        with pytest.raises(TypeError, match="cannot combine"):
+            V.dense([[V(1.0)]], [V(0.0)])([other(2.0)])
 
 
 def test_unknown_engine_name(active_engine):
