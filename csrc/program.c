@@ -16,7 +16,6 @@ struct pg_program {
     pg_node *slots;      /* nslots: leaves, then op nodes children first   */
     int32_t *leaf_ids;   /* the pool node behind each leaf slot (we hold a ref) */
     int32_t *order;      /* op slots, for pg_sweep                         */
-    double *acc;         /* per-param gradient sums during a run           */
     double *lanes;       /* forward-only runs: BLOCK rows of every slot     */
     int32_t nslots, nleaves, ninputs, nparams, root;
 };
@@ -34,7 +33,6 @@ void pg_program_free(pg_program *p) {
     free(p->slots);
     free(p->leaf_ids);
     free(p->order);
-    free(p->acc);
     free(p->lanes);
     free(p);
 }
@@ -120,12 +118,11 @@ int pg_compile(int32_t root, int32_t ninputs, const int32_t *inputs,
         p->slots = calloc((size_t)max_slots, sizeof(pg_node));
         p->leaf_ids = malloc((size_t)max_slots * sizeof(int32_t));
         p->order = malloc((size_t)(nops + 1) * sizeof(int32_t));
-        p->acc = calloc((size_t)nparams + 1, sizeof(double));
         p->ninputs = ninputs;
         p->nparams = nparams;
     }
     int st = PG_ENOMEM;
-    if (p && slot_of && p->slots && p->leaf_ids && p->order && p->acc) {
+    if (p && slot_of && p->slots && p->leaf_ids && p->order) {
         for (int64_t i = 0; i < pool; i++) slot_of[i] = -1;
         /* `order` is scratch that the next sort reuses: build() sorts nothing. */
         st = build(p, root, ninputs, inputs, nparams, params, order, nops, slot_of);
@@ -150,14 +147,17 @@ static int forward_row(pg_program *p) {
     return PG_OK;
 }
 
+/* One row's backward, as eager `(scale * root).backward()` would do it:
+ * the root's grad starts at scale, op slots start at 0 for every row, and
+ * param slots keep accumulating over the rows (from the params' grads at
+ * the start of the run), so each param receives its contributions in the
+ * order eager backward calls would add them. */
 static void backward_row(pg_program *p, double scale) {
     pg_node *slots = p->slots;
-    int32_t first_param = p->ninputs, end_params = p->ninputs + p->nparams;
-    for (int32_t s = first_param; s < end_params; s++) slots[s].grad = 0.0;
     for (int32_t s = p->nleaves; s < p->nslots; s++) slots[s].grad = 0.0;
-    slots[p->root].grad = 1.0;
+    if (p->root < p->nleaves) slots[p->root].grad += scale;
+    else slots[p->root].grad = scale;
     pg_sweep(slots, p->order, p->nslots - p->nleaves);
-    for (int32_t i = 0; i < p->nparams; i++) p->acc[i] += scale * slots[first_param + i].grad;
 }
 
 /* Forward only, BLOCK rows at a time, values in lanes[slot * BLOCK + row].
@@ -248,12 +248,13 @@ int pg_program_run(pg_program *p, int64_t nrows, const double *batch, double *ou
     /* Params and constants are read live, once per run. */
     for (int32_t s = p->ninputs; s < p->nleaves; s++) p->slots[s].data = pg_nodes[p->leaf_ids[s]].data;
     if (!backward) return forward_only(p, nrows, batch, out, bad_row);
-    for (int32_t i = 0; i < p->nparams; i++) p->acc[i] = 0.0;
+    int32_t first = p->ninputs, end = p->ninputs + p->nparams;
+    for (int32_t s = first; s < end; s++) p->slots[s].grad = pg_nodes[p->leaf_ids[s]].grad;
     for (int64_t r = 0; r < nrows; r++) {
         int st = forward_rows(p, r, r + 1, batch, out, bad_row);
-        if (st != PG_OK) return st;
+        if (st != PG_OK) return st;   /* the params' grads are untouched */
         backward_row(p, scale);
     }
-    for (int32_t i = 0; i < p->nparams; i++) pg_nodes[p->leaf_ids[p->ninputs + i]].grad += p->acc[i];
+    for (int32_t s = first; s < end; s++) pg_nodes[p->leaf_ids[s]].grad = p->slots[s].grad;
     return PG_OK;
 }

@@ -107,9 +107,9 @@ int pg_compile(int32_t root, int32_t ninputs, const int32_t *inputs,
 void pg_program_free(pg_program *p);
 int64_t pg_program_size(const pg_program *p);   /* instructions */
 /* For each of nrows rows of `batch` (row-major, ninputs columns) compute
- * the root into out[row]; if backward != 0 also differentiate and add
- * scale * d root / d param, summed over rows, to each param's grad. On an
- * error nothing is added and *bad_row says which row failed. */
+ * the root into out[row]; if backward != 0 also differentiate each row as
+ * eager `(scale * root).backward()` would, adding into the params' grads.
+ * On an error no grad changes and *bad_row says which row failed. */
 int pg_program_run(pg_program *p, int64_t nrows, const double *batch, double *out,
                    int backward, double scale, int64_t *bad_row);
 

@@ -85,8 +85,11 @@ class Program:
         return self._run(batch, False, 1.0)
 
     def accumulate(self, batch: Any, scale: float = 1.0) -> Any:
-        """Forward and backward for every row; adds scale * (the sum over rows
-        of d root / d param) to each param's grad; returns the (n,) outputs."""
+        """Forward and backward for every row; returns the (n,) outputs.
+
+        Each param's grad receives, row after row, exactly what eager
+        `(scale * loss_row).backward()` would add: scale * d loss / d param
+        summed over the rows. If a row fails, no grad changes."""
         return self._run(batch, True, scale)
 
     def __call__(self, *row: float) -> float:

@@ -60,8 +60,9 @@ class Program:
     def _run(self, rows, out, backward, scale):
         nleaves = len(self.leaves)
         value = [leaf._data for leaf in self.leaves] + [0.0] * len(self.code)
-        params = range(self.ninputs, self.ninputs + self.nparams)
-        acc = [0.0] * self.nparams
+        # Param slots accumulate over the rows, from the params' grads now;
+        # they are written back only if every row succeeds.
+        grad = [leaf._grad for leaf in self.leaves] + [0.0] * len(self.code)
         for r, row in enumerate(rows):
             value[:self.ninputs] = row
             try:
@@ -71,19 +72,22 @@ class Program:
                 raise error(_STATUS[type(exc)], f"row {r}") from None
             out[r] = value[self.root]
             if backward:
-                self._backward_row(value, acc, params, scale)
+                self._backward_row(value, grad, scale)
         if backward:
-            for i, leaf in enumerate(self.leaves[self.ninputs:self.ninputs + self.nparams]):
-                leaf._grad += acc[i]
+            params = self.leaves[self.ninputs:self.ninputs + self.nparams]
+            for slot, leaf in enumerate(params, start=self.ninputs):
+                leaf._grad = grad[slot]
 
-    def _backward_row(self, value, acc, params, scale):
+    def _backward_row(self, value, grad, scale):
+        """One row's backward, as eager `(scale * root).backward()` does it."""
         nleaves = len(self.leaves)
-        grad = [0.0] * len(value)
-        grad[self.root] = 1.0
+        grad[nleaves:] = [0.0] * len(self.code)
+        if self.root < nleaves:
+            grad[self.root] += scale
+        else:
+            grad[self.root] = scale
         for i in reversed(range(len(self.code))):
             op, kids = self.code[i]
             g = grad[nleaves + i]
             for kid, d in zip(kids, local_derivatives(op, tuple(value[k] for k in kids), value[nleaves + i])):
                 grad[kid] += d * g
-        for i, slot in enumerate(params):
-            acc[i] += scale * grad[slot]

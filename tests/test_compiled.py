@@ -109,13 +109,14 @@ def test_accumulate_scales_the_summed_grads(active_engine, scale):
     c = Compiled(seed=3)
     batch = batch_of(30)
     rows = per_row_grads(c, batch)
+    # the spec, bitwise: what eager `(scale * loss_row).backward()` adds, row after row
+    for row in batch.tolist():
+        (scale * c.eager_loss(row)).backward()
+    expected = grads(c.params)
+    c.model.zero_grad()
     c.prog.accumulate(batch, scale=scale)
     got = grads(c.params)
-    # the spec, bitwise: acc = 0 + scale*g_0 + scale*g_1 + ..., row by row
-    acc = [0.0] * len(c.params)
-    for g in rows:
-        acc = [a + scale * gi for a, gi in zip(acc, g)]
-    assert bits(got) == bits(acc)
+    assert bits(got) == bits(expected)
     # and scale * (the eager sum), to 1e-12 of the sum's magnitude
     for i, p_got in enumerate(got):
         eager_sum = math.fsum(g[i] for g in rows)
@@ -126,12 +127,16 @@ def test_accumulate_scales_the_summed_grads(active_engine, scale):
 def test_accumulate_adds_to_existing_grads(active_engine):
     c = Compiled(seed=4)
     batch = batch_of(10)
-    c.prog.accumulate(batch)
-    once = grads(c.params)
+    for p in c.params:
+        p.grad = 0.5
+    for row in batch.tolist():       # eager backward calls add into the grads already there
+        c.eager_loss(row).backward()
+    expected = grads(c.params)
     for p in c.params:
         p.grad = 0.5
     c.prog.accumulate(batch)
-    assert bits(grads(c.params)) == bits(0.5 + g for g in once)
+    assert bits(grads(c.params)) == bits(expected)
+    assert bits(grads(c.params)) != bits([0.5] * len(c.params))
 
 
 def test_forward_batch_leaves_grads_alone(active_engine):
@@ -306,23 +311,23 @@ def test_compiled_equals_eager_at_the_edges_of_each_op(engine, op):
 
 @pytest.mark.parametrize("seed", range(6))
 def test_random_program_equals_eager_graph_bitwise(engine, seed):
-    # eager: rebuild the graph with each row's values and backward() it;
-    # per row, the compiled sweep is the eager sweep (same sort, same order)
+    # eager: rebuild the graph with each row's values and backward() it, grads
+    # accumulating; the compiled sweep is the eager sweep (same sort, same order)
     prog, params = compile_random(engine, seed)
     batch = random_batch(seed, n=8)
     recipe = random_recipe(seed)
-    eager_out, acc = [], [0.0] * NPARAMS
+    eager_out = []
+    for p in params:
+        p.grad = 0.0
     for row in batch.tolist():
-        for p in params:
-            p.grad = 0.0
         root = build(engine, [engine(v) for v in row] + params, recipe)
-        root.backward()
         eager_out.append(root.data)
-        acc = [a + 0.5 * p.grad for a, p in zip(acc, params)]
+        (0.5 * root).backward()          # what accumulate(scale=0.5) does for each row
+    expected = grads(params)
     for p in params:
         p.grad = 0.0
     assert bits(prog.accumulate(batch, scale=0.5)) == bits(eager_out)
-    assert bits(grads(params)) == bits(acc)
+    assert bits(grads(params)) == bits(expected)
 
 
 # -- params and constants are the user's live Values ----------------------------------
