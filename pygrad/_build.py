@@ -54,9 +54,11 @@ ffibuilder.set_source(
     '#include "pygrad.h"\n' + KEEP_GIL,
     sources=SOURCES,
     include_dirs=["csrc"],
-    # -ffp-contract=off: no fused multiply-add, so sums round exactly as in
-    # Python and results are the same on every machine.
-    extra_compile_args=["-O2", "-std=c11", "-ffp-contract=off", "-Wall", "-Wextra"] + SANITIZE,
+    # -O3: measured 10-15% faster sweeps than -O2 (benchmarks/). It changes no
+    # result: without -ffast-math the compiler may not reassociate, and
+    # -ffp-contract=off forbids fused multiply-adds, so sums round exactly
+    # as in Python and results are the same on every machine.
+    extra_compile_args=["-O3", "-std=c11", "-ffp-contract=off", "-Wall", "-Wextra"] + SANITIZE,
     extra_link_args=SANITIZE,
     libraries=["m"],
 )
