@@ -214,11 +214,15 @@ class _Dense:
         self.out = ffi.new("int32_t[]", self.nout)
 
     def __call__(self, xs, relu=False):
-        xs = [v if type(v) is Value else as_value(Value, v) for v in xs]
-        if len(xs) != self.nin:
-            raise ValueError(f"dense: {self.nin} weights per row but {len(xs)} inputs")
-        check(lib.pg_dense(self.nout, self.nin, self.w_ids, [v._id for v in xs],
-                           self.b_ids, 1 if relu else 0, self.out), "dense")
+        if type(xs) is not list:
+            xs = list(xs)
+        ids = [v._id if type(v) is Value else -1 for v in xs]
+        if -1 in ids:    # numbers become leaves, kept alive until the call is done
+            xs = [v if type(v) is Value else as_value(Value, v) for v in xs]
+            ids = [v._id for v in xs]
+        if len(ids) != self.nin:
+            raise ValueError(f"dense: {self.nin} weights per row but {len(ids)} inputs")
+        check(lib.pg_dense(self.nout, self.nin, self.w_ids, ids, self.b_ids, 1 if relu else 0, self.out), "dense")
         return [_adopt(i) for i in ffi.unpack(self.out, self.nout)]
 
 

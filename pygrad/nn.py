@@ -29,8 +29,19 @@ class Module:
         return []
 
 
+# Counts assignments to any Neuron's attributes: a Layer rebuilds its fused
+# plan when this moved (or its list of neurons changed), so the check per
+# call is one comparison instead of a look at every neuron.
+_neuron_edits = 0
+
+
 class Neuron(Module):
     """micrograd's neuron: relu(b + w . x), or linear with nonlin=False."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        global _neuron_edits
+        _neuron_edits += 1
+        super().__setattr__(name, value)
 
     def __init__(self, nin: int, nonlin: bool = True) -> None:
         Value = value_class()
@@ -58,21 +69,26 @@ class Layer(Module):
     def __init__(self, nin: int, nout: int, **kwargs: Any) -> None:
         self.neurons = [Neuron(nin, **kwargs) for _ in range(nout)]
         self._plan: Optional[Callable[..., List[Any]]] = None
-        self._plan_key: Optional[List[Any]] = None
+        self._plan_edits, self._plan_relu = -1, True
+        self._plan_neurons: List[Neuron] = []
+
+    def _fused_plan(self) -> Optional[Callable[..., List[Any]]]:
+        """The fused call for all neurons, or None if they mix activations."""
+        plan = self._plan
+        if plan is None or self._plan_edits != _neuron_edits or self._plan_neurons != self.neurons:
+            nonlins = {n.nonlin for n in self.neurons}
+            plan = None
+            if len(nonlins) == 1:
+                V = type(self.neurons[0].b)
+                plan = V.dense([n.w for n in self.neurons], [n.b for n in self.neurons])
+                self._plan_relu = nonlins.pop()
+            self._plan, self._plan_edits, self._plan_neurons = plan, _neuron_edits, list(self.neurons)
+        return plan
 
     def __call__(self, x: Sequence[Any]) -> Any:
         # All neurons in one fused call; the same numbers as [n(x) for n in neurons].
-        key = [(n.w, n.b, n.nonlin) for n in self.neurons]
-        nonlins = {nonlin for _, _, nonlin in key}
-        if len(nonlins) != 1:   # mixed activations: neuron by neuron
-            out = [n(x) for n in self.neurons]
-        else:
-            plan = self._plan
-            if plan is None or key != self._plan_key:   # first call, or parameters replaced
-                V = type(self.neurons[0].b)
-                plan = self._plan = V.dense([n.w for n in self.neurons], [n.b for n in self.neurons])
-                self._plan_key = key
-            out = plan(x, relu=nonlins.pop())
+        plan = self._fused_plan()
+        out = plan(x, relu=self._plan_relu) if plan is not None else [n(x) for n in self.neurons]
         return out[0] if len(out) == 1 else out
 
     def parameters(self) -> List[Any]:
@@ -81,7 +97,7 @@ class Layer(Module):
 
     def __getstate__(self) -> Dict[str, Any]:
         # The fused plan holds C handles; it is rebuilt on the next call.
-        return {**self.__dict__, "_plan": None, "_plan_key": None}
+        return {**self.__dict__, "_plan": None, "_plan_edits": -1}
 
     def __repr__(self) -> str:
         return f"Layer of [{', '.join(str(n) for n in self.neurons)}]"

@@ -80,6 +80,12 @@ def test_layer_sees_parameter_changes(active_engine):
     assert first.b.grad == (1.0 if outs[0].data > 0 else 0.0)
     layer.neurons[1].nonlin = False        # mixed activations
     assert [o.data for o in layer(x)] == [o.data for o in per_neuron(layer, x)]
+    layer.neurons[1].nonlin = True
+    layer.neurons[0] = nn.Neuron(2)        # a neuron swapped in the list
+    layer.neurons[1].w = (pygrad.Value(2.0), pygrad.Value(-3.0))   # new weights
+    outs = layer(x)
+    assert [o.data for o in outs] == [o.data for o in per_neuron(layer, x)]
+    assert outs[1].data == max(0.0, 0.0 + 2.0 * 1.5 + -3.0 * -0.5)
 
 
 def test_layer_rejects_the_wrong_number_of_inputs(active_engine):
