@@ -16,6 +16,8 @@ on every house (and predicts about $500281.35).
 """
 import argparse
 
+from _plotting import pyplot, save
+
 import pygrad
 from pygrad.nn import SingleLayerNeuron, squared_error_loss
 
@@ -41,19 +43,13 @@ def train(model, x_input_values, y_output_values, num_of_model_inputs, learning_
 
 
 def plot(losses, path):
-    try:
-        import matplotlib
-    except ImportError:
-        print("matplotlib is not installed: no plot")
+    plt = pyplot()
+    if plt is None:
         return
-    matplotlib.use("Agg")    # files only, never a window
-    import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.semilogy(losses)
     ax.set(xlabel="epoch", ylabel="mean squared error", title="house prices: training loss")
-    fig.tight_layout()
-    fig.savefig(path)
-    print(f"saved {path}")
+    save(fig, path)
 
 
 def main():

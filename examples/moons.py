@@ -13,6 +13,7 @@ import random
 import time
 
 import numpy as np
+from _plotting import pyplot, save
 
 import pygrad
 from pygrad.nn import MLP
@@ -101,13 +102,9 @@ def train_compiled(model, X, y, steps, alpha=1e-4):
 
 
 def plot(model, X, y, history, path):
-    try:
-        import matplotlib
-    except ImportError:
-        print("matplotlib is not installed: no plot")
+    plt = pyplot()
+    if plt is None:
         return
-    matplotlib.use("Agg")    # files only, never a window
-    import matplotlib.pyplot as plt
     fig, (ax_loss, ax_map) = plt.subplots(1, 2, figsize=(10, 4))
     ax_loss.plot([h[0] for h in history])
     ax_loss.set(xlabel="step", ylabel="loss", title="training loss")
@@ -120,9 +117,7 @@ def plot(model, X, y, history, path):
     ax_map.contourf(xx, yy, Z.reshape(xx.shape), cmap=plt.cm.Spectral, alpha=0.8)
     ax_map.scatter(X[:, 0], X[:, 1], c=y, s=40, cmap=plt.cm.Spectral)
     ax_map.set(title="decision boundary")
-    fig.tight_layout()
-    fig.savefig(path)
-    print(f"saved {path}")
+    save(fig, path)
 
 
 def main():

@@ -9,6 +9,8 @@ walks x down to the minimum.
 """
 import argparse
 
+from _plotting import pyplot, save
+
 import pygrad
 
 
@@ -51,19 +53,13 @@ def descend(x0, lr, steps):
 
 
 def plot(history, path):
-    try:
-        import matplotlib
-    except ImportError:
-        print("matplotlib is not installed: no plot")
+    plt = pyplot()
+    if plt is None:
         return
-    matplotlib.use("Agg")    # files only, never a window
-    import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.plot(history, marker="o")
     ax.set(xlabel="step", ylabel="f(x)", title="f(x) = 3x² - 4x + 5 during descent")
-    fig.tight_layout()
-    fig.savefig(path)
-    print(f"saved {path}")
+    save(fig, path)
 
 
 def main():

@@ -72,7 +72,11 @@ def run(script, engine, *args, env=None):
 def load_moons():
     spec = importlib.util.spec_from_file_location("moons_example", EXAMPLES / "moons.py")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.path.insert(0, str(EXAMPLES))     # as when run as a script: for its _plotting import
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(EXAMPLES))
     return module
 
 
