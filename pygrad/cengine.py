@@ -14,7 +14,7 @@ from ._ffi import check, check_id, ffi, lib, require, stats  # noqa: F401  (stat
 require()
 
 _new = object.__new__
-_binary, _binary_k, _unary, _nary = lib.pg_binary, lib.pg_binary_k, lib.pg_unary, lib.pg_nary
+_binary, _binary_k, _unary, _nary, _leaf = lib.pg_binary, lib.pg_binary_k, lib.pg_unary, lib.pg_nary, lib.pg_leaf
 
 
 def _wrap_existing(node_id):
@@ -37,8 +37,11 @@ class Value(ValueBase):
     _id: int   # the node's id in the C core
 
     def __new__(cls, data, _children=(), _op=""):
-        check_leaf_args(_children, _op)
-        node_id = check_id(lib.pg_leaf(as_float(data)))
+        if _children or _op:
+            check_leaf_args(_children, _op)
+        node_id = _leaf(data if type(data) is float else as_float(data))
+        if node_id < 0:
+            raise error(-node_id)
         self = _new(cls)
         self._id = node_id
         return self
