@@ -146,3 +146,28 @@ def test_out_of_memory_in_the_core_is_a_memory_error(tmp_path):
     live_before, live_after = result["live"]
     assert live_after == live_before      # the failed op created nothing
     assert result["steps"] > 0 and result["after"] == 0 and result["y"] == 6.0
+
+
+REUSE_PROBE = """
+import json, random
+from pygrad.cengine import Value
+leaves = [Value(float(i)) for i in range(20_000)]       # a fresh pool: ids 0 .. 19,999
+random.Random(0).shuffle(leaves)
+while leaves:                                           # dropped in a random order
+    leaves.pop()
+again = [Value(0.0) for _ in range(20_000)]
+print(json.dumps([v._id for v in again]))
+"""
+
+
+def test_freed_nodes_are_reused_in_id_order_after_churn(tmp_path):
+    """After half the pool has been freed, new nodes take the lowest free ids
+    in order (so a new graph is compact), not the order the old ones died in."""
+    pytest.importorskip("pygrad._pygrad")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))   # the same pygrad, a fresh pool
+    done = subprocess.run([sys.executable, "-c", REUSE_PROBE], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    ids = json.loads(done.stdout)
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert max(ids) < 20_000                               # all reused, the pool did not grow
