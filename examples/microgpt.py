@@ -15,7 +15,6 @@ Data: the first names shipped in the `names` package (pip install names),
 lower-cased, de-duplicated and sorted, unless --data is given.
 """
 import argparse
-import math
 import os
 import random
 import time
