@@ -19,6 +19,7 @@ import sys
 
 import pygrad
 from pygrad import _ffi
+from pygrad._coreinfo import why_no_core
 from pygrad._engines import ENGINES, cengine_or_none
 
 
@@ -78,18 +79,10 @@ def info(engine_error=None):
         print(f"engine: {pygrad.get_engine()} (choose with --engine or PYGRAD_ENGINE=c|python)")
     cengine = cengine_or_none()
     if cengine is None:
-        print(f"C core: not loaded: {_ffi.LOAD_ERROR}")
-        if _in_source_tree():
-            print("  (this pygrad is a source tree, which shadows an installed one: "
-                  "build it in place with `pip install -e .`, or run from another folder)")
+        print(f"C core: not loaded, because {why_no_core(_ffi.LOAD_ERROR)}")
     else:
         print(f"C core: loaded, {cengine.stats()['node_bytes']} bytes per node")
     print(f"Python {platform.python_version()} ({platform.python_implementation()}) on {platform.platform()}")
-
-
-def _in_source_tree():
-    root = os.path.dirname(os.path.dirname(os.path.abspath(pygrad.__file__)))
-    return os.path.isdir(os.path.join(root, "csrc")) and os.path.isfile(os.path.join(root, "setup.py"))
 
 
 # -- demo ---------------------------------------------------------------------

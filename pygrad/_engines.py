@@ -10,6 +10,8 @@ import warnings
 from types import ModuleType
 from typing import Any, Optional
 
+from ._coreinfo import why_no_core
+
 ENGINES = {"c": "pygrad.cengine", "python": "pygrad.reference"}
 _active: Optional[str] = None
 
@@ -58,6 +60,13 @@ def _init_from_environment() -> None:
         return
     try:
         use_engine("c")
-    except ImportError as exc:  # the default only: fall back, and say so
-        warnings.warn(f"{exc}; using the pure-Python engine", RuntimeWarning, stacklevel=3)
+    except ImportError:  # the default only: fall back, and say so
+        warnings.warn(fallback_message(), RuntimeWarning, stacklevel=3)
         use_engine("python")
+
+
+def fallback_message() -> str:
+    """The warning given when the default engine cannot be the C engine."""
+    from ._ffi import LOAD_ERROR
+    return (f"pygrad is using its pure-Python engine (same results, 10-100x slower) because "
+            f"{why_no_core(LOAD_ERROR)}. Set PYGRAD_ENGINE=python to choose that engine and silence this warning.")

@@ -4,6 +4,7 @@ through here, so the C/Python boundary sits in one place.
 """
 from typing import Dict, Optional
 
+from ._coreinfo import why_no_core
 from ._errors import error
 
 LOAD_ERROR: Optional[ImportError]
@@ -17,12 +18,10 @@ else:
 
 
 def require() -> None:
-    """Raise a clear ImportError if the C core did not load."""
+    """Raise a clear ImportError, saying why, if the C core did not load."""
     if lib is None:
-        raise ImportError(
-            "pygrad's C core is not built or failed to load "
-            f"({LOAD_ERROR}); reinstall with `pip install .`, "
-            "or use the pure-Python engine: PYGRAD_ENGINE=python") from LOAD_ERROR
+        raise ImportError(f"{why_no_core(LOAD_ERROR)}. The pure-Python engine works without it: "
+                          "PYGRAD_ENGINE=python") from LOAD_ERROR
 
 
 def check(status: int, op_name: str = "") -> None:

@@ -19,12 +19,17 @@ PYGRAD_HOME = os.path.dirname(os.path.dirname(os.path.abspath(pygrad.__file__)))
 NODE_BYTES = pytest.importorskip("pygrad.cengine").stats()["node_bytes"]
 
 
-def run(*args, env=None, code=None, cwd):
-    """Run `python -m pygrad *args` (or `python -c code`); (returncode, stdout lines, stderr)."""
+def run(*args, env=None, code=None, cwd, bare=False):
+    """Run `python -m pygrad *args` (or `python -c code`); (returncode, stdout lines, stderr).
+    `bare`: without site-packages (-S), so only the pygrad in `cwd` can be
+    imported, never an installed one (an editable install's finder included)."""
     environ = {k: v for k, v in os.environ.items() if k != "PYGRAD_ENGINE"}
     environ["PYTHONPATH"] = os.pathsep.join(filter(None, [PYGRAD_HOME, os.environ.get("PYTHONPATH")]))
+    if bare:
+        environ.pop("PYTHONPATH")
     environ.update(env or {})
-    cmd = [sys.executable, "-c", code, *args] if code else [sys.executable, "-m", "pygrad", *args]
+    python = [sys.executable, "-S"] if bare else [sys.executable]
+    cmd = python + (["-c", code, *args] if code else ["-m", "pygrad", *args])
     proc = subprocess.run(cmd, env=environ, cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
     return proc.returncode, proc.stdout.splitlines(), proc.stderr
 
@@ -81,11 +86,61 @@ def test_says_why_the_c_core_did_not_load(tmp_path):
     rc, lines, err = run(code=NO_C_CORE, cwd=tmp_path)
     assert rc == 0
     assert lines[1].startswith("engine: python ")
-    assert lines[2].startswith("C core: not loaded: ") and "pygrad._pygrad" in lines[2]
-    assert "using the pure-Python engine" in err     # the engine switch's fallback warning
+    assert lines[2].startswith("C core: not loaded, because pygrad's C core failed to load (")
+    assert "pygrad._pygrad" in lines[2]
+    assert "pygrad is using its pure-Python engine" in err     # the engine switch's fallback warning
     rc, lines, _ = run("--engine", "c", code=NO_C_CORE, cwd=tmp_path)
     assert rc == 1
-    assert lines[1].startswith("engine: not available: pygrad's C core is not built")
+    assert lines[1].startswith("engine: not available: pygrad's C core failed to load")
+
+
+def copy_package(dst, source_tree):
+    """pygrad's Python files (no compiled core) in dst/pygrad; with the
+    markers of a checkout (csrc/, setup.py) when `source_tree`."""
+    (dst / "pygrad").mkdir()
+    src = os.path.dirname(os.path.abspath(pygrad.__file__))
+    for name in os.listdir(src):
+        if name.endswith(".py"):
+            with open(os.path.join(src, name)) as f:
+                (dst / "pygrad" / name).write_text(f.read())
+    if source_tree:
+        (dst / "csrc").mkdir()
+        (dst / "setup.py").write_text("")
+
+
+SOURCE_TREE = ("you are importing pygrad from the source tree at {}, which has no compiled core; "
+               "run `pip install -e .`, or run from another directory")
+
+
+def test_running_from_a_checkout_without_a_compiled_core_says_so(tmp_path):
+    # As after a non-editable install, with Python started in the checkout:
+    # the checkout shadows the installed pygrad (cwd comes first on sys.path).
+    copy_package(tmp_path, source_tree=True)
+    expected = SOURCE_TREE.format(tmp_path)
+    rc, lines, err = run(code="import pygrad; print(pygrad.get_engine())", cwd=tmp_path, bare=True)
+    assert (rc, lines) == (0, ["python"])
+    assert err.count("RuntimeWarning") == 1
+    assert f"pygrad is using its pure-Python engine (same results, 10-100x slower) because {expected}." in err
+    rc, lines, err = run(cwd=tmp_path, bare=True)
+    assert rc == 0
+    assert lines[0] == f"pygrad {pygrad.__version__} ({tmp_path / 'pygrad'})"
+    assert lines[1].startswith("engine: python ")
+    assert lines[2] == f"C core: not loaded, because {expected}"
+    rc, lines, err = run("--engine", "c", cwd=tmp_path, bare=True)
+    assert rc == 1 and lines[1] == f"engine: not available: {expected}. " \
+        "The pure-Python engine works without it: PYGRAD_ENGINE=python"
+
+
+def test_an_install_without_the_core_names_the_reason(tmp_path):
+    # setup.py leaves _no_core.txt in the package when the build failed or was skipped.
+    copy_package(tmp_path, source_tree=False)
+    (tmp_path / "pygrad" / "_no_core.txt").write_text("the build failed (CompileError: no compiler)\n")
+    rc, lines, err = run(cwd=tmp_path, bare=True)
+    assert rc == 0
+    assert lines[2] == ("C core: not loaded, because pygrad's C core was not built when pygrad was installed: "
+                        "the build failed (CompileError: no compiler); install a C compiler and reinstall "
+                        "(PYGRAD_BUILD_C=1 makes a failed build an error)")
+    assert "the build failed (CompileError: no compiler)" in err and "source tree" not in err
 
 
 # -- demo ---------------------------------------------------------------------
