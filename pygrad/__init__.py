@@ -14,14 +14,15 @@ from typing import Any, Iterable, Sequence
 
 from . import optim
 from ._engines import ENGINES, get_engine, use_engine, value_class
-from .compiled import Program, compile
+from .compiled import CompiledFunction, Program, compile, compile_fn
 from .grad_mode import is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck
 from .viz import draw, to_dot
 
 __version__ = "0.1.0"
 __all__ = ["Value", "ML_Framework", "use_engine", "get_engine", "ENGINES", "sum", "dot",
-           "compile", "Program", "optim", "no_grad", "set_grad_enabled", "is_grad_enabled",
+           "compile", "compile_fn", "CompiledFunction", "Program", "optim",
+           "no_grad", "set_grad_enabled", "is_grad_enabled",
            "gradcheck", "GradcheckError", "to_dot", "draw", "__version__"]
 
 

@@ -19,3 +19,10 @@ def error(status, op_name=""):
     """The exception for a PG_E* status, naming the op that failed."""
     cls, text = _EXCEPTIONS.get(status, (RuntimeError, f"pygrad core status {status}"))
     return cls(f"{op_name}: {text}" if op_name else text)
+
+
+def in_row(exc, row):
+    """The same exception for a compiled run, naming the row instead of the op
+    (the C core reports the row, not the op, of a failing instruction)."""
+    text = str(exc).split(": ", 1)[-1]
+    return type(exc)(f"row {row}: {text}")

@@ -156,27 +156,6 @@ class Value(ValueBase):
         check(lib.pg_backward(self._id), "backward")
 
 
-class Program:
-    """A graph flattened into a C program (csrc/program.c)."""
-
-    def __init__(self, root, inputs, params):
-        out = ffi.new("pg_program **")
-        check(lib.pg_compile(root._id, len(inputs), [v._id for v in inputs],
-                             len(params), [p._id for p in params], out), "compile")
-        self._p = ffi.gc(out[0], lib.pg_program_free)
-        self._bad_row = ffi.new("int64_t *")
-
-    def __len__(self):
-        return lib.pg_program_size(self._p)
-
-    def run(self, batch, out, backward, scale):
-        """batch: C-contiguous float64 (n, ninputs); out: float64 (n,)."""
-        st = lib.pg_program_run(self._p, len(out), ffi.from_buffer("double[]", batch),
-                                ffi.from_buffer("double[]", out, require_writable=True),
-                                1 if backward else 0, scale, self._bad_row)
-        check(st, f"row {self._bad_row[0]}" if self._bad_row[0] >= 0 else "compiled run")
-
-
 class ParamKernels:
     """Optimizer updates for C-engine parameters, one C call for all of them
     (csrc/optim.c); the arithmetic of pygrad/optim.py's Python loops."""

@@ -1,14 +1,20 @@
-"""Trace once, run in C: `pygrad.compile` and the Program it returns.
+"""Trace once, run in C: `pygrad.compile`, `pygrad.compile_fn` and Program.
 
-A graph built with Python operators is flattened into a program (in C on
-the C engine, in plain Python on the reference engine), then re-evaluated,
-forward and backward, on each row of a numpy batch without any Python per
-node or per row. Parameters stay shared with the eager Values: a program
-reads their `.data` at every run and adds into their `.grad`.
+`compile(root, inputs, params)` flattens one graph into a Program (in C on
+the C engine, a replay in plain Python on the reference engine) that is
+re-evaluated, forward and backward, on each row of a batch without any
+Python per node or per row. `compile_fn(fn, params=...)` does it for a
+Python function whose graph depends on the shape of its arguments: one
+Program per shape, traced on first use and cached. Parameters stay shared
+with the eager Values: a program reads their `.data` at every run and adds
+into their `.grad`.
 """
-from typing import Any, Iterable
+import threading
+from collections import OrderedDict
+from typing import Any, Callable, Dict, Hashable, Iterable, List, NamedTuple, Optional, Tuple
 
 from ._api import as_float
+from ._engines import value_class
 from ._ops import LEAF
 
 
@@ -22,14 +28,17 @@ def compile(root: Any, inputs: Iterable[Any] = (), params: Iterable[Any] = ()) -
     return Program(root, inputs, params)
 
 
-def _engine_program(V: type) -> Any:
-    from . import reference, replay
+def _engine_code(V: type) -> Any:
+    """The engine's flattened-graph class: C program or Python replay."""
+    from . import reference
     from ._engines import cengine_or_none
     if V is reference.Value:
-        return replay.Program
+        from .replay import Replay
+        return Replay
     cengine = cengine_or_none()
     if cengine is not None and V is cengine.Value:
-        return cengine.Program
+        from ._cprogram import CCode
+        return CCode
     raise TypeError(f"pygrad.compile needs a pygrad Value, not {V.__name__}")
 
 
@@ -46,7 +55,7 @@ class Program:
 
     def __init__(self, root: Any, inputs: Iterable[Any], params: Iterable[Any]) -> None:
         V = type(root)
-        impl = _engine_program(V)
+        code = _engine_code(V)
         inputs, params = list(inputs), list(params)
         for v in inputs + params:
             if type(v) is not V:
@@ -59,11 +68,11 @@ class Program:
         # The program copies the graph's ops and holds its leaves: keeping
         # `root` here would keep the whole eager graph alive as well.
         self.inputs, self.params = inputs, params
-        self._impl = impl(root, inputs, params)
+        self._code = code(root, inputs, params)
 
     def __len__(self) -> int:
         """The number of instructions (op nodes) in the program."""
-        return len(self._impl)
+        return len(self._code)
 
     def _batch(self, batch: Any) -> Any:
         np = _numpy()
@@ -77,7 +86,7 @@ class Program:
     def _run(self, batch: Any, backward: bool, scale: Any) -> Any:
         batch = self._batch(batch)
         out = _numpy().empty(batch.shape[0], dtype=float)
-        self._impl.run(batch, out, backward, as_float(scale))
+        self._code.run(batch, out, backward, as_float(scale))
         return out
 
     def forward_batch(self, batch: Any) -> Any:
@@ -92,6 +101,158 @@ class Program:
         summed over the rows. If a row fails, no grad changes."""
         return self._run(batch, True, scale)
 
+    def run_row(self, row: List[float], backward: bool = False, scale: float = 1.0) -> float:
+        """One row of inputs given as a list of floats (no numpy needed)."""
+        if len(row) != len(self.inputs):
+            raise ValueError(f"a row needs one value per input (batch shape (rows, {len(self.inputs)})); "
+                             f"got {len(row)}")
+        return self._code.run_row(row, backward, as_float(scale))
+
     def __call__(self, *row: float) -> float:
         """The root's value for one row of inputs."""
-        return float(self.forward_batch([row])[0])
+        return self.run_row([as_float(x) for x in row])
+
+
+# ---------------------------------------------------------------------------
+# programs cached by shape
+
+
+class CacheInfo(NamedTuple):
+    hits: int
+    misses: int
+    maxsize: int
+    currsize: int
+
+
+def _flatten(x: Any, flat: List[float]) -> Any:
+    """Append the numbers in x (nested lists/tuples) to flat; return x's shape:
+    None for a number, a tuple of the items' shapes for a list or tuple."""
+    if type(x) is list or type(x) is tuple:
+        return tuple([_flatten(item, flat) for item in x])
+    flat.append(x if type(x) is float else as_float(x))
+    return None
+
+
+def _placeholders(shape: Any, flat: List[float], V: Any, leaves: List[Any]) -> Any:
+    """The argument rebuilt from Values (lists for lists), in _flatten's order."""
+    if shape is None:
+        leaves.append(V(flat[len(leaves)]))
+        return leaves[-1]
+    return [_placeholders(s, flat, V, leaves) for s in shape]
+
+
+class CompiledFunction:
+    """`fn` compiled once per shape of its arguments: see compile_fn."""
+
+    def __init__(self, fn: Callable[..., Any], params: Iterable[Any], static: Iterable[str] = (),
+                 maxsize: int = 64) -> None:
+        if not callable(fn):
+            raise TypeError(f"compile_fn: fn must be callable, not {type(fn).__name__}")
+        if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 1:
+            raise ValueError(f"compile_fn: maxsize must be a positive int, not {maxsize!r}")
+        self.fn, self.params = fn, list(params)
+        self.static = frozenset(static)
+        self.maxsize = maxsize
+        self._V = type(self.params[0]) if self.params else value_class()
+        self._programs: "OrderedDict[Hashable, Program]" = OrderedDict()
+        self._hits = self._misses = 0
+        self._lock = threading.Lock()
+        self.__doc__ = getattr(fn, "__doc__", None)
+
+    def _key(self, args: Tuple[Any, ...], kwargs: Dict[str, Any], flat: List[float]) -> Hashable:
+        for name in kwargs:
+            if name not in self.static:
+                raise TypeError(f"compile_fn: keyword argument {name!r} is not declared static "
+                                "(inputs go positionally; static=(...) names the keywords that select a program)")
+        shape = _flatten(list(args), flat)
+        return (shape, tuple(sorted(kwargs.items()))) if kwargs else shape
+
+    def program(self, *args: Any, **kwargs: Any) -> Program:
+        """The program for these arguments' shape (traced now if new)."""
+        return self._program(args, kwargs, [])[0]
+
+    def _program(self, args: Tuple[Any, ...], kwargs: Dict[str, Any], flat: List[float]) -> Tuple[Program, Hashable]:
+        key = self._key(args, kwargs, flat)
+        with self._lock:
+            prog = self._programs.get(key)
+            if prog is not None:
+                self._hits += 1
+                self._programs.move_to_end(key)
+                return prog, key
+            self._misses += 1
+        prog = self._trace(key, flat, kwargs)
+        with self._lock:
+            self._programs[key] = prog
+            self._programs.move_to_end(key)
+            while len(self._programs) > self.maxsize:
+                self._programs.popitem(last=False)   # the least recently used
+        return prog, key
+
+    def _trace(self, key: Hashable, flat: List[float], kwargs: Dict[str, Any]) -> Program:
+        from .grad_mode import set_grad_enabled
+        shape = key[0] if kwargs else key  # type: ignore[index]
+        leaves: List[Any] = []
+        args = _placeholders(shape, flat, self._V, leaves)
+        was = set_grad_enabled(True)
+        try:
+            root = self.fn(*args, **kwargs)
+        finally:
+            set_grad_enabled(was)
+        if type(root) is not self._V:
+            raise TypeError(f"compile_fn: {getattr(self.fn, '__name__', 'fn')} must return one "
+                            f"{self._V.__module__}.Value, not {type(root).__name__}")
+        return Program(root, leaves, self.params)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> float:
+        """fn(*args)'s value, computed by the program for their shape (no grads change)."""
+        flat: List[float] = []
+        prog, _ = self._program(args, kwargs, flat)
+        return prog._code.run_row(flat, False, 1.0)
+
+    def accumulate(self, *args: Any, scale: float = 1.0, **kwargs: Any) -> float:
+        """fn(*args)'s value; adds scale * d fn / d param into each param's grad,
+        as eager `(scale * fn(*args)).backward()` would. On error no grad changes."""
+        flat: List[float] = []
+        prog, _ = self._program(args, kwargs, flat)
+        return prog._code.run_row(flat, True, as_float(scale))
+
+    def cache_info(self) -> CacheInfo:
+        """Hits, misses (traces), maxsize and current size of the program cache."""
+        with self._lock:
+            return CacheInfo(self._hits, self._misses, self.maxsize, len(self._programs))
+
+    def programs(self) -> Dict[Hashable, Program]:
+        """The cached programs by key (argument shape, then static keywords), oldest use first."""
+        with self._lock:
+            return dict(self._programs)
+
+    def cache_clear(self) -> None:
+        """Drop every cached program and reset the counters."""
+        with self._lock:
+            self._programs.clear()
+            self._hits = self._misses = 0
+
+
+def compile_fn(fn: Optional[Callable[..., Any]] = None, *, params: Iterable[Any] = (),
+               static: Iterable[str] = (), maxsize: int = 64) -> Any:
+    """Compile a Python function of numbers and lists of numbers, per shape.
+
+    `fn` is called once per distinct shape of its positional arguments (the
+    lengths of its lists, nested lists included) and of the keyword arguments
+    named in `static` (passed through as Python values); each number arrives
+    as a leaf Value, so integers can index with `pygrad.select`. The traced
+    graph becomes a Program, kept in an LRU cache of at most `maxsize`
+    programs (`cache_info()`, `programs()`, `cache_clear()`). Later calls of
+    the same shape replay it with the new numbers, in C on the C engine:
+
+        step = pygrad.compile_fn(loss_fn, params=params)
+        loss = step.accumulate(tokens, scale=1.0)   # forward + backward into grads
+        value = step(tokens)                        # forward only
+
+    Python control flow that reads a Value's `.data` is frozen at trace time:
+    make such values static, or keep the decision in the graph. Usable as a
+    decorator: `@pygrad.compile_fn(params=params)`.
+    """
+    if fn is None:
+        return lambda f: CompiledFunction(f, params, static, maxsize)
+    return CompiledFunction(fn, params, static, maxsize)

@@ -1,93 +1,92 @@
-"""The reference engine's compiled mode: a pure-Python replay of a graph.
+"""The reference engine's compiled mode: the recorded graph, re-run per row.
 
-The same program as the C core's (csrc/program.c), in plain Python and in
-the same order, so its numbers are the specification of compiled runs:
-slots hold the leaves (inputs, then params, then constants) and then every
-op node in topological order, with children renamed to slot indices.
+The simple rule, in plain Python: keep a private copy of the graph (so the
+user's nodes are never written to), and for each row set the inputs, recompute
+every node in topological order with the op table's forward rules, and, for
+`accumulate`, run the ordinary reference backward sweep from `scale`. The
+C core's program (csrc/program.c) must give these numbers bit for bit.
 """
 from typing import Any, Dict, List
 
-from ._errors import EDOMAIN, EINVAL, EOVERFLOW, EZERODIV, error
+from ._errors import in_row
 from ._ops import LEAF
-from .reference import BACKWARD_LOCK, evaluate, local_derivatives, topological_order
-
-_STATUS = {ZeroDivisionError: EZERODIV, OverflowError: EOVERFLOW, ValueError: EDOMAIN}
+from .reference import BACKWARD_LOCK, Value, evaluate, topological_order
 
 
-class Program:
+def _copy_leaf(v: Any) -> Any:
+    return Value(v._data)
 
-    def __init__(self, root, inputs, params):
-        self.leaves: List[Any] = []
-        slot_of: Dict[Any, int] = {}
 
-        def add_leaf(v, must_be_new):
-            if v in slot_of:
-                if must_be_new:
-                    raise error(EINVAL, "compile")
-                return
-            if v._opcode != LEAF:
-                raise error(EINVAL, "compile")
-            slot_of[v] = len(self.leaves)
-            self.leaves.append(v)
+def _copy_op(v: Any, children: tuple) -> Any:
+    # Built directly, not through an operator: no_grad must not apply here.
+    node = Value.__new__(Value)
+    node._data, node._grad, node._opcode, node._children = v._data, 0.0, v._opcode, children
+    return node
 
-        ops = topological_order(root)
-        for v in list(inputs) + list(params):
-            add_leaf(v, True)
-        for node in ops:
-            for kid in node._children:
-                if kid._opcode == LEAF:
-                    add_leaf(kid, False)
-        if root._opcode == LEAF:
-            add_leaf(root, False)
-        self.ninputs, self.nparams = len(inputs), len(params)
-        first = len(self.leaves)
-        for i, node in enumerate(ops):
-            slot_of[node] = first + i
-        # one instruction per op: (op code, child slots)
-        self.code = [(n._opcode, tuple(slot_of[k] for k in n._children)) for n in ops]
-        self.root = slot_of[root]
 
-    def __len__(self):
-        return len(self.code)
+class Replay:
+    """A private copy of the graph below `root`. Params and constants are the
+    user's live leaves: their data is read at each run; params' grads are
+    written back at the end of an `accumulate` run, only if every row succeeds."""
 
-    def run(self, batch, out, backward, scale):
-        """Fill out[r] with the root's value for each row of batch; with
-        backward, add scale * d root / d param, summed over rows, to each
-        param's grad."""
+    def __init__(self, root: Any, inputs: List[Any], params: List[Any]) -> None:
+        copies: Dict[int, Any] = {}
+        self.inputs = [copies.setdefault(id(v), _copy_leaf(v)) for v in inputs]
+        self.params = [(p, copies.setdefault(id(p), _copy_leaf(p))) for p in params]
+        self.constants = []
+        order = topological_order(root)
+        for v in [root] + [k for node in order for k in node._children]:
+            if v._opcode == LEAF and id(v) not in copies:
+                copies[id(v)] = _copy_leaf(v)
+                self.constants.append((v, copies[id(v)]))
+        for node in order:
+            copies[id(node)] = _copy_op(node, tuple(copies[id(k)] for k in node._children))
+        self.root = copies[id(root)]
+        self.order = [copies[id(node)] for node in order]
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def run(self, batch: Any, out: Any, backward: bool, scale: float) -> None:
+        """batch: an (n, ninputs) numpy array; out[r] receives row r's value."""
+        out[:] = self._run(batch.tolist(), backward, scale)
+
+    def run_row(self, row: List[float], backward: bool, scale: float) -> float:
+        return self._run([row], backward, scale)[0]
+
+    def _run(self, rows: List[List[float]], backward: bool, scale: float) -> List[float]:
         with BACKWARD_LOCK:
-            self._run(batch.tolist(), out, backward, scale)
-
-    def _run(self, rows, out, backward, scale):
-        nleaves = len(self.leaves)
-        value = [leaf._data for leaf in self.leaves] + [0.0] * len(self.code)
-        # Param slots accumulate over the rows, from the params' grads now;
-        # they are written back only if every row succeeds.
-        grad = [leaf._grad for leaf in self.leaves] + [0.0] * len(self.code)
-        for r, row in enumerate(rows):
-            value[:self.ninputs] = row
-            try:
-                for i, (op, kids) in enumerate(self.code):
-                    value[nleaves + i] = evaluate(op, tuple(value[k] for k in kids))
-            except (ZeroDivisionError, OverflowError, ValueError) as exc:
-                raise error(_STATUS[type(exc)], f"row {r}") from None
-            out[r] = value[self.root]
+            for real, copy in self.constants + self.params:
+                copy._data = real._data
+            for real, copy in self.params:
+                copy._grad = real._grad
+            values = []
+            for r, row in enumerate(rows):
+                values.append(self._forward_row(r, row))
+                if backward:
+                    self._backward_row(scale)
             if backward:
-                self._backward_row(value, grad, scale)
-        if backward:
-            params = self.leaves[self.ninputs:self.ninputs + self.nparams]
-            for slot, leaf in enumerate(params, start=self.ninputs):
-                leaf._grad = grad[slot]
+                for real, copy in self.params:
+                    real._grad = copy._grad
+            return values
 
-    def _backward_row(self, value, grad, scale):
+    def _forward_row(self, r: int, row: List[float]) -> float:
+        for leaf, x in zip(self.inputs, row):
+            leaf._data = x
+        try:
+            for node in self.order:
+                node._data = evaluate(node._opcode, [k._data for k in node._children])
+        except (ArithmeticError, ValueError, IndexError) as exc:
+            raise in_row(exc, r) from None
+        return self.root._data
+
+    def _backward_row(self, scale: float) -> None:
         """One row's backward, as eager `(scale * root).backward()` does it."""
-        nleaves = len(self.leaves)
-        grad[nleaves:] = [0.0] * len(self.code)
-        if self.root < nleaves:
-            grad[self.root] += scale
-        else:
-            grad[self.root] = scale
-        for i in reversed(range(len(self.code))):
-            op, kids = self.code[i]
-            g = grad[nleaves + i]
-            for kid, d in zip(kids, local_derivatives(op, tuple(value[k] for k in kids), value[nleaves + i])):
-                grad[kid] += d * g
+        for node in self.order:
+            node._grad = 0.0
+        if self.order:
+            self.root._grad = scale
+        else:                      # the root is a leaf: it accumulates
+            self.root._grad += scale
+        for node in reversed(self.order):
+            node._backward()

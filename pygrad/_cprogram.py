@@ -1,0 +1,33 @@
+"""The C engine's side of compiled programs: a graph flattened by
+csrc/program.c and replayed there on many rows (see pygrad/compiled.py)."""
+from ._ffi import check, ffi, lib
+
+
+class CCode:
+    """A graph flattened into a C program. Each run gets its own out-
+    parameters, so threads may share one (calls into C hold the GIL)."""
+
+    def __init__(self, root, inputs, params):
+        out = ffi.new("pg_program **")
+        check(lib.pg_compile(root._id, len(inputs), [v._id for v in inputs],
+                             len(params), [p._id for p in params], out), "compile")
+        self._p = ffi.gc(out[0], lib.pg_program_free)
+
+    def __len__(self):
+        return lib.pg_program_size(self._p)
+
+    def run(self, batch, out, backward, scale):
+        """batch: C-contiguous float64 (n, ninputs); out: float64 (n,)."""
+        self._call(len(out), ffi.from_buffer("double[]", batch),
+                   ffi.from_buffer("double[]", out, require_writable=True), backward, scale)
+
+    def run_row(self, row, backward, scale):
+        """One row given as a list of floats; returns the root's value."""
+        out = ffi.new("double[1]")
+        self._call(1, ffi.new("double[]", row) if row else ffi.NULL, out, backward, scale)
+        return out[0]
+
+    def _call(self, nrows, batch, out, backward, scale):
+        bad_row = ffi.new("int64_t *")
+        st = lib.pg_program_run(self._p, nrows, batch, out, 1 if backward else 0, scale, bad_row)
+        check(st, f"row {bad_row[0]}" if bad_row[0] >= 0 else "compiled run")

@@ -1,0 +1,178 @@
+"""`pygrad.compile_fn`: programs traced per argument shape, on both engines.
+
+A cached program must give, bit for bit, what the eager function gives on
+the same numbers (value, and grads as `(scale * f(...)).backward()` adds
+them); a new shape traces once, a known one replays; the cache is an LRU of
+bounded size; threads calling one compiled function get exact results.
+"""
+import math
+import random
+import threading
+
+import pytest
+
+import pygrad
+
+
+def bits(xs):
+    return [repr(float(x)) for x in xs]
+
+
+def make_params(V, n=6, seed=0):
+    rng = random.Random(seed)
+    return [V(rng.uniform(-1, 1)) for _ in range(n)]
+
+
+def model(params, xs, y):
+    """A shape-dependent loss: a running tanh over the list, then a square."""
+    acc = params[0]
+    for i, x in enumerate(xs):
+        acc = (acc * params[1 + i % 3] + x * params[4]).tanh()
+    return (acc - y) ** 2 + params[5] * 0.5
+
+
+def eager(params, xs, y, scale=None):
+    V = type(params[0])
+    out = model(params, [V(x) for x in xs], V(y))
+    if scale is not None:
+        (scale * out).backward()
+    return out.data
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.25, -1.5])
+def test_values_and_grads_equal_eager_bitwise(engine, scale):
+    params = make_params(engine)
+    f = pygrad.compile_fn(model_fn(params), params=params)
+    rows = [([0.5, -0.25], 1.0), ([0.1, 0.2, 0.3], -1.0), ([0.7, 0.1], 0.0), ([2.0], 0.5)]
+    for xs, y in rows:
+        assert repr(f(xs, y)) == repr(eager(params, xs, y))
+    for p in params:
+        p.grad = 0.0
+    expected = []
+    for xs, y in rows:
+        expected.append(eager(params, xs, y, scale))
+    eager_grads = [p.grad for p in params]
+    for p in params:
+        p.grad = 0.0
+    got = [f.accumulate(xs, y, scale=scale) for xs, y in rows]
+    assert bits(got) == bits(expected)
+    assert bits(p.grad for p in params) == bits(eager_grads)
+    assert all(g != 0.0 for g in eager_grads)
+
+
+def model_fn(params):
+    return lambda xs, y: model(params, xs, y)
+
+
+def test_one_trace_per_shape(engine):
+    params = make_params(engine)
+    f = pygrad.compile_fn(model_fn(params), params=params)
+    f([1.0, 2.0], 0.0)
+    f([3.0, 4.0], 1.0)
+    f([3.0], 1.0)
+    f([5.0, 6.0], 2)
+    assert f.cache_info() == pygrad.compiled.CacheInfo(hits=2, misses=2, maxsize=64, currsize=2)
+    assert sorted(f.programs()) == [((None,), None), ((None, None), None)]
+    f.cache_clear()
+    assert f.cache_info() == (0, 0, 64, 0)
+
+
+def test_cache_is_lru_bounded(engine):
+    params = make_params(engine)
+    f = pygrad.compile_fn(model_fn(params), params=params, maxsize=2)
+    for n in (1, 2, 1, 3):        # 3 evicts 2, the least recently used
+        f([0.5] * n, 0.0)
+    assert [len(k[0]) for k in f.programs()] == [1, 3]
+    f([0.5] * 2, 0.0)              # traced again
+    assert f.cache_info() == (1, 4, 2, 2)
+
+
+def test_params_are_read_live(engine):
+    params = make_params(engine)
+    f = pygrad.compile_fn(model_fn(params), params=params)
+    before = f([0.3, 0.4], 0.2)
+    params[4].data += 0.5
+    assert repr(f([0.3, 0.4], 0.2)) == repr(eager(params, [0.3, 0.4], 0.2)) != repr(before)
+    assert f.cache_info().misses == 1
+
+
+def test_static_keywords_select_programs(engine):
+    params = make_params(engine)
+
+    def fn(xs, power):
+        return engine.sum([x * params[0] for x in xs]) ** power
+    f = pygrad.compile_fn(fn, params=params, static=("power",))
+    assert f([2.0], power=2) == (2.0 * params[0].data) ** 2
+    assert f([2.0], power=3) == (2.0 * params[0].data) ** 3
+    assert f.cache_info().misses == 2
+    with pytest.raises(TypeError, match="keyword argument 'other' is not declared static"):
+        f([2.0], other=1)
+
+
+def test_nested_lists_and_decorator(engine):
+    params = make_params(engine, 2)
+
+    @pygrad.compile_fn(params=params)
+    def fn(rows):
+        return engine.sum([engine.dot(params, row, 0.0) for row in rows])
+    rows = [[1.0, 2.0], [3.0, -1.0], [0.5, 0.5]]
+    V = type(params[0])
+    expected = V.sum([V.dot(params, [V(x) for x in r], 0.0) for r in rows]).data
+    assert repr(fn(rows)) == repr(expected)
+    assert fn.cache_info().misses == 1
+
+
+def test_forward_only_leaves_grads(engine):
+    params = make_params(engine)
+    f = pygrad.compile_fn(model_fn(params), params=params)
+    for p in params:
+        p.grad = 0.125
+    f([0.3], 0.0)
+    assert {p.grad for p in params} == {0.125}
+
+
+def test_failing_call_names_the_row_and_adds_nothing(engine):
+    params = make_params(engine, 2)
+    f = pygrad.compile_fn(lambda x: (x * params[0]).log() + params[1], params=params)
+    sign = math.copysign(1.0, params[0].data)
+    f.accumulate(sign)
+    kept = [p.grad for p in params]
+    with pytest.raises(ValueError, match="^row 0: math domain error$"):
+        f.accumulate(-sign)
+    assert [p.grad for p in params] == kept
+
+
+def test_bad_arguments(engine):
+    params = make_params(engine, 1)
+    with pytest.raises(TypeError, match="must return one"):
+        pygrad.compile_fn(lambda x: 3.0, params=params)(1.0)
+    f = pygrad.compile_fn(lambda x: x * params[0], params=params)
+    with pytest.raises(TypeError, match="real numbers"):
+        f("a")
+    with pytest.raises(ValueError, match="maxsize must be a positive int"):
+        pygrad.compile_fn(lambda x: x, maxsize=0)
+    with pytest.raises(TypeError, match="must be callable"):
+        pygrad.compile_fn(3)
+
+
+def test_threads_calling_one_function_are_exact(engine):
+    params = make_params(engine)
+    f = pygrad.compile_fn(model_fn(params), params=params)
+    cases = [([0.1 * i, -0.2 * i][: 1 + i % 2], 0.3 * i) for i in range(8)]
+    expected = [repr(eager(params, xs, y)) for xs, y in cases]
+    results, errors = [None] * 8, []
+    barrier = threading.Barrier(8)
+
+    def worker(i):
+        barrier.wait()
+        try:
+            results[i] = [repr(f(*cases[i])) for _ in range(200)]
+        except BaseException as exc:   # reported below
+            errors.append(exc)
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert all(r == [e] * 200 for r, e in zip(results, expected))
