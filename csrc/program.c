@@ -39,12 +39,49 @@ void pg_program_free(pg_program *p) {
 
 int64_t pg_program_size(const pg_program *p) { return p ? p->nslots - p->nleaves : -1; }
 
+/* Node id -> slot, for the nodes of one graph: an open-addressing table
+ * sized by the graph (not by the pool), so compiling a small graph stays
+ * cheap after a big one has come and gone. */
+typedef struct {
+    int32_t *keys, *vals;   /* keys[i] == -1: empty */
+    uint64_t mask;
+} slot_map;
+
+static int map_init(slot_map *m, int64_t n) {
+    uint64_t cap = 16;
+    while (cap < (uint64_t)n * 2) cap <<= 1;
+    m->mask = cap - 1;
+    m->keys = malloc(cap * sizeof(int32_t));
+    m->vals = malloc(cap * sizeof(int32_t));
+    if (!m->keys || !m->vals) return PG_ENOMEM;
+    for (uint64_t i = 0; i < cap; i++) m->keys[i] = -1;
+    return PG_OK;
+}
+
+static void map_free(slot_map *m) {
+    free(m->keys);
+    free(m->vals);
+}
+
+/* The value cell for `id`, created (holding -1) if absent. The table never
+ * fills: it has twice as many cells as the graph has nodes. */
+static int32_t *map_at(slot_map *m, int32_t id) {
+    uint64_t i = ((uint64_t)(uint32_t)id * 0x9E3779B97F4A7C15u >> 17) & m->mask;
+    while (m->keys[i] != id && m->keys[i] != -1) i = (i + 1) & m->mask;
+    if (m->keys[i] == -1) {
+        m->keys[i] = id;
+        m->vals[i] = -1;
+    }
+    return &m->vals[i];
+}
+
 /* Give leaf `id` the next leaf slot unless it has one. */
-static int add_leaf(pg_program *p, int32_t *slot_of, int32_t id, int must_be_new) {
-    if (slot_of[id] >= 0) return must_be_new ? PG_EINVAL : PG_OK;
+static int add_leaf(pg_program *p, slot_map *slot_of, int32_t id, int must_be_new) {
+    int32_t *slot = map_at(slot_of, id);
+    if (*slot >= 0) return must_be_new ? PG_EINVAL : PG_OK;
     if (pg_nodes[id].op != PG_LEAF) return PG_EINVAL;
     int32_t s = p->nleaves++;
-    slot_of[id] = s;
+    *slot = s;
     p->leaf_ids[s] = id;
     p->slots[s] = pg_nodes[id];
     p->slots[s].grad = 0.0;
@@ -53,7 +90,7 @@ static int add_leaf(pg_program *p, int32_t *slot_of, int32_t id, int must_be_new
 }
 
 /* Copy op node `id` into slot s, renaming its children. */
-static int add_op(pg_program *p, const int32_t *slot_of, int32_t id, int32_t s) {
+static int add_op(pg_program *p, slot_map *slot_of, int32_t id, int32_t s) {
     const pg_node *n = &pg_nodes[id];
     pg_node *out = &p->slots[s];
     *out = *n;
@@ -67,13 +104,13 @@ static int add_op(pg_program *p, const int32_t *slot_of, int32_t id, int32_t s) 
         out->kids.many[0] = nk;
         dst = out->kids.many + 1;
     }
-    for (int32_t i = 0; i < nk; i++) dst[i] = slot_of[k[i]];
+    for (int32_t i = 0; i < nk; i++) dst[i] = *map_at(slot_of, k[i]);
     return PG_OK;
 }
 
 static int build(pg_program *p, int32_t root, int32_t ninputs, const int32_t *inputs,
                  int32_t nparams, const int32_t *params, const int32_t *order, int64_t nops,
-                 int32_t *slot_of) {
+                 slot_map *slot_of) {
     int st = PG_OK;
     for (int32_t i = 0; i < ninputs && st == PG_OK; i++) st = add_leaf(p, slot_of, inputs[i], 1);
     for (int32_t i = 0; i < nparams && st == PG_OK; i++) st = add_leaf(p, slot_of, params[i], 1);
@@ -88,13 +125,13 @@ static int build(pg_program *p, int32_t root, int32_t ninputs, const int32_t *in
     p->nslots = p->nleaves;
     for (int64_t j = 0; j < nops; j++) {
         int32_t s = p->nslots;
-        slot_of[order[j]] = s;
+        *map_at(slot_of, order[j]) = s;
         p->order[j] = s;
         st = add_op(p, slot_of, order[j], s);
         p->nslots++;   /* counted even on failure, so free() sees it */
         if (st != PG_OK) return st;
     }
-    p->root = slot_of[root];
+    p->root = *map_at(slot_of, root);
     return PG_OK;
 }
 
@@ -107,13 +144,14 @@ int pg_compile(int32_t root, int32_t ninputs, const int32_t *inputs,
     const int32_t *order;
     int64_t nops = pg_topo(root, &order);
     if (nops < 0) return (int)-nops;
-    int64_t pool = pg_pool_count(), edges = 0;
+    int64_t edges = 0;
     for (int64_t j = 0; j < nops; j++) edges += pg_nkids_of(&pg_nodes[order[j]]);
     /* Leaves: at most the inputs, the params, the root and every child of every op. */
     int64_t max_slots = ninputs + nparams + 1 + edges + nops;
     if (max_slots > INT32_MAX) return PG_ENOMEM;
     pg_program *p = calloc(1, sizeof *p);
-    int32_t *slot_of = malloc((size_t)pool * sizeof(int32_t));
+    slot_map slot_of = {NULL, NULL, 0};
+    int map_st = map_init(&slot_of, max_slots);
     if (p) {
         p->slots = calloc((size_t)max_slots, sizeof(pg_node));
         p->leaf_ids = malloc((size_t)max_slots * sizeof(int32_t));
@@ -122,12 +160,11 @@ int pg_compile(int32_t root, int32_t ninputs, const int32_t *inputs,
         p->nparams = nparams;
     }
     int st = PG_ENOMEM;
-    if (p && slot_of && p->slots && p->leaf_ids && p->order) {
-        for (int64_t i = 0; i < pool; i++) slot_of[i] = -1;
+    if (p && map_st == PG_OK && p->slots && p->leaf_ids && p->order) {
         /* `order` is scratch that the next sort reuses: build() sorts nothing. */
-        st = build(p, root, ninputs, inputs, nparams, params, order, nops, slot_of);
+        st = build(p, root, ninputs, inputs, nparams, params, order, nops, &slot_of);
     }
-    free(slot_of);
+    map_free(&slot_of);
     if (st != PG_OK) {
         pg_program_free(p);
         return st;
