@@ -19,8 +19,6 @@ static int32_t *stack = NULL;   /* pending work; one entry per edge at most */
 static int32_t *topo = NULL;    /* non-leaf nodes, children first           */
 static int64_t stack_cap = 0, topo_cap = 0;
 
-int64_t pg_scratch_bytes(void) { return (stack_cap + topo_cap) * (int64_t)sizeof(int32_t); }
-
 static int ensure(int32_t **buf, int64_t *cap, int64_t need) {
     if (need <= *cap) return PG_OK;
     if (need < 2 * *cap) need = 2 * *cap; /* grow geometrically */
@@ -90,4 +88,11 @@ int pg_backward_node(int32_t id) {
     if (!pg_valid(id)) return PG_EINVAL;
     pg_local_step(pg_nodes, &pg_nodes[id]);
     return PG_OK;
+}
+
+/* Bookkeeping, here because this file owns the scratch and sees the pool. */
+void pg_stats(pg_stats_t *out) {
+    if (!out) return;
+    pg_pool_stats(out);
+    out->pool_bytes += (stack_cap + topo_cap) * (int64_t)sizeof(int32_t);
 }

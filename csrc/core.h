@@ -34,14 +34,21 @@ typedef struct {
  * pg_node_alloc(), which may move it. */
 extern pg_node *pg_nodes;
 
-static inline int pg_is_nary(int op) { return op == PG_SUM || op == PG_DOT; }
-
-/* Children per op, for the ops whose count is fixed. */
+/* Children per op (from ops.def): 0 for a leaf, -1 for n-ary ops. */
 static const int8_t pg_arity[PG_NUM_OPS] = {
-    [PG_LEAF] = 0, [PG_ADD] = 2, [PG_MUL] = 2, [PG_SUB] = 2, [PG_DIV] = 2,
-    [PG_POW] = 2, [PG_POWK] = 2, [PG_NEG] = 1, [PG_RELU] = 1, [PG_TANH] = 1,
-    [PG_EXP] = 1, [PG_LOG] = 1, [PG_SIGMOID] = 1,
+    [PG_LEAF] = 0,
+#define OP1(NAME, ...) [PG_##NAME] = 1,
+#define OP2(NAME, ...) [PG_##NAME] = 2,
+#define OPK(NAME, ...) [PG_##NAME] = 2,
+#define OPN(NAME) [PG_##NAME] = -1,
+#include "ops.def"
+#undef OP1
+#undef OP2
+#undef OPK
+#undef OPN
 };
+
+static inline int pg_is_nary(int op) { return pg_arity[op] < 0; }
 
 static inline int32_t pg_nkids_of(const pg_node *n) {
     return pg_is_nary(n->op) ? n->kids.many[0] : pg_arity[n->op];
@@ -51,23 +58,29 @@ static inline const int32_t *pg_kids_of(const pg_node *n) {
     return pg_is_nary(n->op) ? n->kids.many + 1 : n->kids.pair;
 }
 
-/* nodes.c */
-int32_t pg_node_alloc(void);          /* new leaf, refs = 1; or -PG_ENOMEM */
-void pg_node_free(int32_t id);        /* undo pg_node_alloc before use     */
+/* nodes.c: the pool */
+int32_t pg_node_alloc(void);          /* new leaf, refs = 1; or -PG_ENOMEM   */
+void pg_node_free(int32_t id);        /* put a node whose refs reached 0 (or
+                                         that was never linked) on the free list */
 int pg_valid(int32_t id);
+int pg_all_valid(int64_t n, const int32_t *ids);   /* ids[0..n) all pg_valid */
 void pg_add_kid_bytes(int64_t delta);
 void pg_add_edges(int64_t delta);
-int64_t pg_edge_count(void);         /* children over all live nodes */
+int64_t pg_edge_count(void);          /* children over all live nodes */
 int64_t pg_pool_count(void);          /* ids handed out so far (high water) */
+void pg_pool_stats(pg_stats_t *out);  /* pg_stats without the sort's scratch */
 
-/* ops.c */
+/* ops.c: the rules of ops.def */
 int pg_forward(int op, double a, double b, double *out);
+int pg_nary_value(const pg_node *base, int op, int32_t n, const int32_t *kids, double *out);
 int pg_eval(const pg_node *base, pg_node *n);
 void pg_local_step(pg_node *base, pg_node *n);
 void pg_sweep(pg_node *base, const int32_t *topo, int64_t n);
 
+/* graph.c: op nodes over existing nodes */
+int32_t pg_nary_unchecked(int op, int32_t n, const int32_t *kids);
+
 /* backward.c */
-int64_t pg_scratch_bytes(void);
 /* The non-leaf nodes below root, children first, in scratch memory valid
  * until the next call; returns their count or -PG_ENOMEM. */
 int64_t pg_topo(int32_t root, const int32_t **order);

@@ -81,6 +81,13 @@ int pg_valid(int32_t id) {
     return id >= 0 && id < count && pg_nodes[id].refs > 0;
 }
 
+int pg_all_valid(int64_t n, const int32_t *ids) {
+    if (n > 0 && !ids) return 0;
+    for (int64_t i = 0; i < n; i++)
+        if (!pg_valid(ids[i])) return 0;
+    return 1;
+}
+
 void pg_add_kid_bytes(int64_t delta) { kid_bytes += delta; }
 void pg_add_edges(int64_t delta) { edges += delta; }
 int64_t pg_edge_count(void) { return edges; }
@@ -136,13 +143,6 @@ int pg_decref(int32_t id) {
     return PG_OK;
 }
 
-int pg_decref_many(int32_t n, const int32_t *ids) {
-    int status = PG_OK;
-    for (int32_t i = 0; i < n; i++)
-        if (pg_decref(ids[i]) != PG_OK) status = PG_EINVAL;
-    return status;
-}
-
 // ---------------------------------------------------------------------------
 // accessors
 
@@ -168,10 +168,11 @@ int32_t pg_kid(int32_t id, int32_t i) {
     return pg_kids_of(&pg_nodes[id])[i];
 }
 
-void pg_stats(pg_stats_t *out) {
+/* The pool's share of pg_stats (backward.c adds its scratch). */
+void pg_pool_stats(pg_stats_t *out) {
     out->live = live;
     out->capacity = capacity;
     out->node_bytes = (int64_t)sizeof(pg_node);
-    out->pool_bytes = (int64_t)capacity * (int64_t)sizeof(pg_node) + pg_scratch_bytes();
+    out->pool_bytes = (int64_t)capacity * (int64_t)sizeof(pg_node);
     out->kid_bytes = kid_bytes;
 }

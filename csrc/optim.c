@@ -5,20 +5,14 @@
 #include <math.h> /* sqrt, pow */
 #include "core.h"
 
-static int all_valid(int32_t n, const int32_t *ids) {
-    for (int32_t i = 0; i < n; i++)
-        if (!pg_valid(ids[i])) return 0;
-    return 1;
-}
-
 int pg_fill_grad(int32_t n, const int32_t *ids, double g) {
-    if (n < 0 || !all_valid(n, ids)) return PG_EINVAL;
+    if (n < 0 || !pg_all_valid(n, ids)) return PG_EINVAL;
     for (int32_t i = 0; i < n; i++) pg_nodes[ids[i]].grad = g;
     return PG_OK;
 }
 
 int pg_sgd_step(int32_t n, const int32_t *ids, double lr, double momentum, double *velocity) {
-    if (n < 0 || !all_valid(n, ids) || (momentum != 0.0 && !velocity)) return PG_EINVAL;
+    if (n < 0 || !pg_all_valid(n, ids) || (momentum != 0.0 && !velocity)) return PG_EINVAL;
     for (int32_t i = 0; i < n; i++) {
         pg_node *p = &pg_nodes[ids[i]];
         double step = p->grad;
@@ -33,7 +27,7 @@ int pg_sgd_step(int32_t n, const int32_t *ids, double lr, double momentum, doubl
 
 int pg_adam_step(int32_t n, const int32_t *ids, double lr, double beta1, double beta2,
                  double eps, int64_t t, double *m, double *v) {
-    if (n < 0 || t < 1 || !m || !v || !all_valid(n, ids)) return PG_EINVAL;
+    if (n < 0 || t < 1 || !m || !v || !pg_all_valid(n, ids)) return PG_EINVAL;
     double c1 = 1.0 - pow(beta1, (double)t), c2 = 1.0 - pow(beta2, (double)t);
     for (int32_t i = 0; i < n; i++) {
         pg_node *p = &pg_nodes[ids[i]];

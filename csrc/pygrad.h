@@ -35,25 +35,12 @@ enum pg_status {
     PG_EINVAL = 5     /* bad id, op or argument         -> ValueError        */
 };
 
-/* Op codes. pygrad/_ops.py lists the same names in the same order. */
-enum pg_op {
-    PG_LEAF = 0,
-    PG_ADD = 1,     /* a + b                                  */
-    PG_MUL = 2,     /* a * b                                  */
-    PG_SUB = 3,     /* a - b                                  */
-    PG_DIV = 4,     /* a / b                                  */
-    PG_POW = 5,     /* a ** b, both differentiable            */
-    PG_POWK = 6,    /* a ** k, k a constant leaf (2nd child)  */
-    PG_NEG = 7,     /* -a                                     */
-    PG_RELU = 8,
-    PG_TANH = 9,
-    PG_EXP = 10,
-    PG_LOG = 11,
-    PG_SIGMOID = 12,
-    PG_SUM = 13,    /* x0 + x1 + ... + xn-1, left to right    */
-    PG_DOT = 14,    /* b + w0*x0 + ... ; kids = w..., x..., b */
-    PG_NUM_OPS = 15
-};
+/* Ops, listed in csrc/ops.def (the enum is made from it below, outside
+ * the cdef): codes run from 0 (a leaf) to pg_num_ops() - 1. Python reads
+ * the list from here, so the op list is written once. */
+int pg_num_ops(void);
+const char *pg_op_name(int op);   /* "ADD", ...; NULL for a bad op        */
+int pg_op_arity(int op);          /* children; -1 n-ary; -2 for a bad op  */
 
 /* Create nodes. */
 int32_t pg_leaf(double data);
@@ -93,7 +80,6 @@ int32_t pg_kid(int32_t id, int32_t i);
 /* Reference counts held by Python handles. */
 int pg_incref(int32_t id);
 int pg_decref(int32_t id);
-int pg_decref_many(int32_t n, const int32_t *ids);
 
 /* Compiled programs: the graph below a root, flattened once into an array
  * of slots in topological order, then replayed on many rows of inputs.
@@ -130,5 +116,20 @@ typedef struct {
 } pg_stats_t;
 void pg_stats(pg_stats_t *out);
 /* END CDEF */
+
+/* Op codes, one per line of ops.def. */
+enum pg_op {
+    PG_LEAF = 0,
+#define OP1(NAME, ...) PG_##NAME,
+#define OP2(NAME, ...) PG_##NAME,
+#define OPK(NAME, ...) PG_##NAME,
+#define OPN(NAME) PG_##NAME,
+#include "ops.def"
+#undef OP1
+#undef OP2
+#undef OPK
+#undef OPN
+    PG_NUM_OPS
+};
 
 #endif /* PYGRAD_H */

@@ -1,45 +1,61 @@
-"""The op table shared by both engines: op codes, operator names, op labels.
+"""The ops both engines know: one row per op, in the order of csrc/ops.def.
 
-The codes mirror `enum pg_op` in csrc/pygrad.h (a test checks they match);
-the reference engine uses them too, so both engines speak of ops alike.
+An op's code is its row's index (the C core numbers ops the same way; a
+test compares this list with the core's `pg_op_name` list, and with the
+reference engine's RULES). Everything else the Python side knows about
+ops -- operator methods and their docstrings, micrograd's `_op` labels --
+is read from these rows.
 """
+from typing import Dict, NamedTuple, Optional, Tuple
 
-OPS = ("leaf", "add", "mul", "sub", "div", "pow", "powk", "neg",
-       "relu", "tanh", "exp", "log", "sigmoid", "sum", "dot")
-(LEAF, ADD, MUL, SUB, DIV, POW, POWK, NEG,
- RELU, TANH, EXP, LOG, SIGMOID, SUM, DOT) = range(len(OPS))
 
-# Binary operators: dunder stem -> (op for Value op Value, op when the right
-# operand is a plain number). Each also gets its reflected form (__radd__ ...).
-BINARY = {
-    "add": (ADD, ADD),
-    "sub": (SUB, SUB),
-    "mul": (MUL, MUL),
-    "truediv": (DIV, DIV),
-    "pow": (POW, POWK),   # x ** 2 keeps 2 a constant, as micrograd does
-}
+class Op(NamedTuple):
+    name: str              # ops.def's NAME, in lower case
+    arity: int             # children; -1 for n-ary ops
+    label: str             # micrograd's `_op` string
+    method: Optional[str]  # the Value method it backs: a dunder stem for binary ops
+    doc: str               # the method's docstring ("x + other" for binary ops: the symbol)
 
-UNARY = {"__neg__": NEG, "relu": RELU, "tanh": TANH, "exp": EXP, "log": LOG, "sigmoid": SIGMOID}
+
+TABLE: Tuple[Op, ...] = (
+    Op("leaf", 0, "", None, ""),
+    Op("add", 2, "+", "add", "+"),
+    Op("mul", 2, "*", "mul", "*"),
+    Op("sub", 2, "-", "sub", "-"),
+    Op("div", 2, "/", "truediv", "/"),
+    Op("pow", 2, "**", "pow", "**"),
+    Op("powk", 2, "**", None, "**"),      # x ** k with k a number: k stays a constant, as in micrograd
+    Op("neg", 1, "neg", "__neg__", "-x"),
+    Op("relu", 1, "ReLU", "relu", "max(0, x), as micrograd's ReLU (gradient 0 at 0)"),
+    Op("tanh", 1, "tanh", "tanh", "tanh(x)"),
+    Op("exp", 1, "exp", "exp", "e ** x; OverflowError where Python's math.exp overflows"),
+    Op("log", 1, "log", "log", "The natural logarithm; ValueError for x <= 0"),
+    Op("sigmoid", 1, "sigmoid", "sigmoid", "1 / (1 + e ** -x), computed so that it never overflows"),
+    Op("sum", -1, "sum", None, ""),
+    Op("dot", -1, "dot", None, ""),
+)
+
+OPS = tuple(op.name for op in TABLE)
+CODES: Dict[str, int] = {name: code for code, name in enumerate(OPS)}
+LEAF, POW, POWK, SUM, DOT = (CODES[name] for name in ("leaf", "pow", "powk", "sum", "dot"))
+
+# Binary operators: dunder stem -> (op for Value op Value, op when the other
+# operand is a plain number: `<name>k` if the table has one). Each also gets
+# its reflected form (__radd__ ...).
+BINARY = {op.method: (code, CODES.get(op.name + "k", code))
+          for code, op in enumerate(TABLE) if op.arity == 2 and op.method}
+SYMBOLS = {op.method: op.doc for op in TABLE if op.arity == 2 and op.method}
+
+# Unary methods: name -> op code, and their docstrings.
+UNARY = {op.method: code for code, op in enumerate(TABLE) if op.arity == 1 and op.method}
+UNARY_DOCS = {op.method: op.doc for op in TABLE if op.arity == 1 and op.method}
 
 # The tutorial's method names for the same operators.
 ALIASES = {"plus": "__add__", "times": "__mul__", "minus": "__sub__",
            "divide": "__truediv__", "pow": "__pow__"}
 
-# Docstrings for the generated methods.
-SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "truediv": "/", "pow": "**"}
-UNARY_DOCS = {
-    "__neg__": "-x",
-    "relu": "max(0, x), as micrograd's ReLU (gradient 0 at 0)",
-    "tanh": "tanh(x)",
-    "exp": "e ** x; OverflowError where Python's math.exp overflows",
-    "log": "The natural logarithm; ValueError for x <= 0",
-    "sigmoid": "1 / (1 + e ** -x), computed so that it never overflows",
-}
-
 # micrograd's op strings, where micrograd has the op.
-LABELS = {LEAF: "", ADD: "+", MUL: "*", SUB: "-", DIV: "/", POW: "**", NEG: "neg",
-          RELU: "ReLU", TANH: "tanh", EXP: "exp", LOG: "log", SIGMOID: "sigmoid",
-          SUM: "sum", DOT: "dot"}
+LABELS = {code: op.label for code, op in enumerate(TABLE)}
 
 
 def label(op, exponent=None):

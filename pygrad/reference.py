@@ -15,7 +15,7 @@ from typing import Callable, Dict, Tuple
 from . import _ops
 from ._api import ValueBase, as_float, as_value, check_leaf_args, mixed_engines, number_or_none
 from ._errors import EDOMAIN, EOVERFLOW, EZERODIV, error
-from ._ops import ADD, DIV, DOT, EXP, LOG, MUL, NEG, POW, POWK, RELU, SIGMOID, SUB, SUM, TANH
+from ._ops import DOT, SUM
 
 # ---------------------------------------------------------------------------
 # forward rules that can fail: Python's float and math behaviour, with the
@@ -99,23 +99,24 @@ def ieee_log(a):
 
 
 # ---------------------------------------------------------------------------
-# one row per op: (forward(a[, b]), local derivatives(a, b, out)); b is 0.0
-# for unary ops. The C switch in csrc/ops.c mirrors these rows.
+# one row per op of _ops.TABLE: (forward(a[, b]), local derivatives(a, b, out));
+# b is 0.0 for unary ops. The C core's rows are in csrc/ops.def.
 
-RULES: Dict[int, Tuple[Callable[..., float], Callable[..., Tuple[float, ...]]]] = {
-    ADD: (lambda a, b: a + b, lambda a, b, out: (1.0, 1.0)),
-    MUL: (lambda a, b: a * b, lambda a, b, out: (b, a)),
-    SUB: (lambda a, b: a - b, lambda a, b, out: (1.0, -1.0)),
-    DIV: (divide, lambda a, b, out: (ieee_div(1.0, b), ieee_div(-out, b))),
-    POW: (power, lambda a, b, out: (b * ieee_pow(a, b - 1.0), out * ieee_log(a))),
-    POWK: (power, lambda a, b, out: (b * ieee_pow(a, b - 1.0),)),   # the exponent is a constant
-    NEG: (lambda a: -a, lambda a, b, out: (-1.0,)),
-    RELU: (lambda a: 0.0 if a < 0.0 else a, lambda a, b, out: (float(out > 0.0),)),
-    TANH: (math.tanh, lambda a, b, out: (1.0 - out * out,)),
-    EXP: (exp, lambda a, b, out: (out,)),
-    LOG: (log, lambda a, b, out: (ieee_div(1.0, a),)),
-    SIGMOID: (sigmoid, lambda a, b, out: (out * (1.0 - out),)),
+RULES: Dict[str, Tuple[Callable[..., float], Callable[..., Tuple[float, ...]]]] = {
+    "add": (lambda a, b: a + b, lambda a, b, out: (1.0, 1.0)),
+    "mul": (lambda a, b: a * b, lambda a, b, out: (b, a)),
+    "sub": (lambda a, b: a - b, lambda a, b, out: (1.0, -1.0)),
+    "div": (divide, lambda a, b, out: (ieee_div(1.0, b), ieee_div(-out, b))),
+    "pow": (power, lambda a, b, out: (b * ieee_pow(a, b - 1.0), out * ieee_log(a))),
+    "powk": (power, lambda a, b, out: (b * ieee_pow(a, b - 1.0),)),   # the exponent is a constant
+    "neg": (lambda a: -a, lambda a, b, out: (-1.0,)),
+    "relu": (lambda a: 0.0 if a < 0.0 else a, lambda a, b, out: (float(out > 0.0),)),
+    "tanh": (math.tanh, lambda a, b, out: (1.0 - out * out,)),
+    "exp": (exp, lambda a, b, out: (out,)),
+    "log": (log, lambda a, b, out: (ieee_div(1.0, a),)),
+    "sigmoid": (sigmoid, lambda a, b, out: (out * (1.0 - out),)),
 }
+_BY_CODE = {_ops.CODES[name]: rule for name, rule in RULES.items()}
 
 
 # the n-ary ops: SUM over its children, DOT over (w..., x..., b)
@@ -133,7 +134,7 @@ def evaluate(code, values):
         for w, x in zip(values[:m], values[m:2 * m]):
             acc = acc + w * x
         return acc
-    return RULES[code][0](*values)
+    return _BY_CODE[code][0](*values)
 
 
 def local_derivatives(code, values, out):
@@ -144,7 +145,7 @@ def local_derivatives(code, values, out):
         m = len(values) // 2
         return values[m:2 * m] + values[:m] + (1.0,)
     b = values[1] if len(values) > 1 else 0.0
-    return RULES[code][1](values[0], b, out)
+    return _BY_CODE[code][1](values[0], b, out)
 
 
 # ---------------------------------------------------------------------------
@@ -213,7 +214,7 @@ class Value(ValueBase):
 
     @staticmethod
     def _make_binary(op, const_op, reflected):
-        forward = RULES[op][0]
+        forward = _BY_CODE[op][0]
 
         def method(self, other):
             if not isinstance(other, Value):
@@ -232,7 +233,7 @@ class Value(ValueBase):
 
     @staticmethod
     def _make_unary(op):
-        forward = RULES[op][0]
+        forward = _BY_CODE[op][0]
 
         def method(self):
             return Value._node(op, forward(self._data), (self,))

@@ -87,11 +87,16 @@ def test_unknown_attributes_are_attribute_errors():
         pygrad.engine.Tensor  # noqa: B018
 
 
-def test_op_codes_match_the_c_enum():
-    from pygrad._ffi import lib
-    for code, name in enumerate(_ops.OPS):
-        assert getattr(lib, f"PG_{name.upper()}") == code == getattr(_ops, name.upper())
-    assert lib.PG_NUM_OPS == len(_ops.OPS)
+def test_op_lists_of_both_engines_are_the_same():
+    """The C core's op list (csrc/ops.def), Python's (_ops.TABLE) and the
+    reference engine's rules name the same ops, with the same codes and arity."""
+    from pygrad._ffi import ffi, lib
+    c_ops = [(ffi.string(lib.pg_op_name(code)).decode().lower(), lib.pg_op_arity(code))
+             for code in range(lib.pg_num_ops())]
+    assert c_ops == [(op.name, op.arity) for op in _ops.TABLE]
+    assert lib.pg_op_name(lib.pg_num_ops()) == ffi.NULL and lib.pg_op_name(-1) == ffi.NULL
+    n_ary = {op.name for op in _ops.TABLE if op.arity < 0}
+    assert set(pygrad.reference.RULES) == set(_ops.OPS) - {"leaf"} - n_ary
 
 
 def test_status_codes_match_the_c_enum():

@@ -191,6 +191,19 @@ def test_generated_programs_use_every_op(Ref):
     assert used == set(OPS)
 
 
+def test_apply_covers_every_op_of_the_engines(Ref):
+    """APPLY reaches every op in the engines' table (leaf aside), so an op
+    added to the engines without a row here fails this test."""
+    from pygrad import _ops
+    codes = set()
+    for name in OPS:
+        k = 2 if name in WITH_CONST else None
+        nodes = [Ref(0.5), Ref(1.5), Ref(0.25)]
+        step = (name, (0, 1, 2) if name in ("sum", "dot") else (0, 1)[:ARITY.get(name, 1)], k)
+        codes.add(apply(Ref, nodes, step)._code())
+    assert codes == set(range(1, len(_ops.OPS)))
+
+
 # -- hypothesis ------------------------------------------------------------------
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -156,7 +156,16 @@ SPECIAL = [math.nan, math.inf, -math.inf, 0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 3.0,
 BINARY = {"add": operator.add, "sub": operator.sub, "mul": operator.mul,
           "div": operator.truediv, "pow": operator.pow}
 UNARY = {"__neg__": operator.neg, "exp": math.exp, "log": math.log, "tanh": math.tanh,
-         "relu": lambda a: 0.0 if a < 0 else a}
+         "relu": lambda a: 0.0 if a < 0 else a,
+         "sigmoid": lambda a: 1 / (1 + math.exp(-a)) if a >= 0 else math.exp(a) / (1 + math.exp(a))}
+
+
+def test_every_op_has_a_special_values_row():
+    """Every operator method of the engines' op table (read from it) has an
+    oracle row above, so a new op without one fails this test."""
+    from pygrad import _ops
+    assert set(UNARY) == set(_ops.UNARY)
+    assert set(BINARY) == {_ops.OPS[code] for code, _ in _ops.BINARY.values()}
 
 
 def as_python(f, *args):

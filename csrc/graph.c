@@ -1,0 +1,109 @@
+/*
+ * graph.c - building the graph: op nodes over existing nodes.
+ *
+ * Each constructor checks its ids, computes the forward value (ops.c) and
+ * only then allocates, so a failed op creates nothing. While grad mode is
+ * off (pygrad.no_grad) an op makes a plain leaf holding its value instead.
+ */
+#include <stdlib.h> /* malloc, free */
+#include "core.h"
+
+// ---------------------------------------------------------------------------
+// grad mode
+
+/* Off inside pygrad.no_grad(): ops then make leaves holding their value. */
+static int grad_enabled = 1;
+
+int pg_set_grad_enabled(int on) {
+    int was = grad_enabled;
+    grad_enabled = on != 0;
+    return was;
+}
+
+// ---------------------------------------------------------------------------
+// unary and binary nodes
+
+/* Make node `id` an op node over a (and b, for binary ops), taking a
+ * reference to each child. */
+static void link2(int32_t id, int op, double value, int32_t a, int32_t b) {
+    pg_node *n = &pg_nodes[id];
+    n->op = (uint32_t)op;
+    n->data = value;
+    n->kids.pair[0] = a;
+    n->kids.pair[1] = b;
+    pg_nodes[a].refs++;
+    if (pg_arity[op] == 2) pg_nodes[b].refs++;
+    pg_add_edges(pg_arity[op]);
+}
+
+static int has_arity(int op, int arity) { return op > 0 && op < PG_NUM_OPS && pg_arity[op] == arity; }
+
+int32_t pg_unary(int op, int32_t a) {
+    if (!has_arity(op, 1) || !pg_valid(a)) return -PG_EINVAL;
+    double v;
+    int st = pg_forward(op, pg_nodes[a].data, 0.0, &v);
+    if (st != PG_OK) return -st;
+    if (!grad_enabled) return pg_leaf(v);
+    int32_t id = pg_node_alloc();
+    if (id >= 0) link2(id, op, v, a, 0);
+    return id;
+}
+
+int32_t pg_binary(int op, int32_t a, int32_t b) {
+    if (!has_arity(op, 2) || !pg_valid(a) || !pg_valid(b)) return -PG_EINVAL;
+    double v;
+    int st = pg_forward(op, pg_nodes[a].data, pg_nodes[b].data, &v);
+    if (st != PG_OK) return -st;
+    if (!grad_enabled) return pg_leaf(v);
+    int32_t id = pg_node_alloc();
+    if (id >= 0) link2(id, op, v, a, b);
+    return id;
+}
+
+int32_t pg_binary_k(int op, int32_t a, double k, int k_first) {
+    if (!has_arity(op, 2) || !pg_valid(a)) return -PG_EINVAL;
+    double x = pg_nodes[a].data, v;
+    int st = k_first ? pg_forward(op, k, x, &v) : pg_forward(op, x, k, &v);
+    if (st != PG_OK) return -st;
+    if (!grad_enabled) return pg_leaf(v);
+    int32_t kid = pg_leaf(k);
+    if (kid < 0) return kid;
+    int32_t id = pg_node_alloc();
+    if (id < 0) { pg_node_free(kid); return id; }
+    if (k_first) link2(id, op, v, kid, a);
+    else link2(id, op, v, a, kid);
+    pg_nodes[kid].refs--; /* the new node is now its only owner */
+    return id;
+}
+
+// ---------------------------------------------------------------------------
+// n-ary nodes
+
+/* pg_nary without checking the ids (the caller has). */
+int32_t pg_nary_unchecked(int op, int32_t n, const int32_t *kids) {
+    double v;
+    int st = pg_nary_value(pg_nodes, op, n, kids, &v);
+    if (st != PG_OK) return -st;
+    if (!grad_enabled) return pg_leaf(v);
+    int32_t *many = malloc((size_t)(n + 1) * sizeof(int32_t));
+    if (!many) return -PG_ENOMEM;
+    int32_t id = pg_node_alloc();
+    if (id < 0) { free(many); return id; }
+    pg_node *node = &pg_nodes[id];
+    node->op = (uint32_t)op;
+    node->data = v;
+    node->kids.many = many;
+    many[0] = n;
+    for (int32_t i = 0; i < n; i++) {
+        many[i + 1] = kids[i];
+        pg_nodes[kids[i]].refs++;
+    }
+    pg_add_kid_bytes((int64_t)(n + 1) * (int64_t)sizeof(int32_t));
+    pg_add_edges(n);
+    return id;
+}
+
+int32_t pg_nary(int op, int32_t n, const int32_t *kids) {
+    if (n < 0 || !kids || !pg_all_valid(n, kids)) return -PG_EINVAL;
+    return pg_nary_unchecked(op, n, kids);
+}
