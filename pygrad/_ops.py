@@ -31,6 +31,7 @@ TABLE: Tuple[Op, ...] = (
     Op("exp", 1, "exp", "exp", "e ** x; OverflowError where Python's math.exp overflows"),
     Op("log", 1, "log", "log", "The natural logarithm; ValueError for x <= 0"),
     Op("sigmoid", 1, "sigmoid", "sigmoid", "1 / (1 + e ** -x), computed so that it never overflows"),
+    Op("abs", 1, "abs", "__abs__", "abs(x) = |x|; its gradient is sign(x), 0 at 0 (as PyTorch's)"),
     Op("sum", -1, "sum", None, ""),
     Op("dot", -1, "dot", None, ""),
 )

@@ -115,6 +115,7 @@ RULES: Dict[str, Tuple[Callable[..., float], Callable[..., Tuple[float, ...]]]] 
     "exp": (exp, lambda a, b, out: (out,)),
     "log": (log, lambda a, b, out: (ieee_div(1.0, a),)),
     "sigmoid": (sigmoid, lambda a, b, out: (out * (1.0 - out),)),
+    "abs": (abs, lambda a, b, out: (float(a > 0.0) - float(a < 0.0),)),
 }
 _BY_CODE = {_ops.CODES[name]: rule for name, rule in RULES.items()}
 

@@ -35,6 +35,7 @@ APPLY = {
     "pow": lambda V, a, b: a ** b,
     "neg": lambda V, a: -a, "relu": lambda V, a: a.relu(), "tanh": lambda V, a: a.tanh(),
     "exp": lambda V, a: a.exp(), "log": lambda V, a: a.log(), "sigmoid": lambda V, a: a.sigmoid(),
+    "abs": lambda V, a: abs(a),
     "addk": lambda V, a, k: a + k, "subk": lambda V, a, k: a - k, "mulk": lambda V, a, k: a * k,
     "divk": lambda V, a, k: a / k, "powk": lambda V, a, k: a ** k,
     "kadd": lambda V, a, k: k + a, "ksub": lambda V, a, k: k - a, "kmul": lambda V, a, k: k * a,
@@ -62,6 +63,7 @@ def smooth(op, xs, k):
     a = xs[0]
     rules = {
         "relu": abs(a) > 1e-3,
+        "abs": abs(a) > 1e-3,
         "log": a > 0.1,
         "exp": a < 4,
         "div": abs(xs[-1]) > 0.1,

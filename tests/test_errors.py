@@ -156,7 +156,7 @@ SPECIAL = [math.nan, math.inf, -math.inf, 0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 3.0,
 BINARY = {"add": operator.add, "sub": operator.sub, "mul": operator.mul,
           "div": operator.truediv, "pow": operator.pow}
 UNARY = {"__neg__": operator.neg, "exp": math.exp, "log": math.log, "tanh": math.tanh,
-         "relu": lambda a: 0.0 if a < 0 else a,
+         "relu": lambda a: 0.0 if a < 0 else a, "__abs__": abs,
          "sigmoid": lambda a: 1 / (1 + math.exp(-a)) if a >= 0 else math.exp(a) / (1 + math.exp(a))}
 
 

@@ -73,6 +73,7 @@ OPS = [
     Op("log", lambda V, a: a.log(), math.log, lambda a: (1 / a,), "log", POS),
     Op("sigmoid", lambda V, a: a.sigmoid(), sig, lambda a: (sig(a) * (1 - sig(a)),), "sigmoid",
        ((0.3,), (-2.0,), (5.0,))),
+    Op("abs", lambda V, a: abs(a), abs, lambda a: (math.copysign(1.0, a),), "abs", ONE),
     # -- fused n-ary ---------------------------------------------------------
     Op("sum", lambda V, *xs: V.sum(xs), lambda *xs: sum(xs), lambda *xs: (1,) * len(xs), "sum",
        ((1.5, -2.25, 0.5, 4.0), (0.1, 0.2, 0.3, 0.4))),
@@ -142,6 +143,15 @@ def test_every_op_of_the_engines_has_a_row():
     from pygrad.reference import Value
     built = {op.build(Value, *map(Value, op.points[0]))._code() for op in OPS}
     assert built == set(range(1, len(_ops.OPS))), [_ops.OPS[c] for c in set(range(1, len(_ops.OPS))) - built]
+
+
+def test_kinks_have_gradient_zero(engine):
+    """At 0 the subgradient chosen is 0, as micrograd's ReLU and PyTorch's abs."""
+    for build in (lambda x: x.relu(), abs):
+        for x0 in (0.0, -0.0):
+            x = engine(x0)
+            build(x).backward()
+            assert repr(x.grad) == "0.0"
 
 
 # -- construction and attributes ----------------------------------------------------
