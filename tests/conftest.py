@@ -1,57 +1,60 @@
 """Shared fixtures: every behavioural test runs on both engines.
 
-`engine` yields an engine's Value class (C first, then the reference), so a
-test written once is held to both. `active_engine` makes an engine the
-active one for `pygrad.Value`, `pygrad.nn`, ... and restores the previous
-choice afterwards. `engine` is session-scoped so that hypothesis tests can
-use it. Bitwise float equality is written `repr(a) == repr(b)` throughout:
-repr round-trips exactly, tells -0.0 from 0.0 and prints every NaN as nan.
+`engine` is the one engine fixture: each test that takes it runs twice, on
+the C engine and on the reference engine, with that engine made the active
+one (so `pygrad.Value`, `pygrad.nn`, ... mean it too, and
+`pygrad.get_engine()` names it); the previous choice comes back afterwards.
+Tests that compare the two engines hold both classes,
+`pygrad.value_class("c")` and `pygrad.value_class("python")`, or, for code
+that uses `pygrad.Value`, call it on each with `run_on`.
+
+Bitwise float equality is written `repr(a) == repr(b)` throughout: repr
+round-trips exactly, tells -0.0 from 0.0 and prints every NaN as nan.
+
+Tests over ~2 s are marked `slow` and left out of the default run
+(`pyproject.toml`'s addopts); `python -m pytest -m slow` runs them.
 """
 import gc
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 import pygrad
-from pygrad._engines import value_class
 
 ENGINE_NAMES = ["c", "python"]
 
+# `engine` is function-scoped; it changes nothing a hypothesis example could
+# see twice (it only switches the engine, once per test), so reusing it
+# across a test's examples is safe.
+settings.register_profile("pygrad", suppress_health_check=[HealthCheck.function_scoped_fixture])
+settings.load_profile("pygrad")
+
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: takes more than a few seconds (deselect with -m 'not slow')")
-
-
-@pytest.fixture(params=ENGINE_NAMES, scope="session")
-def engine_name(request):
-    """The name of the engine under test: "c" or "python"."""
-    return request.param
-
-
-@pytest.fixture(scope="session")
-def engine(engine_name):
-    """The Value class of the engine under test."""
-    return value_class(engine_name)
+    config.addinivalue_line("markers", "slow: takes more than ~2 s; deselected by default, run with -m slow")
 
 
 @pytest.fixture(params=ENGINE_NAMES)
-def active_engine(request):
-    """Make the engine under test the active one; restore the old one after."""
+def engine(request):
+    """The engine under test, made active for the test: its Value class."""
     before = pygrad.get_engine()
-    pygrad.use_engine(request.param)
-    yield request.param
+    cls = pygrad.use_engine(request.param)
+    yield cls
     pygrad.use_engine(before)
 
 
 @pytest.fixture(scope="session")
-def C():
-    """The C engine's Value class."""
-    return value_class("c")
-
-
-@pytest.fixture(scope="session")
-def Ref():
-    """The reference engine's Value class."""
-    return value_class("python")
+def run_on():
+    """For tests that compare the engines on code that uses `pygrad.Value`:
+    `run_on(name, f, *args)` calls f with engine `name` active."""
+    def call(name, f, *args):
+        before = pygrad.get_engine()
+        pygrad.use_engine(name)
+        try:
+            return f(*args)
+        finally:
+            pygrad.use_engine(before)
+    return call
 
 
 @pytest.fixture(scope="session")

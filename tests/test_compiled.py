@@ -66,7 +66,7 @@ def batch_of(n, seed=0):
     return np.c_[X, y]
 
 
-def test_forward_batch_equals_eager_losses_bitwise(active_engine):
+def test_forward_batch_equals_eager_losses_bitwise(engine):
     c = Compiled(seed=1)
     batch = batch_of(50)
     out = c.prog.forward_batch(batch)
@@ -77,7 +77,7 @@ def test_forward_batch_equals_eager_losses_bitwise(active_engine):
     assert c.prog(*batch[3]) == eager[3]      # one row, as a call
 
 
-def test_accumulate_equals_eager_grads_summed_over_rows(active_engine):
+def test_accumulate_equals_eager_grads_summed_over_rows(engine):
     # scale 1: the eager loop backward()s each row's graph into the same
     # params. Every parameter is used once per row, so each row's gradient
     # is the same product on both sides and the sums agree bitwise.
@@ -105,7 +105,7 @@ def per_row_grads(c, batch):
 
 
 @pytest.mark.parametrize("scale", [0.25, 1 / 30, -3.7])
-def test_accumulate_scales_the_summed_grads(active_engine, scale):
+def test_accumulate_scales_the_summed_grads(engine, scale):
     c = Compiled(seed=3)
     batch = batch_of(30)
     rows = per_row_grads(c, batch)
@@ -124,7 +124,7 @@ def test_accumulate_scales_the_summed_grads(active_engine, scale):
         assert abs(p_got - scale * eager_sum) <= 1e-12 * magnitude
 
 
-def test_accumulate_adds_to_existing_grads(active_engine):
+def test_accumulate_adds_to_existing_grads(engine):
     c = Compiled(seed=4)
     batch = batch_of(10)
     for p in c.params:
@@ -139,7 +139,7 @@ def test_accumulate_adds_to_existing_grads(active_engine):
     assert bits(grads(c.params)) != bits([0.5] * len(c.params))
 
 
-def test_forward_batch_leaves_grads_alone(active_engine):
+def test_forward_batch_leaves_grads_alone(engine):
     c = Compiled(seed=4)
     for p in c.params:
         p.grad = 0.125
@@ -333,7 +333,7 @@ def test_random_program_equals_eager_graph_bitwise(engine, seed):
 # -- params and constants are the user's live Values ----------------------------------
 
 
-def test_program_reads_param_data_at_every_run(active_engine):
+def test_program_reads_param_data_at_every_run(engine):
     c = Compiled(seed=5)
     batch = batch_of(20)
     before = c.prog.forward_batch(batch)
@@ -345,7 +345,7 @@ def test_program_reads_param_data_at_every_run(active_engine):
     assert bits(after) == bits(c.eager_loss(row).data for row in batch.tolist())
 
 
-def test_eager_api_keeps_working_on_a_compiled_model(active_engine):
+def test_eager_api_keeps_working_on_a_compiled_model(engine):
     at = (0.3, -0.2, -1.0)
     c = Compiled(seed=6, at=at)
     row = batch_of(5)[2].tolist()
@@ -397,7 +397,7 @@ def test_program_without_inputs_runs_on_empty_rows(engine):
     assert w.grad == 12.0
 
 
-def test_program_survives_the_loss_graph_being_dropped(active_engine):
+def test_program_survives_the_loss_graph_being_dropped(engine):
     c = Compiled(seed=7)
     batch = batch_of(10)
     expected = bits(c.prog.forward_batch(batch))
@@ -409,11 +409,8 @@ def test_program_survives_the_loss_graph_being_dropped(active_engine):
     assert any(p.grad != 0.0 for p in prog.params)
 
 
-def test_dropping_the_program_frees_every_node(live_nodes):
-    pytest.importorskip("pygrad.cengine")
-    before = pygrad.get_engine()
-    pygrad.use_engine("c")
-    try:
+def test_dropping_the_program_frees_every_node(live_nodes, run_on):
+    def check():
         baseline = live_nodes()
         c = Compiled(seed=8)
         prog = c.prog
@@ -424,8 +421,7 @@ def test_dropping_the_program_frees_every_node(live_nodes):
         assert baseline < holding <= with_graph    # the program keeps its graph's nodes alive
         del prog
         assert live_nodes() == baseline
-    finally:
-        pygrad.use_engine(before)
+    run_on("c", check)
 
 
 def test_compile_error_leaks_nothing(live_nodes):
@@ -541,9 +537,9 @@ def test_empty_batch(affine):
     assert w.grad == 0.0
 
 
-def test_large_batch(affine, engine_name):
+def test_large_batch(affine, engine):
     prog, w = affine
-    n = 100_000 if engine_name == "c" else 10_000      # the replay is plain Python
+    n = 100_000 if pygrad.get_engine() == "c" else 10_000      # the replay is plain Python
     a = np.random.default_rng(0).integers(-1000, 1000, size=(n, 3)).astype(float)
     out = prog.accumulate(a)
     assert np.array_equal(out, a[:, 0] + 10 * a[:, 1] + 100 * a[:, 2] + 0.5)  # exact: small integers
@@ -602,19 +598,19 @@ def bad_compile_args(V, other_V):
 
 @pytest.mark.parametrize("case", ["non-leaf input", "non-leaf param", "duplicate input", "input and param",
                                   "other engine input", "number input", "number root", "None root"])
-def test_bad_compile_arguments(engine_name, case):
+def test_bad_compile_arguments(engine, case):
     pytest.importorskip("pygrad.cengine")
-    other = {"c": "python", "python": "c"}[engine_name]
-    root, kwargs, exc, message = bad_compile_args(value_class(engine_name), value_class(other))[case]
+    other = {"c": "python", "python": "c"}[pygrad.get_engine()]
+    root, kwargs, exc, message = bad_compile_args(engine, value_class(other))[case]
     with pytest.raises(exc) as info:
         pygrad.compile(root, **kwargs)
     assert str(info.value) == message
 
 
-def test_root_of_the_other_engine(engine_name):
+def test_root_of_the_other_engine(engine):
     pytest.importorskip("pygrad.cengine")
-    other = value_class({"c": "python", "python": "c"}[engine_name])
-    x = value_class(engine_name)(1.0)
+    other = value_class({"c": "python", "python": "c"}[pygrad.get_engine()])
+    x = engine(1.0)
     with pytest.raises(TypeError, match="compile: inputs and params must be"):
         pygrad.compile(other(2.0) * 3, inputs=[x])
 
@@ -663,7 +659,7 @@ def compiled_training(X, y, steps, alpha):
     return losses, [p.data for p in params]
 
 
-def test_compiled_training_equals_eager_training(active_engine):
+def test_compiled_training_equals_eager_training(engine):
     X, y = moons_like(40, seed=3)
     eager_losses, eager_params = eager_training(X, y, steps=15, alpha=1e-4)
     losses, params = compiled_training(X, y, steps=15, alpha=1e-4)
@@ -672,19 +668,13 @@ def test_compiled_training_equals_eager_training(active_engine):
     assert losses[-1] < losses[0] / 2           # it did learn
 
 
-def test_compiled_training_identical_on_both_engines():
-    pytest.importorskip("pygrad.cengine")
+def test_compiled_training_identical_on_both_engines(run_on):
     X, y = moons_like(40, seed=3)
-    before = pygrad.get_engine()
-    try:
-        runs = []
-        for name in ("c", "python"):
-            pygrad.use_engine(name)
-            losses, params = compiled_training(X, y, steps=10, alpha=1e-4)
-            runs.append(bits(losses) + bits(params))
-    finally:
-        pygrad.use_engine(before)
-    assert runs[0] == runs[1]
+
+    def run():
+        losses, params = compiled_training(X, y, steps=10, alpha=1e-4)
+        return bits(losses) + bits(params)
+    assert run_on("c", run) == run_on("python", run)
 
 
 def test_scale_must_be_a_real_number(engine):

@@ -51,12 +51,12 @@ def test_unknown_engine_in_the_environment_is_an_error(tmp_path):
     assert "ValueError" in done.stderr and "'c'" in done.stderr and "'python'" in done.stderr
 
 
-def test_use_engine_switches_everything(active_engine):
-    cls = pygrad.value_class(active_engine)
-    assert pygrad.use_engine(active_engine) is cls
-    assert pygrad.get_engine() == active_engine
+def test_use_engine_switches_everything(engine):
+    cls = engine
+    name = pygrad.get_engine()
+    assert pygrad.use_engine(name) is cls and cls is pygrad.value_class(name)
     assert pygrad.Value is cls and pygrad.ML_Framework is cls and pygrad.engine.Value is cls
-    assert cls.__module__ == MODULE[active_engine]
+    assert cls.__module__ == MODULE[name]
     assert type(pygrad.sum([1.0, 2.0])) is cls
     assert type(pygrad.dot([1.0], [2.0], 3.0)) is cls
     assert pygrad.dot([1.0, 2.0], [3.0, 4.0], 0.5).data == 11.5
@@ -64,10 +64,10 @@ def test_use_engine_switches_everything(active_engine):
     assert all(type(p) is cls for p in nn.SingleLayerNeuron(2).parameters())
 
 
-def test_micrograd_import_names(active_engine):
+def test_micrograd_import_names(engine):
     from pygrad.engine import Value
     from pygrad.nn import MLP
-    assert Value is pygrad.value_class(active_engine)
+    assert Value is engine
     assert MLP is nn.MLP
 
 

@@ -27,6 +27,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from pygrad._engines import value_class
 
+C, Ref = value_class("c"), value_class("python")
+
 # -- the ops a program can use --------------------------------------------------
 
 APPLY = {
@@ -170,7 +172,7 @@ SEEDS = range(300)
 
 
 @pytest.mark.parametrize("seed_block", range(6))
-def test_seeded_programs_agree_bitwise(C, Ref, seed_block):
+def test_seeded_programs_agree_bitwise(seed_block):
     for seed in SEEDS[seed_block::6]:
         choose = Seeded(seed)
         leaves, steps = generate(choose, 1 + choose.index(6), 5 + choose.index(40), Ref)
@@ -185,7 +187,7 @@ def test_seeded_programs_match_finite_differences(engine, seed_block):
         assert_matches_finite_differences(engine, leaves, steps)
 
 
-def test_generated_programs_use_every_op(Ref):
+def test_generated_programs_use_every_op():
     used = set()
     for seed in SEEDS:
         choose = Seeded(seed)
@@ -208,12 +210,13 @@ def test_apply_covers_every_op_of_the_engines(Ref):
 
 # -- hypothesis ------------------------------------------------------------------
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=150, deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 
 @FUZZ
 @given(data=st.data())
-def test_hypothesis_programs_agree_bitwise(C, Ref, data):
+def test_hypothesis_programs_agree_bitwise(data):
     choose = Drawn(data)
     leaves, steps = generate(choose, 1 + choose.index(5), 1 + choose.index(25), Ref)
     assert_engines_agree(C, Ref, leaves, steps)
@@ -241,9 +244,10 @@ def outcome(V, nodes, step):
         return (type(exc), str(exc))
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(data=st.data())
-def test_extreme_values_agree_including_errors(C, Ref, data):
+def test_extreme_values_agree_including_errors(data):
     """Unguarded programs: each step either fails identically on both engines
     (type and message) or gives bitwise-equal values; then the gradients
     (IEEE: NaN and inf allowed, never an exception) agree bitwise too."""
@@ -339,5 +343,5 @@ class Boundary(RuleBasedStateMachine):
         assert self.stats()["live"] == self.live_at_start
 
 
-TestBoundary = Boundary.TestCase
+TestBoundary = pytest.mark.slow(Boundary.TestCase)
 TestBoundary.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)

@@ -4,12 +4,14 @@ import pytest
 
 import pygrad
 
+C, Ref = pygrad.value_class("c"), pygrad.value_class("python")
+
 
 def _expr(V, x):
     return (x * x + 2 ** x - x / 3).tanh() + V.dot([x, x], [x, 1.0], 0.5)
 
 
-def test_no_graph_is_built_but_values_are_the_same(active_engine):
+def test_no_graph_is_built_but_values_are_the_same(engine):
     V = pygrad.Value
     x = V(0.75)
     with_graph = _expr(V, x)
@@ -25,7 +27,7 @@ def test_no_graph_is_built_but_values_are_the_same(active_engine):
     assert x.grad != 0.0
 
 
-def test_no_grad_keeps_no_c_nodes_alive(C, live_nodes):
+def test_no_grad_keeps_no_c_nodes_alive(live_nodes):
     x = C(1.5)
     before = live_nodes()
     with pygrad.no_grad():
@@ -35,7 +37,7 @@ def test_no_grad_keeps_no_c_nodes_alive(C, live_nodes):
     assert live_nodes() == before
 
 
-def test_nesting_restores_the_outer_setting(active_engine):
+def test_nesting_restores_the_outer_setting(engine):
     with pygrad.no_grad():
         with pygrad.no_grad():
             pass
@@ -46,7 +48,7 @@ def test_nesting_restores_the_outer_setting(active_engine):
     assert (pygrad.Value(2.0) * 3)._op == "*"
 
 
-def test_restored_after_an_exception(active_engine):
+def test_restored_after_an_exception(engine):
     with pytest.raises(ZeroDivisionError), pygrad.no_grad():
         pygrad.Value(1.0) / 0
     assert pygrad.is_grad_enabled()
@@ -61,7 +63,7 @@ def test_errors_are_the_same_without_a_graph(engine):
                 bad()
 
 
-def test_as_a_decorator(active_engine):
+def test_as_a_decorator(engine):
     @pygrad.no_grad()
     def evaluate(x):
         return x * x + 1
@@ -71,7 +73,7 @@ def test_as_a_decorator(active_engine):
     assert pygrad.is_grad_enabled()
 
 
-def test_set_grad_enabled_switches_both_engines(C, Ref):
+def test_set_grad_enabled_switches_both_engines():
     was = pygrad.set_grad_enabled(False)
     try:
         assert was is True

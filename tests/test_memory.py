@@ -9,6 +9,10 @@ import sys
 
 import pytest
 
+import pygrad
+
+C = pygrad.value_class("c")
+
 ROUNDS, NODES = 15, 100_000
 
 
@@ -39,7 +43,7 @@ def stats():
 needs_proc = pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc")
 
 
-def test_dropped_graphs_free_every_node(C, stats, live_nodes):
+def test_dropped_graphs_free_every_node(stats, live_nodes):
     before, kid_bytes = live_nodes(), stats()["kid_bytes"]
     result = one_round(C, 10_000)
     assert live_nodes() == before
@@ -47,7 +51,7 @@ def test_dropped_graphs_free_every_node(C, stats, live_nodes):
     assert result == one_round(C, 10_000)      # and a rebuilt graph gives the same numbers
 
 
-def test_handles_from_prev_are_released(C, live_nodes):
+def test_handles_from_prev_are_released(live_nodes):
     before = live_nodes()
     a, b = C(1.0), C(2.0)
     c = (a * b + 3).tanh()
@@ -60,7 +64,7 @@ def test_handles_from_prev_are_released(C, live_nodes):
     assert live_nodes() == before         # ... until they are dropped
 
 
-def test_intermediates_live_as_long_as_their_parent(C, live_nodes):
+def test_intermediates_live_as_long_as_their_parent(live_nodes):
     before = live_nodes()
     x = C(2.0)
     y = ((x * 3) + 1).exp().log()         # intermediates have no Python handle
@@ -73,7 +77,8 @@ def test_intermediates_live_as_long_as_their_parent(C, live_nodes):
     assert live_nodes() == before
 
 
-def test_node_storage_is_reused(C, stats, live_nodes):
+@pytest.mark.slow
+def test_node_storage_is_reused(stats, live_nodes):
     one_round(C)
     first = stats()
     for _ in range(ROUNDS - 1):
@@ -85,6 +90,7 @@ def test_node_storage_is_reused(C, stats, live_nodes):
     assert last["live"] == first["live"]
 
 
+@pytest.mark.slow
 @needs_proc
 def test_rss_stays_flat(engine):
     for _ in range(2):                    # warm up: pools and caches reach their size
@@ -97,7 +103,7 @@ def test_rss_stays_flat(engine):
     assert rss_bytes() - start < 8 * 2 ** 20
 
 
-def test_failed_ops_in_a_loop_leak_nothing(C, stats, live_nodes):
+def test_failed_ops_in_a_loop_leak_nothing(stats, live_nodes):
     x = C(-1.0)
     before, capacity = live_nodes(), stats()["capacity"]
     for _ in range(20_000):
@@ -134,6 +140,7 @@ print(json.dumps({"error": error, "live": live_at_error, "steps": steps, "after"
 """
 
 
+@pytest.mark.slow
 @needs_proc
 def test_out_of_memory_in_the_core_is_a_memory_error(tmp_path):
     pytest.importorskip("pygrad._pygrad")

@@ -11,7 +11,7 @@ from pygrad import nn, optim
 # -- structure ------------------------------------------------------------------
 
 
-def test_neuron(active_engine):
+def test_neuron(engine):
     random.seed(42)
     n = nn.Neuron(3)
     random.seed(42)
@@ -19,13 +19,13 @@ def test_neuron(active_engine):
     assert [w.data for w in n.w] == expected
     assert n.b.data == 0.0
     assert n.parameters() == list(n.w) + [n.b]
-    assert all(type(p) is pygrad.value_class(active_engine) for p in n.parameters())
+    assert all(type(p) is engine for p in n.parameters())
     assert repr(n) == "ReLUNeuron(3)"
     assert repr(nn.Neuron(2, nonlin=False)) == "LinearNeuron(2)"
 
 
 @pytest.mark.parametrize("nonlin", [True, False])
-def test_neuron_output(active_engine, nonlin):
+def test_neuron_output(engine, nonlin):
     random.seed(3)
     n = nn.Neuron(3, nonlin=nonlin)
     n.b.data = 0.25
@@ -36,14 +36,14 @@ def test_neuron_output(active_engine, nonlin):
     assert out._op == ("ReLU" if nonlin else "dot")
 
 
-def test_layer(active_engine):
+def test_layer(engine):
     layer = nn.Layer(3, 4)
     out = layer([1.0, 2.0, 3.0])
     assert isinstance(out, list) and len(out) == 4
     assert len(layer.parameters()) == 4 * (3 + 1)
     assert repr(layer) == "Layer of [ReLUNeuron(3), ReLUNeuron(3), ReLUNeuron(3), ReLUNeuron(3)]"
     single = nn.Layer(3, 1)([1.0, 2.0, 3.0])
-    assert isinstance(single, pygrad.value_class(active_engine))   # one neuron: a Value, not a list
+    assert isinstance(single, engine)   # one neuron: a Value, not a list
 
 
 def per_neuron(layer, x):
@@ -52,7 +52,7 @@ def per_neuron(layer, x):
 
 
 @pytest.mark.parametrize("nonlin", [True, False])
-def test_layer_equals_its_neurons_one_by_one(active_engine, nonlin):
+def test_layer_equals_its_neurons_one_by_one(engine, nonlin):
     # Layer runs all neurons in one fused call; values and grads must be
     # those of the neurons called one by one, to the last bit.
     def run(fused):
@@ -66,7 +66,7 @@ def test_layer_equals_its_neurons_one_by_one(active_engine, nonlin):
     assert run(fused=True) == run(fused=False)
 
 
-def test_layer_sees_parameter_changes(active_engine):
+def test_layer_sees_parameter_changes(engine):
     random.seed(9)
     layer = nn.Layer(2, 2)
     x = [1.5, -0.5]
@@ -88,26 +88,26 @@ def test_layer_sees_parameter_changes(active_engine):
     assert outs[1].data == max(0.0, 0.0 + 2.0 * 1.5 + -3.0 * -0.5)
 
 
-def test_layer_rejects_the_wrong_number_of_inputs(active_engine):
+def test_layer_rejects_the_wrong_number_of_inputs(engine):
     layer = nn.Layer(3, 2)
     with pytest.raises(ValueError, match="3 weights per row but 2 inputs"):
         layer([1.0, 2.0])
 
 
-def test_mlp(active_engine):
+def test_mlp(engine):
     model = nn.MLP(2, [16, 16, 1])
     assert len(model.parameters()) == (2 + 1) * 16 + (16 + 1) * 16 + (16 + 1) * 1 == 337
     assert repr(model) == ("MLP of [Layer of [" + ", ".join(["ReLUNeuron(2)"] * 16) + "], Layer of ["
                            + ", ".join(["ReLUNeuron(16)"] * 16) + "], Layer of [LinearNeuron(16)]]")
-    assert isinstance(model([0.5, -1.0]), pygrad.value_class(active_engine))
+    assert isinstance(model([0.5, -1.0]), engine)
 
 
-def test_reprs_match_micrograd(active_engine):
+def test_reprs_match_micrograd(engine):
     micrograd_nn = pytest.importorskip("micrograd.nn")
     assert repr(nn.MLP(3, [4, 2, 1])) == repr(micrograd_nn.MLP(3, [4, 2, 1]))
 
 
-def test_zero_grad(active_engine):
+def test_zero_grad(engine):
     model = nn.MLP(2, [3, 1])
     model([1.0, 2.0]).backward()
     assert any(p.grad != 0.0 for p in model.parameters())
@@ -116,15 +116,15 @@ def test_zero_grad(active_engine):
     assert nn.Module().parameters() == []
 
 
-def test_modules_keep_the_engine_they_were_built_on(active_engine):
+def test_modules_keep_the_engine_they_were_built_on(engine):
     model = nn.MLP(2, [2, 1])
-    other = "python" if active_engine == "c" else "c"
+    other = "python" if pygrad.get_engine() == "c" else "c"
     pygrad.use_engine(other)       # the fixture restores the active engine
     out = model([1.0, 2.0])
-    assert type(out) is pygrad.value_class(active_engine)
+    assert type(out) is engine
 
 
-def test_sgd(active_engine):
+def test_sgd(engine):
     assert nn.SGD is optim.SGD
     Value = pygrad.Value
     a, b = Value(1.0), Value(-2.0)
@@ -166,28 +166,19 @@ def train(mlp_class, steps=5):
     return losses, [p.data for p in model.parameters()]
 
 
-def train_on(engine_name):
-    before = pygrad.get_engine()
-    pygrad.use_engine(engine_name)
-    try:
-        return train(nn.MLP)
-    finally:
-        pygrad.use_engine(before)
-
-
-def test_seeded_training_is_identical_on_both_engines():
-    c_losses, c_params = train_on("c")
-    py_losses, py_params = train_on("python")
+def test_seeded_training_is_identical_on_both_engines(run_on):
+    c_losses, c_params = run_on("c", train, nn.MLP)
+    py_losses, py_params = run_on("python", train, nn.MLP)
     assert list(map(repr, c_losses)) == list(map(repr, py_losses))      # bitwise
     assert list(map(repr, c_params)) == list(map(repr, py_params))
     assert c_losses[-1] < c_losses[0]                                   # it learns
 
 
-@pytest.mark.parametrize("engine_name", ["c", "python"])
-def test_seeded_training_matches_micrograd(engine_name):
+@pytest.mark.slow
+def test_seeded_training_matches_micrograd(engine):
     micrograd_nn = pytest.importorskip("micrograd.nn")
     theirs, their_params = train(micrograd_nn.MLP)
-    ours, our_params = train_on(engine_name)
+    ours, our_params = train(nn.MLP)
     # micrograd walks _prev sets, so sums may be accumulated in another order.
     assert ours == pytest.approx(theirs, rel=1e-12)
     assert our_params == pytest.approx(their_params, rel=1e-12, abs=1e-15)

@@ -48,7 +48,7 @@ def _trained_mlp(steps):
 
 @pytest.mark.parametrize("clone", [lambda m: pickle.loads(pickle.dumps(m)), copy.deepcopy],
                          ids=["pickle", "deepcopy"])
-def test_modules_keep_structure_parameters_and_outputs(active_engine, clone):
+def test_modules_keep_structure_parameters_and_outputs(engine, clone):
     model = _trained_mlp(3)
     model([1.0, 2.0])       # builds the Layer's fused plan, which must not be pickled
     twin = clone(model)
@@ -60,22 +60,21 @@ def test_modules_keep_structure_parameters_and_outputs(active_engine, clone):
     assert twin.parameters()[0].data != model.parameters()[0].data
 
 
-def test_the_tutorial_neuron_pickles(active_engine):
+def test_the_tutorial_neuron_pickles(engine):
     n = SingleLayerNeuron(2)
     twin = pickle.loads(pickle.dumps(n))
     assert [w.data for w in twin.weights] == [0.09, 0.09] and twin.bias.data == -0.9
 
 
-def _train_in_worker(engine_name):
-    pygrad.use_engine(engine_name)
+def _train_in_worker(name):
+    pygrad.use_engine(name)
     return _trained_mlp(5)
 
 
-def test_a_model_trained_in_a_worker_comes_back_intact(engine_name):
+def test_a_model_trained_in_a_worker_comes_back_intact(engine):
     ctx = multiprocessing.get_context("spawn")     # a fresh interpreter, its own C core
     with ctx.Pool(1) as pool:
-        remote = pool.apply(_train_in_worker, (engine_name,))
-    pygrad.use_engine(engine_name)
+        remote = pool.apply(_train_in_worker, (pygrad.get_engine(),))
     local = _trained_mlp(5)
     assert type(remote.parameters()[0]) is type(local.parameters()[0])
     assert [repr(p.data) for p in remote.parameters()] == [repr(p.data) for p in local.parameters()]
