@@ -195,7 +195,7 @@ def test_generated_programs_use_every_op():
     assert used == set(OPS)
 
 
-def test_apply_covers_every_op_of_the_engines(Ref):
+def test_apply_covers_every_op_of_the_engines():
     """APPLY reaches every op in the engines' table (leaf aside), so an op
     added to the engines without a row here fails this test."""
     from pygrad import _ops

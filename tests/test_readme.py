@@ -55,9 +55,9 @@ def test_the_readme_has_the_blocks_this_test_expects():
 
 
 @pytest.mark.parametrize("line, source", BLOCKS)
-def test_readme_block_runs_and_prints_what_it_says(line, source, engine_name, tmp_path):
+def test_readme_block_runs_and_prints_what_it_says(line, source, engine, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYGRAD_ENGINE"}
-    env["PYGRAD_ENGINE"] = engine_name
+    env["PYGRAD_ENGINE"] = pygrad.get_engine()
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [PYGRAD_HOME, os.environ.get("PYTHONPATH")]))
     script = tmp_path / "block.py"
     script.write_text(source, encoding="utf-8")
