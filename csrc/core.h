@@ -73,6 +73,7 @@ void pg_pool_stats(pg_stats_t *out);  /* pg_stats without the sort's scratch */
 /* ops.c: the rules of ops.def */
 int pg_forward(int op, double a, double b, double *out);
 int pg_nary_value(const pg_node *base, int op, int32_t n, const int32_t *kids, double *out);
+int pg_select_index(double x, int64_t n, int64_t *out);
 int pg_eval(const pg_node *base, pg_node *n);
 void pg_local_step(pg_node *base, pg_node *n);
 void pg_sweep(pg_node *base, const int32_t *topo, int64_t n);

@@ -101,7 +101,31 @@ int pg_nary_value(const pg_node *base, int op, int32_t n, const int32_t *kids, d
         *out = acc;
         return PG_OK;
     }
+    if (op == PG_SELECT) {
+        if (n < 2) return PG_EINVAL;
+        int64_t i;
+        int st = pg_select_index(base[kids[0]].data, n - 1, &i);
+        if (st == PG_OK) *out = base[kids[1 + i]].data;
+        return st;
+    }
+    if (op == PG_MAXDATA) {
+        if (n < 1) return PG_EINVAL;
+        double acc = base[kids[0]].data;   /* Python's max(): NaN kept only if first */
+        for (int32_t i = 1; i < n; i++)
+            if (base[kids[i]].data > acc) acc = base[kids[i]].data;
+        *out = acc;
+        return PG_OK;
+    }
     return PG_EINVAL;
+}
+
+/* A select's index as Python indexes a list of n: an integral value in
+ * [-n, n), negative counting from the end. */
+int pg_select_index(double x, int64_t n, int64_t *out) {
+    if (!isfinite(x) || x != floor(x)) return PG_ENOTINT;   /* NaN, inf, 1.5 */
+    if (x < -(double)n || x >= (double)n) return PG_EINDEX;
+    *out = (int64_t)x < 0 ? (int64_t)x + n : (int64_t)x;
+    return PG_OK;
 }
 
 /* Recompute n->data from its children in `base` (compiled programs). */
@@ -148,6 +172,12 @@ static inline void local_step(pg_node *base, pg_node *n) {
         KID(2 * m).grad += g;
         break;
     }
+    case PG_SELECT: {   /* the forward checked the index */
+        int64_t i = 0;
+        if (pg_select_index(KID(0).data, pg_nkids_of(n) - 1, &i) == PG_OK) KID(1 + i).grad += g;
+        break;
+    }
+    case PG_MAXDATA: break;
     default: break; /* PG_LEAF */
     }
 }

@@ -18,6 +18,7 @@ struct pg_program {
     int32_t *order;      /* op slots, for pg_sweep                         */
     double *lanes;       /* forward-only runs: BLOCK rows of every slot     */
     int32_t nslots, nleaves, ninputs, nparams, root;
+    int blocks;          /* forward-only runs may go BLOCK rows at a time */
 };
 
 // ---------------------------------------------------------------------------
@@ -132,6 +133,10 @@ static int build(pg_program *p, int32_t root, int32_t ninputs, const int32_t *in
         if (st != PG_OK) return st;
     }
     p->root = *map_at(slot_of, root);
+    /* The lanes kernels know sums and dots; other n-ary ops go row by row. */
+    p->blocks = 1;
+    for (int32_t s = p->nleaves; s < p->nslots; s++)
+        if (pg_is_nary(p->slots[s].op) && p->slots[s].op != PG_SUM && p->slots[s].op != PG_DOT) p->blocks = 0;
     return PG_OK;
 }
 
@@ -266,7 +271,7 @@ static int forward_rows(pg_program *p, int64_t r0, int64_t r1, const double *bat
 
 static int forward_only(pg_program *p, int64_t nrows, const double *batch, double *out, int64_t *bad_row) {
     int64_t r = 0;
-    if (nrows >= BLOCK && !p->lanes)   /* on failure: row by row, as below */
+    if (nrows >= BLOCK && p->blocks && !p->lanes)   /* on failure: row by row, as below */
         p->lanes = malloc((size_t)p->nslots * BLOCK * sizeof(double));
     if (nrows >= BLOCK && p->lanes) load_constant_lanes(p);
     for (; p->lanes && r + BLOCK <= nrows; r += BLOCK) {

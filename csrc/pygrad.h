@@ -32,7 +32,9 @@ enum pg_status {
     PG_EDOMAIN = 2,   /* math domain error (log(-1))    -> ValueError        */
     PG_EZERODIV = 3,  /* division by zero, 0 ** -1      -> ZeroDivisionError */
     PG_EOVERFLOW = 4, /* result too large (exp(1000))   -> OverflowError     */
-    PG_EINVAL = 5     /* bad id, op or argument         -> ValueError        */
+    PG_EINVAL = 5,    /* bad id, op or argument         -> ValueError        */
+    PG_EINDEX = 6,    /* select: index out of range     -> IndexError        */
+    PG_ENOTINT = 7    /* select: index not an integer   -> ValueError        */
 };
 
 /* Ops, listed in csrc/ops.def (the enum is made from it below, outside

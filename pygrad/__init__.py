@@ -17,11 +17,12 @@ from ._engines import ENGINES, get_engine, use_engine, value_class
 from .compiled import CompiledFunction, Program, compile, compile_fn
 from .grad_mode import is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck
+from .select import max_data, select
 from .viz import draw, to_dot
 
 __version__ = "0.1.0"
 __all__ = ["Value", "ML_Framework", "use_engine", "get_engine", "ENGINES", "sum", "dot",
-           "compile", "compile_fn", "CompiledFunction", "Program", "optim",
+           "compile", "compile_fn", "CompiledFunction", "Program", "select", "max_data", "optim",
            "no_grad", "set_grad_enabled", "is_grad_enabled",
            "gradcheck", "GradcheckError", "to_dot", "draw", "__version__"]
 

@@ -4,7 +4,7 @@ Both engines raise through `error()`, so a failing op raises the same
 exception with the same message on either engine.
 """
 
-OK, ENOMEM, EDOMAIN, EZERODIV, EOVERFLOW, EINVAL = range(6)
+OK, ENOMEM, EDOMAIN, EZERODIV, EOVERFLOW, EINVAL, EINDEX, ENOTINT = range(8)
 
 _EXCEPTIONS = {
     ENOMEM: (MemoryError, "out of memory in the C core"),
@@ -12,6 +12,8 @@ _EXCEPTIONS = {
     EZERODIV: (ZeroDivisionError, "division by zero"),
     EOVERFLOW: (OverflowError, "math range error"),
     EINVAL: (ValueError, "invalid argument"),
+    EINDEX: (IndexError, "select index out of range"),
+    ENOTINT: (ValueError, "select index is not an integer"),
 }
 
 

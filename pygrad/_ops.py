@@ -34,11 +34,14 @@ TABLE: Tuple[Op, ...] = (
     Op("abs", 1, "abs", "__abs__", "abs(x) = |x|; its gradient is sign(x), 0 at 0 (as PyTorch's)"),
     Op("sum", -1, "sum", None, ""),
     Op("dot", -1, "dot", None, ""),
+    Op("select", -1, "select", None, ""),     # children: index, values...
+    Op("maxdata", -1, "max_data", None, ""),  # max of the children's data; no gradient
 )
 
 OPS = tuple(op.name for op in TABLE)
 CODES: Dict[str, int] = {name: code for code, name in enumerate(OPS)}
-LEAF, POW, POWK, SUM, DOT = (CODES[name] for name in ("leaf", "pow", "powk", "sum", "dot"))
+LEAF, POW, POWK, SUM, DOT, SELECT, MAXDATA = (CODES[name] for name in
+                                              ("leaf", "pow", "powk", "sum", "dot", "select", "maxdata"))
 
 # Binary operators: dunder stem -> (op for Value op Value, op when the other
 # operand is a plain number: `<name>k` if the table has one). Each also gets

@@ -124,6 +124,11 @@ class Value(ValueBase):
     # -- fused n-ary nodes ----------------------------------------------------
 
     @staticmethod
+    def _nary(code, values):
+        """One node of n-ary op `code` over `values` (Values of this engine)."""
+        return _from_nary(code, list(values))
+
+    @staticmethod
     def sum(values):
         """One node for values[0] + values[1] + ..., added left to right."""
         vals = [v if type(v) is Value else as_value(Value, v) for v in values]

@@ -14,8 +14,8 @@ from typing import Callable, Dict, Tuple
 
 from . import _ops
 from ._api import ValueBase, as_float, as_value, check_leaf_args, mixed_engines, number_or_none
-from ._errors import EDOMAIN, EOVERFLOW, EZERODIV, error
-from ._ops import DOT, SUM
+from ._errors import EDOMAIN, EINDEX, ENOTINT, EOVERFLOW, EZERODIV, error
+from ._ops import DOT, MAXDATA, SELECT, SUM
 
 # ---------------------------------------------------------------------------
 # forward rules that can fail: Python's float and math behaviour, with the
@@ -135,7 +135,20 @@ def evaluate(code, values):
         for w, x in zip(values[:m], values[m:2 * m]):
             acc = acc + w * x
         return acc
+    if code == SELECT:
+        return values[1 + select_index(values[0], len(values) - 1)]
+    if code == MAXDATA:
+        return max(values)                 # Python's max: a NaN counts only if first
     return _BY_CODE[code][0](*values)
+
+
+def select_index(x, n):
+    """A select's index as Python indexes a list of n (negative from the end)."""
+    if not math.isfinite(x) or x != math.floor(x):
+        raise error(ENOTINT, "select")
+    if not -n <= x < n:
+        raise error(EINDEX, "select")
+    return int(x) % n
 
 
 def local_derivatives(code, values, out):
@@ -145,6 +158,11 @@ def local_derivatives(code, values, out):
     if code == DOT:
         m = len(values) // 2
         return values[m:2 * m] + values[:m] + (1.0,)
+    if code == SELECT:     # None: no gradient flows to that child
+        chosen = 1 + select_index(values[0], len(values) - 1)
+        return tuple(1.0 if i == chosen else None for i in range(len(values)))
+    if code == MAXDATA:
+        return (None,) * len(values)
     b = values[1] if len(values) > 1 else 0.0
     return _BY_CODE[code][1](values[0], b, out)
 
@@ -243,6 +261,12 @@ class Value(ValueBase):
     # -- fused n-ary nodes ----------------------------------------------------
 
     @staticmethod
+    def _nary(code, values):
+        """One node of n-ary op `code` over `values` (Values of this engine)."""
+        kids = tuple(values)
+        return Value._node(code, evaluate(code, [k._data for k in kids]), kids)
+
+    @staticmethod
     def sum(values):
         """One node for values[0] + values[1] + ..., added left to right."""
         kids = tuple(v if type(v) is Value else as_value(Value, v) for v in values)
@@ -286,7 +310,8 @@ class Value(ValueBase):
         g = self._grad
         values = tuple([k._data for k in self._children])
         for child, d in zip(self._children, local_derivatives(self._opcode, values, self._data)):
-            child._grad += d * g
+            if d is not None:
+                child._grad += d * g
 
     def backward(self):
         """Topological sort by iterative depth-first search, then the reverse sweep.

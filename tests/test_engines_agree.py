@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+import pygrad
 from pygrad._engines import value_class
 
 C, Ref = value_class("c"), value_class("python")
@@ -44,10 +45,14 @@ APPLY = {
     "kdiv": lambda V, a, k: k / a, "kpow": lambda V, a, k: k ** a,
     "sum": lambda V, *xs: V.sum(xs),
     "dot": lambda V, *xs: V.dot(xs[:len(xs) // 2], xs[len(xs) // 2:-1], xs[-1]),
+    "select": lambda V, a, b, c: pygrad.select(V(-2.0), [a, b, c]),   # b: its gradient, not a's or c's
+    "maxdata": lambda V, a, b, c: pygrad.max_data([a, b, c]),
 }
-ARITY = {"add": 2, "sub": 2, "mul": 2, "div": 2, "pow": 2, "sum": None, "dot": None}
+ARITY = {"add": 2, "sub": 2, "mul": 2, "div": 2, "pow": 2, "sum": None, "dot": None, "select": 3, "maxdata": 3}
 WITH_CONST = {"addk", "subk", "mulk", "divk", "powk", "kadd", "ksub", "kmul", "kdiv", "kpow"}
 OPS = sorted(APPLY)
+# max_data has no gradient by definition, so finite differences disagree with it.
+DIFFERENTIABLE = [op for op in OPS if op != "maxdata"]
 POWK_EXPONENTS = [2, 3, -1, 0.5, -0.5, 1.5, 2.0]
 CONSTS = [2, -3, 0.5, 1.25, -0.75]
 
@@ -112,7 +117,7 @@ class Drawn:
         return self.data.draw(st.floats(-2.5, 2.5, allow_nan=False))
 
 
-def generate(choose, n_leaves, n_steps, V, bound=100.0):
+def generate(choose, n_leaves, n_steps, V, bound=100.0, ops=OPS):
     """A program whose every step is smooth, evaluated with V to check."""
     leaves = [choose.leaf() for _ in range(n_leaves)]
     nodes = [V(x) for x in leaves]
@@ -120,7 +125,7 @@ def generate(choose, n_leaves, n_steps, V, bound=100.0):
     for _ in range(4 * n_steps):
         if len(steps) == n_steps:
             break
-        op = choose.pick(OPS)
+        op = choose.pick(ops)
         arity = ARITY.get(op, 1)
         if arity is None:   # n-ary: sum of 1..5 nodes; dot of m weights, m inputs and a bias
             m = 1 + choose.index(3)
@@ -183,7 +188,7 @@ def test_seeded_programs_agree_bitwise(seed_block):
 def test_seeded_programs_match_finite_differences(engine, seed_block):
     for seed in range(seed_block, 90, 3):
         choose = Seeded(10_000 + seed)
-        leaves, steps = generate(choose, 1 + choose.index(4), 3 + choose.index(20), engine)
+        leaves, steps = generate(choose, 1 + choose.index(4), 3 + choose.index(20), engine, ops=DIFFERENTIABLE)
         assert_matches_finite_differences(engine, leaves, steps)
 
 
@@ -203,7 +208,7 @@ def test_apply_covers_every_op_of_the_engines():
     for name in OPS:
         k = 2 if name in WITH_CONST else None
         nodes = [Ref(0.5), Ref(1.5), Ref(0.25)]
-        step = (name, (0, 1, 2) if name in ("sum", "dot") else (0, 1)[:ARITY.get(name, 1)], k)
+        step = (name, (0, 1, 2)[:ARITY.get(name, 1) or 3], k)
         codes.add(apply(Ref, nodes, step)._code())
     assert codes == set(range(1, len(_ops.OPS)))
 
@@ -226,7 +231,7 @@ def test_hypothesis_programs_agree_bitwise(data):
 @given(data=st.data())
 def test_hypothesis_programs_match_finite_differences(engine, data):
     choose = Drawn(data)
-    leaves, steps = generate(choose, 1 + choose.index(4), 1 + choose.index(12), engine)
+    leaves, steps = generate(choose, 1 + choose.index(4), 1 + choose.index(12), engine, ops=DIFFERENTIABLE)
     assert_matches_finite_differences(engine, leaves, steps)
 
 

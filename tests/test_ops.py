@@ -14,6 +14,8 @@ from typing import Callable, NamedTuple
 import numpy as np
 import pytest
 
+import pygrad
+
 
 class Op(NamedTuple):
     name: str
@@ -86,6 +88,17 @@ OPS = [
     Op("dot_const_x", lambda V, w0, w1, b: V.dot([w0, w1], [1.5, -2], b),
        lambda w0, w1, b: b + w0 * 1.5 + w1 * -2.0, lambda w0, w1, b: (1.5, -2, 1), "dot",
        ((0.5, -1.5, 0.25),)),
+    # -- data-chosen ops (pygrad.select: the index is a constant Value here) --
+    Op("select", lambda V, a, b, c: pygrad.select(V(1.0), [a, b, c]), lambda a, b, c: b,
+       lambda a, b, c: (0, 1, 0), "select", ((0.5, -1.5, 2.0), (3.0, 0.25, -7.0))),
+    Op("select_neg", lambda V, a, b: pygrad.select(V(-2.0), [a, b, 4.0]) * a, lambda a, b: b * a,
+       lambda a, b: (b, a), "*", TWO),
+    # max_data: no gradient flows through it (finite differences agree where
+    # the maximum is the constant, not a leaf)
+    Op("max_data", lambda V, a, b: a * pygrad.max_data([a, 10.0, b]), lambda a, b: 10.0 * a,
+       lambda a, b: (10.0, 0), "*", TWO),
+    Op("max_data_node", lambda V, a, b: pygrad.max_data([b, 10.0, a]), lambda a, b: 10.0,
+       lambda a, b: (0, 0), "max_data", TWO),
     # -- the tutorial's method names -----------------------------------------
     Op("plus", lambda V, a, b: a.plus(b), lambda a, b: a + b, lambda a, b: (1, 1), "+", TWO),
     Op("minus", lambda V, a, b: a.minus(b), lambda a, b: a - b, lambda a, b: (1, -1), "-", TWO),
