@@ -35,7 +35,7 @@ def select(index: Any, values: Sequence[Any]) -> Any:
     values = list(values)
     if values and all(_is_row(v) for v in values):
         return [select(index, column) for column in zip(*values)]
-    V = type(index)
+    V: Any = type(index)
     n, x = len(values), index.data
     if not math.isfinite(x) or x != math.floor(x):
         raise ValueError(f"select: index {x!r} is not an integer")
@@ -51,5 +51,5 @@ def max_data(values: Sequence[Any]) -> Any:
     values = list(values)
     if not values:
         raise ValueError("max_data: no values")
-    V = next((type(v) for v in values if isinstance(v, ValueBase)), None) or value_class()
+    V: Any = next((type(v) for v in values if isinstance(v, ValueBase)), None) or value_class()
     return V._nary(_ops.MAXDATA, [as_value(V, v) for v in values])
