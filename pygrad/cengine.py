@@ -148,7 +148,8 @@ class Value(ValueBase):
     def dense(rows, biases):
         """A fused dense layer: `plan(xs, relu)` gives, for each row of weights,
         (b + w . xs) (then relu'd), as a list of Values, in one C call."""
-        return _Dense(rows, biases)
+        from ._cdense import Dense
+        return Dense(rows, biases)
 
     # -- backpropagation ------------------------------------------------------
 
@@ -159,58 +160,6 @@ class Value(ValueBase):
     def backward(self):
         """Sort the graph below this node and sweep it backwards, all in C."""
         check(lib.pg_backward(self._id), "backward")
-
-
-class ParamKernels:
-    """Optimizer updates for C-engine parameters, one C call for all of them
-    (csrc/optim.c); the arithmetic of pygrad/optim.py's Python loops."""
-
-    def __init__(self, params):
-        self.n = len(params)
-        self.ids = ffi.new("int32_t[]", [p._id for p in params])
-
-    def state(self):
-        return ffi.new("double[]", self.n)
-
-    def zero_grad(self):
-        check(lib.pg_fill_grad(self.n, self.ids, 0.0))
-
-    def sgd(self, lr, momentum, velocity):
-        check(lib.pg_sgd_step(self.n, self.ids, lr, momentum, velocity), "SGD")
-
-    def adam(self, lr, beta1, beta2, eps, t, m, v):
-        check(lib.pg_adam_step(self.n, self.ids, lr, beta1, beta2, eps, t, m, v), "Adam")
-
-
-class _Dense:
-    """Weight and bias ids packed once, so each call converts only the inputs."""
-
-    __slots__ = ("params", "nout", "nin", "w_ids", "b_ids", "out")
-
-    def __init__(self, rows, biases):
-        rows = [list(r) for r in rows]
-        biases = list(biases)
-        self.nout, self.nin = len(rows), (len(rows[0]) if rows else 0)
-        if len(biases) != self.nout or any(len(r) != self.nin for r in rows):
-            raise ValueError("dense: every row needs the same number of weights, and one bias per row")
-        self.params = [v if type(v) is Value else as_value(Value, v) for r in rows for v in r]
-        self.params += [v if type(v) is Value else as_value(Value, v) for v in biases]  # kept alive here
-        ids = [p._id for p in self.params]
-        self.w_ids = ffi.new("int32_t[]", ids[:self.nout * self.nin])
-        self.b_ids = ffi.new("int32_t[]", ids[self.nout * self.nin:])
-        self.out = ffi.new("int32_t[]", self.nout)
-
-    def __call__(self, xs, relu=False):
-        if type(xs) is not list:
-            xs = list(xs)
-        ids = [v._id if type(v) is Value else -1 for v in xs]
-        if -1 in ids:    # numbers become leaves, kept alive until the call is done
-            xs = [v if type(v) is Value else as_value(Value, v) for v in xs]
-            ids = [v._id for v in xs]
-        if len(ids) != self.nin:
-            raise ValueError(f"dense: {self.nin} weights per row but {len(ids)} inputs")
-        check(lib.pg_dense(self.nout, self.nin, self.w_ids, ids, self.b_ids, 1 if relu else 0, self.out), "dense")
-        return [_adopt(i) for i in ffi.unpack(self.out, self.nout)]
 
 
 def _adopt(node_id):

@@ -2,40 +2,107 @@
 
 The update rules are written here in plain Python (the specification).
 When every parameter lives in the C engine the same arithmetic runs in C,
-one call per step for all parameters (cengine.ParamKernels, csrc/optim.c).
+one call per step for all parameters (_ckernels.py, csrc/optim.c).
+
+An optimizer's parameters are fixed when it is made (`opt.params` is a
+tuple and cannot be reassigned: make a new optimizer for other
+parameters). Its hyperparameters, `lr` included, are read at every step
+and may be changed between steps. Optimizers pickle and deepcopy with
+their state (momentum, Adam's moments and step count) on both engines;
+pickle a model and its optimizer together to keep them sharing parameters.
 """
 import math
-from typing import Any, Iterable, Tuple
+from array import array
+from typing import Any, Dict, Iterable, Optional, Tuple
 
+from ._api import ValueBase, number_or_none
 from ._engines import cengine_or_none
 
 
 def _c_kernels(params: Tuple[Any, ...]) -> Any:
     cengine = cengine_or_none()
-    if cengine is None or not params or any(type(p) is not cengine.Value for p in params):
+    if cengine is None or any(type(p) is not cengine.Value for p in params):
         return None
-    return cengine.ParamKernels(params)
+    from ._ckernels import ParamKernels
+    return ParamKernels(params)
+
+
+def zero_grads(params: Iterable[Any]) -> None:
+    """Set every Value's grad to 0: one C call when all are C-engine Values."""
+    ps = tuple(params)
+    kernels = _c_kernels(ps) if ps else None
+    if kernels:
+        kernels.zero_grad()
+        return
+    for p in ps:
+        p.grad = 0.0
+
+
+def _hyper(name: str, x: Any, below: float = math.inf) -> float:
+    """x as a float in [0, below), or the error torch.optim gives."""
+    f = number_or_none(x)
+    if f is None:
+        raise TypeError(f"{name} must be a real number, not {type(x).__name__}")
+    if not (0.0 <= f < below):       # also refuses NaN and inf
+        raise ValueError(f"invalid {name}: {x!r}")
+    return f
 
 
 class Optimizer:
     """Holds the parameters (a tuple) and clears their grads."""
 
-    def __init__(self, params: Iterable[Any]) -> None:
-        # A tuple: the C kernels pack the parameters' ids once, so the list
-        # cannot be allowed to change under them.
-        self.params = tuple(params)
-        self._c = _c_kernels(self.params)
+    _c: Optional[Any]            # the C kernels, or None: the Python loops
+    _params: Tuple[Any, ...]
+    _lr: float
 
-    def _state(self) -> Any:
-        return self._c.state() if self._c else [0.0] * len(self.params)
+    def __init__(self, params: Iterable[Any]) -> None:
+        if isinstance(params, ValueBase):
+            raise TypeError("an optimizer takes an iterable of Values (e.g. model.parameters()), not one Value")
+        ps = tuple(params)
+        if not ps:
+            raise ValueError("optimizer got an empty parameter list")
+        for p in ps:
+            if not isinstance(p, ValueBase):
+                raise TypeError(f"an optimizer steps pygrad Values, not {type(p).__name__}")
+        self._params = ps
+        self._c = _c_kernels(ps)
+
+    @property
+    def params(self) -> Tuple[Any, ...]:
+        """The parameters, fixed when the optimizer was made."""
+        return self._params
+
+    @params.setter
+    def params(self, _: Any) -> None:
+        raise AttributeError("an optimizer's parameters are fixed when it is made: "
+                             "make a new optimizer to step other parameters")
+
+    @property
+    def lr(self) -> float:
+        """The learning rate, read at every step; a finite number >= 0."""
+        return self._lr
+
+    @lr.setter
+    def lr(self, lr: float) -> None:
+        self._lr = _hyper("learning rate", lr)
+
+    def _zeros(self) -> "array[float]":
+        return array("d", bytes(8 * len(self._params)))
 
     def zero_grad(self) -> None:
         """Set every parameter's grad to 0."""
         if self._c:
             self._c.zero_grad()
-            return
-        for p in self.params:
-            p.grad = 0.0
+        else:
+            zero_grads(self._params)
+
+    # pickle/deepcopy: the C kernels hold C pointers, so they are made again.
+    def __getstate__(self) -> Dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_c"}
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._c = _c_kernels(self._params)
 
 
 class SGD(Optimizer):
@@ -44,15 +111,15 @@ class SGD(Optimizer):
 
     def __init__(self, params: Iterable[Any], lr: float = 0.01, momentum: float = 0.0) -> None:
         super().__init__(params)
-        self.lr, self.momentum = lr, momentum
-        self.velocity = self._state()
+        self.lr, self.momentum = lr, _hyper("momentum", momentum)
+        self.velocity = self._zeros()
 
     def step(self) -> None:
         """Update every parameter from its grad."""
         if self._c:
             self._c.sgd(self.lr, self.momentum, self.velocity)
             return
-        for i, p in enumerate(self.params):
+        for i, p in enumerate(self._params):
             step = p.grad
             if self.momentum != 0.0:
                 self.velocity[i] = self.momentum * self.velocity[i] + step
@@ -66,9 +133,11 @@ class Adam(Optimizer):
     def __init__(self, params: Iterable[Any], lr: float = 0.001,
                  betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
         super().__init__(params)
-        self.lr, (self.beta1, self.beta2), self.eps = lr, betas, eps
+        b1, b2 = betas
+        self.lr, self.eps = lr, _hyper("eps", eps)
+        self.beta1, self.beta2 = _hyper("beta1", b1, below=1.0), _hyper("beta2", b2, below=1.0)
         self.t = 0
-        self.m, self.v = self._state(), self._state()
+        self.m, self.v = self._zeros(), self._zeros()
 
     def step(self) -> None:
         """Update every parameter from its grad (bias-corrected moments)."""
@@ -78,7 +147,7 @@ class Adam(Optimizer):
             return
         b1, b2 = self.beta1, self.beta2
         c1, c2 = 1.0 - b1 ** float(self.t), 1.0 - b2 ** float(self.t)
-        for i, p in enumerate(self.params):
+        for i, p in enumerate(self._params):
             g = p.grad
             self.m[i] = b1 * self.m[i] + (1.0 - b1) * g
             self.v[i] = b2 * self.v[i] + (1.0 - b2) * (g * g)

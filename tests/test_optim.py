@@ -211,13 +211,54 @@ def test_a_param_listed_twice_is_updated_twice_on_both_paths(opt_name):
 # -- unusual parameter lists ---------------------------------------------------------
 
 
+@pytest.mark.parametrize("make", [optim.SGD, optim.Adam], ids=["SGD", "Adam"])
+def test_bad_arguments_raise_as_in_torch(engine, make):
+    p = engine(1.0)
+    with pytest.raises(ValueError, match="empty parameter list"):
+        make([])
+    with pytest.raises(ValueError, match="empty parameter list"):
+        make(q for q in [])
+    for lr in (-0.1, math.nan, math.inf, -math.inf):
+        with pytest.raises(ValueError, match="invalid learning rate"):
+            make([p], lr=lr)
+    with pytest.raises(TypeError, match="real number"):
+        make([p], lr="0.1")
+    with pytest.raises(TypeError, match="not one Value"):
+        make(p)
+    with pytest.raises(TypeError, match="not float"):
+        make([p, 2.0])
+    opt = make([p], lr=0.1)
+    with pytest.raises(ValueError, match="invalid learning rate"):
+        opt.lr = -1.0
+    assert opt.lr == 0.1                      # the refused value did not stick
+
+
+def test_bad_hyperparameters_raise(engine):
+    p = engine(1.0)
+    with pytest.raises(ValueError, match="invalid momentum"):
+        optim.SGD([p], momentum=-0.5)
+    for betas in ((1.0, 0.9), (0.9, -0.1), (0.9, math.nan)):
+        with pytest.raises(ValueError, match="invalid beta"):
+            optim.Adam([p], betas=betas)
+    with pytest.raises(ValueError, match="invalid eps"):
+        optim.Adam([p], eps=-1e-8)
+
+
 @pytest.mark.parametrize("opt_name", OPTIMIZERS)
-def test_empty_param_list(opt_name):
-    opt = OPTIMIZERS[opt_name]([])
-    assert opt.params == ()
-    opt.zero_grad()
+def test_params_cannot_change_under_the_optimizer(engine, opt_name):
+    # Changing the list an optimizer steps must not leave it stepping the
+    # old parameters (on the C engine: node ids that may be reused).
+    params = make_params(engine)
+    opt = OPTIMIZERS[opt_name](params)
+    assert type(opt.params) is tuple
+    with pytest.raises(AttributeError, match="make a new optimizer"):
+        opt.params = [engine(5.0)]
+    with pytest.raises(TypeError):
+        opt.params[0] = engine(5.0)       # type: ignore[index]
+    params.append(engine(100.0))          # the caller's list is not the optimizer's
+    set_grads(params, [1.0] * len(params))
     opt.step()
-    opt.step()
+    assert params[-1].data == 100.0 and all(p.data != d for p, d in zip(params, DATA))
 
 
 @pytest.mark.parametrize("opt_name", OPTIMIZERS)

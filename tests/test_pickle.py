@@ -79,3 +79,65 @@ def test_a_model_trained_in_a_worker_comes_back_intact(engine):
     assert type(remote.parameters()[0]) is type(local.parameters()[0])
     assert [repr(p.data) for p in remote.parameters()] == [repr(p.data) for p in local.parameters()]
     assert repr(_loss(remote, POINTS).data) == repr(_loss(local, POINTS).data)
+
+
+# -- checkpoints: a model and its optimizer together -----------------------------------
+
+OPTIMIZERS = {
+    "sgd-momentum": lambda ps: pygrad.optim.SGD(ps, lr=0.05, momentum=0.9),
+    "adam": lambda ps: pygrad.optim.Adam(ps, lr=0.02, betas=(0.8, 0.95)),
+}
+CLONES = {"pickle": lambda x: pickle.loads(pickle.dumps(x)), "deepcopy": copy.deepcopy}
+
+
+def _steps(model, opt, n):
+    losses = []
+    for _ in range(n):
+        loss = _loss(model, POINTS)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(repr(loss.data))
+    return losses + [repr(p.data) for p in model.parameters()]
+
+
+def _fresh(opt_name):
+    random.seed(3)
+    model = MLP(2, [4, 4, 1])
+    return model, OPTIMIZERS[opt_name](model.parameters())
+
+
+@pytest.mark.parametrize("clone", CLONES)
+@pytest.mark.parametrize("opt_name", OPTIMIZERS)
+def test_a_checkpoint_resumes_exactly_as_an_uninterrupted_run(active_engine, opt_name, clone):
+    model, opt = _fresh(opt_name)
+    uninterrupted = _steps(model, opt, 6)
+
+    model, opt = _fresh(opt_name)
+    first = _steps(model, opt, 3)
+    model([1.0, 2.0])                                   # a Layer's fused call exists
+    restored_model, restored_opt = CLONES[clone]((model, opt))
+    del model, opt
+    assert [id(p) for p in restored_opt.params] == [id(p) for p in restored_model.parameters()]
+    assert (restored_opt._c is not None) == (active_engine == "c")     # the fast path is back
+    second = _steps(restored_model, restored_opt, 3)
+    assert first[:3] + second == uninterrupted         # 6 losses, then the final parameters
+    if opt_name == "adam":
+        assert restored_opt.t == 6
+
+
+@pytest.mark.parametrize("opt_name", OPTIMIZERS)
+def test_a_copied_optimizer_steps_its_own_copies(engine, opt_name):
+    params = [engine(1.0), engine(-2.0)]
+    opt = OPTIMIZERS[opt_name](params)
+    for p in params:
+        p.grad = 0.5
+    opt.step()
+    twin = copy.deepcopy(opt)
+    assert [repr(p.data) for p in twin.params] == [repr(p.data) for p in params]
+    twin.step()
+    twin.step()
+    assert [p.data for p in params] != [p.data for p in twin.params]    # originals untouched
+    opt.step()
+    opt.step()
+    assert [repr(p.data) for p in params] == [repr(p.data) for p in twin.params]  # same state, same steps
