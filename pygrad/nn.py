@@ -8,46 +8,84 @@ are the tutorial's. Parameters are created on the engine that is active
 when the module is built.
 """
 import random
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
+from ._api import ValueBase, as_float
 from ._engines import value_class
-from .optim import SGD
+from .optim import SGD, zero_grads
 
 __all__ = ["Module", "Neuron", "Layer", "MLP", "SingleLayerNeuron", "squared_error_loss", "SGD"]
 
 
 class Module:
-    """Base class: parameters() lists the trainable Values; zero_grad() clears their grads."""
+    """Base class: parameters() lists the trainable Values; zero_grad() clears their grads.
+
+    By default a module's parameters are found in its attributes, in the
+    order they were set: Values, lists and tuples of them, and sub-modules,
+    searched recursively, each Value once. micrograd's subclasses, which
+    override parameters(), work as before."""
 
     def zero_grad(self) -> None:
         """Set every parameter's grad to 0."""
-        for p in self.parameters():
-            p.grad = 0
+        zero_grads(self.parameters())
 
     def parameters(self) -> List[Any]:
         """The trainable Values."""
-        return []
+        return [p for _, p in self.named_parameters()]
+
+    def named_parameters(self) -> List[Tuple[str, Any]]:
+        """(name, Value) for every Value found in the attributes, e.g.
+        ("layers.0.neurons.3.w.1", w): attribute names and list indices."""
+        found: List[Tuple[str, Any]] = []
+        _collect(self, "", found, set())
+        return found
+
+    def state_dict(self) -> Dict[str, float]:
+        """Every named parameter's data: {name: float}. Engine-neutral, so a
+        model saved on one engine loads into the same model on the other."""
+        return {name: p.data for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state: Dict[str, float]) -> None:
+        """Set each named parameter's data from `state`. The names must be
+        exactly this module's; on any error nothing is changed."""
+        params = dict(self.named_parameters())
+        missing = [k for k in params if k not in state]
+        unexpected = [k for k in state if k not in params]
+        if missing or unexpected:
+            raise KeyError("load_state_dict: " + "; ".join(
+                f"{what}: {', '.join(map(repr, keys))}"
+                for what, keys in (("missing keys", missing), ("unexpected keys", unexpected)) if keys))
+        values = {k: as_float(state[k]) for k in params}   # all checked before any is set
+        for k, p in params.items():
+            p.data = values[k]
 
 
-# Counts assignments to any Neuron's attributes: a Layer rebuilds its fused
-# plan when this moved (or its list of neurons changed), so the check per
-# call is one comparison instead of a look at every neuron.
-_neuron_edits = 0
+def _collect(obj: Any, prefix: str, found: List[Tuple[str, Any]], seen: Set[int]) -> None:
+    """Append (name, Value) pairs found in obj's attributes (or items) to `found`."""
+    if isinstance(obj, ValueBase):
+        if id(obj) not in seen:
+            seen.add(id(obj))
+            found.append((prefix, obj))
+        return
+    if isinstance(obj, Module):
+        items: Iterable[Tuple[Any, Any]] = vars(obj).items()
+    elif isinstance(obj, (list, tuple)):
+        items = enumerate(obj)
+    else:
+        return
+    if id(obj) in seen:                  # shared, or referring back to itself
+        return
+    seen.add(id(obj))
+    for name, value in items:
+        _collect(value, f"{prefix}.{name}" if prefix else str(name), found, seen)
 
 
 class Neuron(Module):
     """micrograd's neuron: relu(b + w . x), or linear with nonlin=False."""
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        global _neuron_edits
-        _neuron_edits += 1
-        super().__setattr__(name, value)
-
     def __init__(self, nin: int, nonlin: bool = True) -> None:
         Value = value_class()
-        # A tuple, not micrograd's list: Layer caches the weights, and a tuple
-        # cannot change under it (set `n.w[i].data`, or assign a new `n.w`).
-        self.w = tuple(Value(random.uniform(-1, 1)) for _ in range(nin))
+        self.w = [Value(random.uniform(-1, 1)) for _ in range(nin)]
         self.b = Value(0)
         self.nonlin = nonlin
 
@@ -63,32 +101,40 @@ class Neuron(Module):
         return f"{'ReLU' if self.nonlin else 'Linear'}Neuron({len(self.w)})"
 
 
+class _Fused:
+    """A Layer's neurons as one fused call (`Value.dense`), with a copy of
+    what it was made from: the neurons, and each one's attributes with its
+    weight list copied. Each call compares that copy with the neurons as they
+    are now (by identity, in C), so a replaced neuron, weight list, weight,
+    bias or activation makes a new one, while the common case costs no
+    Python per weight. Never changed once made, so threads can share it."""
+
+    __slots__ = ("neurons", "state", "call", "relu")
+
+    def __init__(self, neurons: List[Neuron]) -> None:
+        self.neurons = list(neurons)
+        self.state = [{**vars(n), "w": n.w[:]} for n in neurons]   # copies: in-place edits show
+        nonlins = {bool(n.nonlin) for n in neurons}
+        self.call: Optional[Callable[..., List[Any]]] = None    # None: the neurons one by one
+        self.relu = nonlins == {True}
+        if (len(nonlins) == 1 and len({len(n.w) for n in neurons}) == 1
+                and all(type(n).__call__ is Neuron.__call__ for n in neurons)):
+            self.call = type(neurons[0].b).dense([n.w for n in neurons], [n.b for n in neurons])
+
+
 class Layer(Module):
     """micrograd's layer of `nout` neurons over `nin` inputs."""
 
     def __init__(self, nin: int, nout: int, **kwargs: Any) -> None:
         self.neurons = [Neuron(nin, **kwargs) for _ in range(nout)]
-        self._plan: Optional[Callable[..., List[Any]]] = None
-        self._plan_edits, self._plan_relu = -1, True
-        self._plan_neurons: List[Neuron] = []
-
-    def _fused_plan(self) -> Optional[Callable[..., List[Any]]]:
-        """The fused call for all neurons, or None if they mix activations."""
-        plan = self._plan
-        if plan is None or self._plan_edits != _neuron_edits or self._plan_neurons != self.neurons:
-            nonlins = {n.nonlin for n in self.neurons}
-            plan = None
-            if len(nonlins) == 1:
-                V = type(self.neurons[0].b)
-                plan = V.dense([n.w for n in self.neurons], [n.b for n in self.neurons])
-                self._plan_relu = nonlins.pop()
-            self._plan, self._plan_edits, self._plan_neurons = plan, _neuron_edits, list(self.neurons)
-        return plan
 
     def __call__(self, x: Sequence[Any]) -> Any:
         # All neurons in one fused call; the same numbers as [n(x) for n in neurons].
-        plan = self._fused_plan()
-        out = plan(x, relu=self._plan_relu) if plan is not None else [n(x) for n in self.neurons]
+        neurons = self.neurons
+        fused = self.__dict__.get("_fused")
+        if fused is None or neurons != fused.neurons or list(map(vars, neurons)) != fused.state:
+            fused = self._fused = _Fused(neurons)
+        out = fused.call(x, fused.relu) if fused.call is not None else [n(x) for n in neurons]
         return out[0] if len(out) == 1 else out
 
     def parameters(self) -> List[Any]:
@@ -96,8 +142,10 @@ class Layer(Module):
         return [p for n in self.neurons for p in n.parameters()]
 
     def __getstate__(self) -> Dict[str, Any]:
-        # The fused plan holds C handles; it is rebuilt on the next call.
-        return {**self.__dict__, "_plan": None, "_plan_edits": -1}
+        # The fused call holds C handles; it is made again on the next call.
+        state = dict(self.__dict__)
+        state.pop("_fused", None)
+        return state
 
     def __repr__(self) -> str:
         return f"Layer of [{', '.join(str(n) for n in self.neurons)}]"

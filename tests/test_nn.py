@@ -66,26 +66,102 @@ def test_layer_equals_its_neurons_one_by_one(engine, nonlin):
     assert run(fused=True) == run(fused=False)
 
 
-def test_layer_sees_parameter_changes(engine):
+def test_neuron_weights_are_a_list_as_in_micrograd(engine):
+    n = nn.Neuron(3)
+    assert type(n.w) is list
+    assert n.w + [n.b] == n.parameters()
+    n.w.append(pygrad.Value(0.5))
+    assert len(n.parameters()) == 5 and repr(n) == "ReLUNeuron(4)"
+
+
+def _replace_weight(layer):
+    layer.neurons[0].w[1] = pygrad.Value(4.0)
+
+
+def _replace_weight_by_equal_data(layer):
+    # A new Value with the same data is still another parameter: its grad
+    # must receive the gradient, not the old one's.
+    for n in layer.neurons:
+        n.w[0] = pygrad.Value(n.w[0].data)
+
+
+def _replace_weight_list(layer):
+    layer.neurons[1].w = [pygrad.Value(2.0), pygrad.Value(-3.0)]
+
+
+def _append_weights(layer):
+    for n in layer.neurons:
+        n.w.append(pygrad.Value(0.75))
+
+
+def _reverse_weights(layer):
+    layer.neurons[0].w.reverse()
+
+
+def _replace_bias(layer):
+    layer.neurons[0].b = pygrad.Value(-0.25)
+
+
+def _change_activation(layer):
+    layer.neurons[1].nonlin = False
+
+
+def _change_all_activations(layer):
+    for n in layer.neurons:
+        n.nonlin = False
+
+
+def _replace_neuron(layer):
+    layer.neurons[0] = nn.Neuron(2)
+
+
+def _add_neuron(layer):
+    layer.neurons.append(nn.Neuron(2))
+
+
+def _replace_neuron_list(layer):
+    layer.neurons = [nn.Neuron(2), nn.Neuron(2, nonlin=False)]
+
+
+def _change_data_only(layer):
+    layer.neurons[0].w[0].data = 10.0
+    layer.neurons[1].b.data = -1.0
+
+
+MUTATIONS = [_replace_weight, _replace_weight_by_equal_data, _replace_weight_list, _append_weights,
+             _reverse_weights, _replace_bias, _change_activation, _change_all_activations,
+             _replace_neuron, _add_neuron, _replace_neuron_list, _change_data_only]
+
+
+@pytest.mark.parametrize("mutate", MUTATIONS, ids=[m.__name__[1:] for m in MUTATIONS])
+def test_layer_is_never_stale(engine, mutate):
+    # The fused call must follow every edit a micrograd user can make: after
+    # it, values and grads are those of the neurons called one by one.
     random.seed(9)
     layer = nn.Layer(2, 2)
-    x = [1.5, -0.5]
-    layer(x)
-    first = layer.neurons[0]
-    first.w[1].data = 4.0                  # changed in place
-    first.b = pygrad.Value(-0.25)          # replaced
-    outs = layer(x)
-    assert [o.data for o in outs] == [o.data for o in per_neuron(layer, x)]
-    outs[0].backward()
-    assert first.b.grad == (1.0 if outs[0].data > 0 else 0.0)
-    layer.neurons[1].nonlin = False        # mixed activations
-    assert [o.data for o in layer(x)] == [o.data for o in per_neuron(layer, x)]
-    layer.neurons[1].nonlin = True
-    layer.neurons[0] = nn.Neuron(2)        # a neuron swapped in the list
-    layer.neurons[1].w = (pygrad.Value(2.0), pygrad.Value(-3.0))   # new weights
-    outs = layer(x)
-    assert [o.data for o in outs] == [o.data for o in per_neuron(layer, x)]
-    assert outs[1].data == max(0.0, 0.0 + 2.0 * 1.5 + -3.0 * -0.5)
+    x = [pygrad.Value(1.5), pygrad.Value(-0.5)]
+    layer(x)                                   # the fused call is made here
+    mutate(layer)
+    if mutate is _append_weights:
+        x.append(pygrad.Value(2.0))
+
+    def run(outs):
+        for p in layer.parameters() + x:
+            p.grad = 0.0
+        outs = outs if isinstance(outs, list) else [outs]
+        pygrad.sum([o * (i + 1) for i, o in enumerate(outs)]).backward()
+        return [repr(o.data) for o in outs] + [repr(p.grad) for p in layer.parameters() + x]
+
+    expected = run(per_neuron(layer, x))
+    assert run(layer(x)) == expected
+    assert run(layer(x)) == expected           # and again, from the remade call
+
+
+def test_layer_with_unequal_neurons_gives_the_neurons_error(engine):
+    layer = nn.Layer(2, 2)
+    layer.neurons[0].w.append(pygrad.Value(1.0))
+    with pytest.raises(ValueError, match="3 weights but 2 inputs"):
+        layer([1.0, 2.0])
 
 
 def test_layer_rejects_the_wrong_number_of_inputs(engine):
@@ -207,3 +283,106 @@ def test_fused_dot_has_the_unfused_gradients(engine, shared):
         return [repr(v.data) for v in ws + xs + [b, out]] + [repr(v.grad) for v in ws + xs + [b]]
 
     assert graph(fused=True) == graph(fused=False)
+
+
+# -- Module: default parameters() and state_dict ------------------------------------
+
+
+class _Affine(nn.Module):
+    """A module written without parameters(): a Value, a list, a sub-module."""
+
+    def __init__(self):
+        V = pygrad.Value
+        self.scale = V(2.0)
+        self.name = "affine"                 # not a parameter
+        self.offsets = [V(0.5), V(-0.5)]
+        self.hidden = nn.Layer(2, 2)
+        self.pair = (V(1.0), [V(3.0)])        # nested containers
+        self.tied = self.scale                # the same Value again: listed once
+        self.steps = 3
+
+    def __call__(self, x):
+        h = self.hidden(x)
+        return pygrad.sum([self.scale * hi + oi for hi, oi in zip(h, self.offsets)]) * self.pair[0]
+
+
+def test_default_parameters_find_values_lists_and_submodules(engine):
+    m = _Affine()
+    expected = [m.scale, *m.offsets, *m.hidden.parameters(), m.pair[0], m.pair[1][0]]
+    assert [id(p) for p in m.parameters()] == [id(p) for p in expected]
+    names = [name for name, _ in m.named_parameters()]
+    assert names == ["scale", "offsets.0", "offsets.1"] + [
+        f"hidden.neurons.{i}.{k}" for i in range(2) for k in ("w.0", "w.1", "b")] + ["pair.0", "pair.1.0"]
+    # and training through them does something
+    out = m([1.0, 2.0])
+    m.zero_grad()
+    out.backward()
+    assert m.scale.grad != 0.0 and m.pair[0].grad != 0.0
+
+
+def test_micrograd_style_overrides_keep_working(engine):
+    class Mine(nn.Module):
+        def __init__(self):
+            self.a, self.b = pygrad.Value(1.0), pygrad.Value(2.0)
+
+        def parameters(self):
+            return [self.b]                   # the user's choice wins
+
+    m = Mine()
+    assert m.parameters() == [m.b]
+    m.a.grad = m.b.grad = 5.0
+    m.zero_grad()
+    assert (m.a.grad, m.b.grad) == (5.0, 0.0)
+
+
+def test_a_module_referring_to_itself_is_walked_once(engine):
+    m = _Affine()
+    m.hidden.parent = m
+    m.again = [m.hidden, m.hidden]
+    assert len(m.parameters()) == len(_Affine().parameters()) == 11
+
+
+def test_named_parameters_agree_with_micrograd_parameters(engine):
+    model = nn.MLP(2, [3, 1])
+    assert [id(p) for _, p in model.named_parameters()] == [id(p) for p in model.parameters()]
+    assert [n for n, _ in model.named_parameters()][:4] == [
+        "layers.0.neurons.0.w.0", "layers.0.neurons.0.w.1", "layers.0.neurons.0.b", "layers.0.neurons.1.w.0"]
+    model([1.0, 2.0])                          # a Layer's fused call is not a parameter
+    assert len(model.named_parameters()) == 13
+
+
+def test_state_dict_round_trips_across_engines(run_on):
+    def build():
+        random.seed(4)
+        return nn.MLP(2, [3, 1])
+
+    c_model, py_model = run_on("c", build), run_on("python", build)
+    for p in py_model.parameters():       # make them differ
+        p.data = p.data * 3 + 1
+    state = py_model.state_dict()
+    assert all(type(v) is float for v in state.values())
+    c_model.load_state_dict(state)
+    assert bits(p.data for p in c_model.parameters()) == bits(p.data for p in py_model.parameters())
+    assert repr(c_model([0.5, -2.0]).data) == repr(py_model([0.5, -2.0]).data)
+    py_model.load_state_dict({k: v - 1.0 for k, v in c_model.state_dict().items()})
+    assert py_model.parameters()[0].data == c_model.parameters()[0].data - 1.0
+
+
+def bits(xs):
+    return [repr(float(x)) for x in xs]
+
+
+def test_load_state_dict_names_missing_and_unexpected_keys(engine):
+    model = nn.MLP(2, [1])
+    state = model.state_dict()
+    before = bits(state.values())
+    bad = dict(state)
+    del bad["layers.0.neurons.0.b"]
+    bad["layers.0.neurons.0.w.2"] = 1.0
+    bad["layers.0.neurons.0.w.0"] = 7.0
+    with pytest.raises(KeyError, match=r"missing keys: 'layers.0.neurons.0.b'; "
+                                       r"unexpected keys: 'layers.0.neurons.0.w.2'"):
+        model.load_state_dict(bad)
+    with pytest.raises(TypeError, match="real numbers"):
+        model.load_state_dict({**state, "layers.0.neurons.0.w.0": 7.0, "layers.0.neurons.0.b": "x"})
+    assert bits(model.state_dict().values()) == before       # nothing changed on error

@@ -11,6 +11,7 @@ import time
 import pytest
 
 import pygrad
+from pygrad import nn
 
 C = pygrad.value_class("c")
 
@@ -121,6 +122,34 @@ def test_shared_graph_with_intermediates_equals_serial_sweeps(engine):
     for _ in range(THREADS * calls):
         serial[-1].backward()
     assert [repr(v.grad) for v in shared] == [repr(v.grad) for v in serial]
+
+
+def _forward_backward(model, V, rows):
+    """The outputs for `rows`, and each input's grad (the inputs are this
+    thread's own, so their grads do not depend on other threads)."""
+    out = []
+    for row in rows:
+        x = [V(v) for v in row]
+        y = model(x)
+        y.backward()
+        out.append([repr(y.data)] + [repr(v.grad) for v in x])
+    return out
+
+
+def test_threads_sharing_one_mlp_get_the_single_thread_numbers(engine, live_nodes):
+    # Nothing a model keeps may be per-call scratch: eight threads calling one
+    # MLP (its Layers' fused calls included) get exactly the serial results.
+    random.seed(5)
+    model = nn.MLP(3, [8, 8, 1])
+    V = engine
+    rng = random.Random(1)
+    rows = [[[rng.uniform(-2, 2) for _ in range(3)] for _ in range(40)] for _ in range(8)]
+    expected = [_forward_backward(model, V, r) for r in rows]
+    before = live_nodes() if engine is C else None
+    got = run_in_threads(_forward_backward, [(model, V, r) for r in rows])
+    assert got == expected
+    if before is not None:
+        assert live_nodes() == before                  # no node leaked
 
 
 def _other_thread_ran_during(call):
