@@ -9,6 +9,7 @@ are freed at once by reference counting, and the sort is iterative, so deep
 graphs work. The C engine (cengine.py) must give these numbers exactly.
 """
 import math
+import os
 import threading
 from typing import Callable, Dict, Tuple
 
@@ -173,14 +174,29 @@ def local_derivatives(code, values, out):
 # Threads that share a graph must not interleave their sweeps' `+=`.
 BACKWARD_LOCK = threading.RLock()
 
-# Off inside pygrad.no_grad(): ops then make leaves holding their value.
-_grad_enabled = True
+
+def _reset_lock_after_fork():
+    # A child forked while another thread held the lock would wait forever.
+    global BACKWARD_LOCK
+    BACKWARD_LOCK = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_lock_after_fork)
+
+
+class _GradMode(threading.local):
+    """Off inside pygrad.no_grad(): ops then make leaves holding their value.
+    Per thread, as the C core's flag: every thread starts with it on."""
+    enabled = True
+
+
+grad_mode = _GradMode()
 
 
 def set_grad_enabled(on):
-    """Turn graph building on or off; returns the previous setting."""
-    global _grad_enabled
-    was, _grad_enabled = _grad_enabled, bool(on)
+    """Turn graph building on or off in this thread; returns the previous setting."""
+    was, grad_mode.enabled = grad_mode.enabled, bool(on)
     return was
 
 
@@ -200,7 +216,7 @@ class Value(ValueBase):
     @classmethod
     def _node(cls, code, data, children):
         out = cls.__new__(cls)
-        if not _grad_enabled:
+        if not grad_mode.enabled:
             code, children = _ops.LEAF, ()
         out._data, out._grad, out._opcode, out._children = data, 0.0, code, children
         return out

@@ -63,13 +63,37 @@ def test_errors_are_the_same_without_a_graph(engine):
                 bad()
 
 
-def test_as_a_decorator(engine):
-    @pygrad.no_grad()
+@pytest.mark.parametrize("decorate", [pygrad.no_grad(), pygrad.no_grad], ids=["called", "bare"])
+def test_as_a_decorator(engine, decorate):
+    @decorate
     def evaluate(x):
+        """Docstring kept."""
         return x * x + 1
 
+    assert evaluate.__name__ == "evaluate" and evaluate.__doc__ == "Docstring kept."
     out = evaluate(pygrad.Value(3.0))
     assert out.data == 10.0 and out._prev == set()
+    assert pygrad.is_grad_enabled()
+
+
+def test_one_instance_reused_and_nested(engine):
+    ng = pygrad.no_grad()
+    with ng:
+        with ng:
+            assert not pygrad.is_grad_enabled()
+        assert not pygrad.is_grad_enabled()
+    assert pygrad.is_grad_enabled()
+    with ng:
+        assert (pygrad.Value(1.0) + 1)._op == ""
+    assert (pygrad.Value(1.0) + 1)._op == "+"
+
+    @ng
+    def inner():
+        return pygrad.is_grad_enabled()
+
+    with ng:
+        assert inner() is False
+        assert not pygrad.is_grad_enabled()
     assert pygrad.is_grad_enabled()
 
 
