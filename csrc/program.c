@@ -3,21 +3,22 @@
  *
  * A program is its own array of pg_node slots: the leaves first (inputs,
  * then params, then constants), then every op node in topological order,
- * with children renamed to slot indices. So the one forward rule
- * (pg_eval) and the one derivative switch (pg_sweep) of ops.c run on it
- * unchanged, and a replay gives the eager engine's numbers. No Python runs
- * per row or per node, and the GIL is held throughout (see pygrad.h).
+ * with children renamed to slot indices. So the forward rule (pg_eval) and
+ * the local derivatives (pg_local_step) of ops.c run on it unchanged, and a
+ * replay gives the eager engine's numbers. Sum chains run fused (fuse.c),
+ * with the same numbers. No Python runs per row or per node, and the GIL
+ * is held throughout (see pygrad.h).
  */
 #include <stdlib.h> /* malloc, calloc, free */
-#include <string.h> /* memcpy */
-#include "core.h"
+#include "program.h"
 
 struct pg_program {
     pg_node *slots;      /* nslots: leaves, then op nodes children first   */
     int32_t *leaf_ids;   /* the pool node behind each leaf slot (we hold a ref) */
-    int32_t *order;      /* op slots, for pg_sweep                         */
+    pg_instr *code;      /* ncode instructions, in slot order               */
+    int32_t *terms;      /* the fused chains' children (one block)          */
     double *lanes;       /* forward-only runs: BLOCK rows of every slot     */
-    int32_t nslots, nleaves, ninputs, nparams, root;
+    int32_t nslots, nleaves, ninputs, nparams, root, ncode;
     int blocks;          /* forward-only runs may go BLOCK rows at a time */
 };
 
@@ -33,7 +34,8 @@ void pg_program_free(pg_program *p) {
     }
     free(p->slots);
     free(p->leaf_ids);
-    free(p->order);
+    free(p->code);
+    free(p->terms);
     free(p->lanes);
     free(p);
 }
@@ -112,6 +114,7 @@ static int add_op(pg_program *p, slot_map *slot_of, int32_t id, int32_t s) {
 static int build(pg_program *p, int32_t root, int32_t ninputs, const int32_t *inputs,
                  int32_t nparams, const int32_t *params, const int32_t *order, int64_t nops,
                  slot_map *slot_of) {
+    /* `order` is scratch that the next sort reuses: nothing here sorts. */
     int st = PG_OK;
     for (int32_t i = 0; i < ninputs && st == PG_OK; i++) st = add_leaf(p, slot_of, inputs[i], 1);
     for (int32_t i = 0; i < nparams && st == PG_OK; i++) st = add_leaf(p, slot_of, params[i], 1);
@@ -127,7 +130,6 @@ static int build(pg_program *p, int32_t root, int32_t ninputs, const int32_t *in
     for (int64_t j = 0; j < nops; j++) {
         int32_t s = p->nslots;
         *map_at(slot_of, order[j]) = s;
-        p->order[j] = s;
         st = add_op(p, slot_of, order[j], s);
         p->nslots++;   /* counted even on failure, so free() sees it */
         if (st != PG_OK) return st;
@@ -137,7 +139,7 @@ static int build(pg_program *p, int32_t root, int32_t ninputs, const int32_t *in
     p->blocks = 1;
     for (int32_t s = p->nleaves; s < p->nslots; s++)
         if (pg_is_nary(p->slots[s].op) && p->slots[s].op != PG_SUM && p->slots[s].op != PG_DOT) p->blocks = 0;
-    return PG_OK;
+    return pg_fuse(p->slots, p->nleaves, p->nslots, p->root, &p->code, &p->ncode, &p->terms);
 }
 
 int pg_compile(int32_t root, int32_t ninputs, const int32_t *inputs,
@@ -160,13 +162,11 @@ int pg_compile(int32_t root, int32_t ninputs, const int32_t *inputs,
     if (p) {
         p->slots = calloc((size_t)max_slots, sizeof(pg_node));
         p->leaf_ids = malloc((size_t)max_slots * sizeof(int32_t));
-        p->order = malloc((size_t)(nops + 1) * sizeof(int32_t));
         p->ninputs = ninputs;
         p->nparams = nparams;
     }
     int st = PG_ENOMEM;
-    if (p && map_st == PG_OK && p->slots && p->leaf_ids && p->order) {
-        /* `order` is scratch that the next sort reuses: build() sorts nothing. */
+    if (p && map_st == PG_OK && p->slots && p->leaf_ids) {
         st = build(p, root, ninputs, inputs, nparams, params, order, nops, &slot_of);
     }
     map_free(&slot_of);
@@ -181,12 +181,49 @@ int pg_compile(int32_t root, int32_t ninputs, const int32_t *inputs,
 // ---------------------------------------------------------------------------
 // running
 
+/* A fused chain's value: base + w0*x0 + t1 + ..., left to right. */
+static double chain_value(const pg_node *v, const pg_instr *in) {
+    const int32_t *t = in->t;
+    double acc = v[t[0]].data;
+    for (int32_t i = 0; i < in->nterms; i++) {
+        const int32_t *wx = t + 1 + 2 * i;
+        acc = wx[1] < 0 ? acc + v[wx[0]].data : acc + v[wx[0]].data * v[wx[1]].data;
+    }
+    return acc;
+}
+
 static int forward_row(pg_program *p) {
-    for (int32_t s = p->nleaves; s < p->nslots; s++) {
-        int st = pg_eval(p->slots, &p->slots[s]);
+    for (int32_t i = 0; i < p->ncode; i++) {
+        const pg_instr *in = &p->code[i];
+        if (in->nterms) {
+            p->slots[in->slot].data = chain_value(p->slots, in);
+            continue;
+        }
+        int st = pg_eval(p->slots, &p->slots[in->slot]);
         if (st != PG_OK) return st;
     }
     return PG_OK;
+}
+
+/* A fused chain's backward, as its nodes' steps did it: the top's grad g
+ * reached each inner node as 0.0 + g (gp); term i's step ran before term
+ * i-1's, and the first ADD's step (base, then term 0) last. A product term
+ * is a MUL node's step with grad gp; a plain term got its ADD's grad. */
+static void chain_step(pg_node *v, const pg_instr *in) {
+    const int32_t *t = in->t;
+    const int32_t last = in->nterms - 1;
+    const double g = v[in->slot].grad, gp = 0.0 + g;
+    for (int32_t i = last; i >= 0; i--) {
+        const int32_t *wx = t + 1 + 2 * i;
+        if (i == 0) v[t[0]].grad += last == 0 ? g : gp;
+        if (wx[1] < 0) {
+            v[wx[0]].grad += i == last ? g : gp;
+        } else {
+            double w = v[wx[0]].data, x = v[wx[1]].data;
+            v[wx[0]].grad += x * gp;
+            v[wx[1]].grad += w * gp;
+        }
+    }
 }
 
 /* One row's backward, as eager `(scale * root).backward()` would do it:
@@ -196,10 +233,14 @@ static int forward_row(pg_program *p) {
  * order eager backward calls would add them. */
 static void backward_row(pg_program *p, double scale) {
     pg_node *slots = p->slots;
-    for (int32_t s = p->nleaves; s < p->nslots; s++) slots[s].grad = 0.0;
+    for (int32_t i = 0; i < p->ncode; i++) slots[p->code[i].slot].grad = 0.0;
     if (p->root < p->nleaves) slots[p->root].grad += scale;
     else slots[p->root].grad = scale;
-    pg_sweep(slots, p->order, p->nslots - p->nleaves);
+    for (int32_t i = p->ncode - 1; i >= 0; i--) {
+        const pg_instr *in = &p->code[i];
+        if (in->nterms) chain_step(slots, in);
+        else pg_local_step(slots, &slots[in->slot]);
+    }
 }
 
 /* Forward only, BLOCK rows at a time, values in lanes[slot * BLOCK + row].
@@ -236,12 +277,34 @@ static void nary_lanes(const pg_node *n, const double *v, double *restrict o) {
     }
 }
 
+static void chain_lanes(const pg_instr *in, const double *v, double *restrict o) {
+    const int32_t *t = in->t;
+    const double *first = v + (int64_t)t[0] * BLOCK;
+    for (int b = 0; b < BLOCK; b++) o[b] = first[b];
+    for (int32_t i = 0; i < in->nterms; i++) {
+        const int32_t *wx = t + 1 + 2 * i;
+        const double *w = v + (int64_t)wx[0] * BLOCK;
+        if (wx[1] < 0) {
+            for (int b = 0; b < BLOCK; b++) o[b] = o[b] + w[b];
+        } else {
+            const double *x = v + (int64_t)wx[1] * BLOCK;
+            for (int b = 0; b < BLOCK; b++) o[b] = o[b] + w[b] * x[b];
+        }
+    }
+}
+
 static int forward_block(pg_program *p, const double *rows, double *out) {
     double *v = p->lanes;
     load_input_lanes(p, rows);
-    for (int32_t s = p->nleaves; s < p->nslots; s++) {
+    for (int32_t i = 0; i < p->ncode; i++) {
+        const pg_instr *in = &p->code[i];
+        int32_t s = in->slot;
         const pg_node *n = &p->slots[s];
         double *o = v + (int64_t)s * BLOCK;
+        if (in->nterms) {
+            chain_lanes(in, v, o);
+            continue;
+        }
         if (pg_is_nary(n->op)) {
             nary_lanes(n, v, o);
             continue;

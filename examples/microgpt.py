@@ -152,18 +152,37 @@ class GPT:
         return "".join(out)
 
 
-def train(model, tok, docs, steps, log=print):
+class CompiledGPT(GPT):
+    """The same model with the data-chosen parts as graph ops, so that
+    `pygrad.compile_fn` can trace `loss` once per document length and
+    replay it in C with each document's token ids."""
+
+    def pick(self, seq, i):
+        return pygrad.select(i, seq)
+
+    def max_of(self, values):
+        return pygrad.max_data(values)
+
+
+def train(model, tok, docs, steps, compiled=False, log=print):
     """microgpt's training loop; returns the losses and the time it took (s)."""
     opt = pygrad.optim.Adam(model.params, lr=LEARNING_RATE, betas=BETAS, eps=EPS)
+    if compiled:
+        loss_fn = pygrad.compile_fn(model.loss, params=model.params)
     losses, t0 = [], time.perf_counter()
     for step in range(steps):
-        loss = model.loss(tok.encode(docs[step % len(docs)]))
-        loss.backward()
+        tokens = tok.encode(docs[step % len(docs)])
+        if compiled:     # forward and backward in C; a new length traces once
+            loss = loss_fn.accumulate(tokens[:BLOCK_SIZE + 1])
+        else:
+            loss_value = model.loss(tokens)
+            loss_value.backward()
+            loss = loss_value.data
         opt.lr = LEARNING_RATE * (1 - step / steps)
         opt.step()
         opt.zero_grad()
-        losses.append(loss.data)
-        log(f"step {step + 1:4d} / {steps:4d} | loss {loss.data:.12f}")
+        losses.append(loss)
+        log(f"step {step + 1:4d} / {steps:4d} | loss {loss:.12f}")
     return losses, time.perf_counter() - t0
 
 
@@ -182,13 +201,14 @@ def main(argv=None):
     ap.add_argument("--data", help="text file, one document per line (default: the names package)")
     ap.add_argument("--engine", choices=pygrad.ENGINES, default=None)
     ap.add_argument("--samples", type=int, default=20, help="names to generate after training")
+    ap.add_argument("--compiled", action="store_true", help="train through pygrad.compile_fn")
     args = ap.parse_args(argv)
     if args.engine:
         pygrad.use_engine(args.engine)
-    docs, tok, model = setup(load_docs(args.data), pygrad.Value)
+    docs, tok, model = setup(load_docs(args.data), pygrad.Value, CompiledGPT if args.compiled else GPT)
     print(f"{len(docs)} documents, vocabulary {tok.vocab_size}, {len(model.params)} parameters, "
           f"engine {pygrad.get_engine()}")
-    _, seconds = train(model, tok, docs, args.steps)
+    _, seconds = train(model, tok, docs, args.steps, args.compiled)
     print(f"training: {1000 * seconds / max(args.steps, 1):.3f} ms/step")
     for i in range(args.samples):
         print(f"sample {i + 1:2d}: {model.sample(tok)}")

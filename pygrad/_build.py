@@ -12,7 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HEADER = os.path.join(ROOT, "csrc", "pygrad.h")
 # In layer order: each file uses only the ones before it.
 SOURCES = ["csrc/nodes.c", "csrc/ops.c", "csrc/graph.c", "csrc/dense.c", "csrc/backward.c",
-           "csrc/program.c", "csrc/optim.c"]
+           "csrc/fuse.c", "csrc/program.c", "csrc/optim.c"]
 
 # cffi's stock wrappers release the GIL around every call. For calls that
 # take 10-100 ns that is most of their cost, and with a second Python thread
@@ -56,7 +56,7 @@ ffibuilder.set_source(
     '#include "pygrad.h"\n' + KEEP_GIL,
     sources=SOURCES,
     include_dirs=["csrc"],
-    depends=["csrc/pygrad.h", "csrc/core.h", "csrc/ops.def"],
+    depends=["csrc/pygrad.h", "csrc/core.h", "csrc/ops.def", "csrc/program.h"],
     # -O3: measured 10-15% faster sweeps than -O2 (benchmarks/). It changes no
     # result: without -ffast-math the compiler may not reassociate, and
     # -ffp-contract=off forbids fused multiply-adds, so sums round exactly
