@@ -42,15 +42,25 @@ void pg_program_free(pg_program *p) {
 
 int64_t pg_program_size(const pg_program *p) { return p ? p->nslots - p->nleaves : -1; }
 
-/* Node id -> slot, for the nodes of one graph: an open-addressing table
- * sized by the graph (not by the pool), so compiling a small graph stays
- * cheap after a big one has come and gone. */
+/* Node id -> slot, for the nodes of one graph. Its cost follows the graph,
+ * not the pool, so compiling a small graph stays cheap after a big one has
+ * come and gone: an array indexed by id while the pool is within a few
+ * times the graph's size (the common case, and the fastest), else an
+ * open-addressing table sized by the graph. */
 typedef struct {
-    int32_t *keys, *vals;   /* keys[i] == -1: empty */
+    int32_t *keys, *vals;   /* table: keys[i] == -1 is empty; array: keys == NULL */
     uint64_t mask;
 } slot_map;
 
 static int map_init(slot_map *m, int64_t n) {
+    int64_t pool = pg_pool_count();
+    if (pool <= 4 * n) {
+        m->keys = NULL;
+        m->vals = malloc((size_t)(pool + 1) * sizeof(int32_t));
+        if (!m->vals) return PG_ENOMEM;
+        for (int64_t i = 0; i < pool; i++) m->vals[i] = -1;
+        return PG_OK;
+    }
     uint64_t cap = 16;
     while (cap < (uint64_t)n * 2) cap <<= 1;
     m->mask = cap - 1;
@@ -69,6 +79,7 @@ static void map_free(slot_map *m) {
 /* The value cell for `id`, created (holding -1) if absent. The table never
  * fills: it has twice as many cells as the graph has nodes. */
 static int32_t *map_at(slot_map *m, int32_t id) {
+    if (!m->keys) return &m->vals[id];
     uint64_t i = ((uint64_t)(uint32_t)id * 0x9E3779B97F4A7C15u >> 17) & m->mask;
     while (m->keys[i] != id && m->keys[i] != -1) i = (i + 1) & m->mask;
     if (m->keys[i] == -1) {
