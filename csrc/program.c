@@ -42,6 +42,26 @@ void pg_program_free(pg_program *p) {
 
 int64_t pg_program_size(const pg_program *p) { return p ? p->nslots - p->nleaves : -1; }
 
+int64_t pg_program_held_constants(const pg_program *p, int64_t max, int32_t *ids) {
+    if (!p || max < 0 || (max > 0 && !ids)) return -PG_EINVAL;
+    int32_t first = p->ninputs + p->nparams;
+    int64_t *edges = calloc((size_t)(p->nleaves - first) + 1, sizeof(int64_t)), found = 0;
+    if (!edges) return -PG_ENOMEM;
+    for (int32_t s = p->nleaves; s < p->nslots; s++) {
+        const int32_t *k = pg_kids_of(&p->slots[s]);
+        for (int32_t i = 0, nk = pg_nkids_of(&p->slots[s]); i < nk; i++)
+            if (k[i] >= first && k[i] < p->nleaves) edges[k[i] - first]++;
+    }
+    /* A constant's references: its parents in the graph, the program's own, and any others. */
+    for (int32_t s = first; s < p->nleaves; s++) {
+        if ((int64_t)pg_nodes[p->leaf_ids[s]].refs <= 1 + edges[s - first]) continue;
+        if (found < max) ids[found] = p->leaf_ids[s];
+        found++;
+    }
+    free(edges);
+    return found;
+}
+
 /* Node id -> slot, for the nodes of one graph. Its cost follows the graph,
  * not the pool, so compiling a small graph stays cheap after a big one has
  * come and gone: an array indexed by id while the pool is within a few

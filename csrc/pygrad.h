@@ -94,6 +94,10 @@ int pg_compile(int32_t root, int32_t ninputs, const int32_t *inputs,
                int32_t nparams, const int32_t *params, pg_program **out);
 void pg_program_free(pg_program *p);
 int64_t pg_program_size(const pg_program *p);   /* instructions */
+/* The constants (leaves neither input nor param) that something outside
+ * the graph also holds: a Python handle, or another graph. Writes up to
+ * max of their ids; returns how many there are, or -PG_EINVAL. */
+int64_t pg_program_held_constants(const pg_program *p, int64_t max, int32_t *ids);
 /* For each of nrows rows of `batch` (row-major, ninputs columns) compute
  * the root into out[row]; if backward != 0 also differentiate each row as
  * eager `(scale * root).backward()` would, adding into the params' grads.

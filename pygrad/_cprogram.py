@@ -1,6 +1,6 @@
 """The C engine's side of compiled programs: a graph flattened by
 csrc/program.c and replayed there on many rows (see pygrad/compiled.py)."""
-from ._ffi import check, ffi, lib
+from ._ffi import check, check_id, ffi, lib
 
 
 class CCode:
@@ -15,6 +15,14 @@ class CCode:
 
     def __len__(self):
         return lib.pg_program_size(self._p)
+
+    def held_constants(self):
+        """Constants that something outside the graph holds (see compile's strict)."""
+        from .cengine import _wrap_existing
+        n = lib.pg_program_held_constants(self._p, 0, ffi.NULL)
+        ids = ffi.new("int32_t[]", max(n, 1))
+        check_id(lib.pg_program_held_constants(self._p, n, ids), "compile")
+        return [_wrap_existing(i) for i in ids[0:n]]
 
     def run(self, batch, out, backward, scale):
         """batch: C-contiguous float64 (n, ninputs); out: float64 (n,)."""

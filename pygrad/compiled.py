@@ -18,14 +18,20 @@ from ._engines import value_class
 from ._ops import LEAF
 
 
-def compile(root: Any, inputs: Iterable[Any] = (), params: Iterable[Any] = ()) -> "Program":  # noqa: A001  (pygrad.compile)
+def compile(root: Any, inputs: Iterable[Any] = (), params: Iterable[Any] = (),  # noqa: A001  (pygrad.compile)
+            strict: bool = False) -> "Program":
     """Flatten the graph below `root` into a Program.
 
     inputs: leaf Values (placeholders) whose values come from each batch row,
             in column order. params: leaf Values whose grads the program
-            accumulates. Every other leaf is a constant read at each run.
+            accumulates. Every other leaf is a constant read at each run
+            (its current data, but its grad is never touched).
+    strict: by default a leaf Value you made yourself and left out of both
+            lists silently becomes such a constant. With strict=True that
+            is a ValueError naming the leaf; constants the graph made from
+            plain numbers (x * 2, sum's 0) are always fine.
     """
-    return Program(root, inputs, params)
+    return Program(root, inputs, params, strict)
 
 
 def _engine_code(V: type) -> Any:
@@ -53,7 +59,7 @@ def _numpy() -> Any:
 class Program:
     """A compiled graph: `forward_batch` and `accumulate` over numpy batches."""
 
-    def __init__(self, root: Any, inputs: Iterable[Any], params: Iterable[Any]) -> None:
+    def __init__(self, root: Any, inputs: Iterable[Any], params: Iterable[Any], strict: bool = False) -> None:
         V = type(root)
         code = _engine_code(V)
         inputs, params = list(inputs), list(params)
@@ -69,6 +75,13 @@ class Program:
         # `root` here would keep the whole eager graph alive as well.
         self.inputs, self.params = inputs, params
         self._code = code(root, inputs, params)
+        if strict:
+            held = self._code.held_constants()
+            if held:
+                raise ValueError(f"compile(strict=True): the graph reads {len(held)} leaf Value(s) that are "
+                                 f"neither inputs nor params, e.g. Value(data={held[0].data!r}); list them in "
+                                 "params= (trained) or inputs= (fed per row), or pass strict=False "
+                                 "to read them as constants")
 
     def __len__(self) -> int:
         """The number of instructions (op nodes) in the program."""
@@ -145,14 +158,14 @@ class CompiledFunction:
     """`fn` compiled once per shape of its arguments: see compile_fn."""
 
     def __init__(self, fn: Callable[..., Any], params: Iterable[Any], static: Iterable[str] = (),
-                 maxsize: int = 64) -> None:
+                 maxsize: int = 64, strict: bool = False) -> None:
         if not callable(fn):
             raise TypeError(f"compile_fn: fn must be callable, not {type(fn).__name__}")
         if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 1:
             raise ValueError(f"compile_fn: maxsize must be a positive int, not {maxsize!r}")
         self.fn, self.params = fn, list(params)
         self.static = frozenset(static)
-        self.maxsize = maxsize
+        self.maxsize, self.strict = maxsize, strict
         self._V = type(self.params[0]) if self.params else value_class()
         self._programs: "OrderedDict[Hashable, Program]" = OrderedDict()
         self._hits = self._misses = 0
@@ -201,7 +214,7 @@ class CompiledFunction:
         if type(root) is not self._V:
             raise TypeError(f"compile_fn: {getattr(self.fn, '__name__', 'fn')} must return one "
                             f"{self._V.__module__}.Value, not {type(root).__name__}")
-        return Program(root, leaves, self.params)
+        return Program(root, leaves, self.params, self.strict)
 
     def __call__(self, *args: Any, **kwargs: Any) -> float:
         """fn(*args)'s value, computed by the program for their shape (no grads change)."""
@@ -234,7 +247,7 @@ class CompiledFunction:
 
 
 def compile_fn(fn: Optional[Callable[..., Any]] = None, *, params: Iterable[Any] = (),
-               static: Iterable[str] = (), maxsize: int = 64) -> Any:
+               static: Iterable[str] = (), maxsize: int = 64, strict: bool = False) -> Any:
     """Compile a Python function of numbers and lists of numbers, per shape.
 
     `fn` is called once per distinct shape of its positional arguments (the
@@ -251,8 +264,9 @@ def compile_fn(fn: Optional[Callable[..., Any]] = None, *, params: Iterable[Any]
 
     Python control flow that reads a Value's `.data` is frozen at trace time:
     make such values static, or keep the decision in the graph. Usable as a
-    decorator: `@pygrad.compile_fn(params=params)`.
+    decorator: `@pygrad.compile_fn(params=params)`. `strict=True` makes a
+    Value that fn reads but that is not in params an error, as in compile.
     """
     if fn is None:
-        return lambda f: CompiledFunction(f, params, static, maxsize)
-    return CompiledFunction(fn, params, static, maxsize)
+        return lambda f: CompiledFunction(f, params, static, maxsize, strict)
+    return CompiledFunction(fn, params, static, maxsize, strict)

@@ -6,6 +6,7 @@ every node in topological order with the op table's forward rules, and, for
 `accumulate`, run the ordinary reference backward sweep from `scale`. The
 C core's program (csrc/program.c) must give these numbers bit for bit.
 """
+import sys
 from typing import Any, Dict, List
 
 from ._errors import in_row
@@ -35,7 +36,9 @@ class Replay:
         self.params = [(p, copies.setdefault(id(p), _copy_leaf(p))) for p in params]
         self.constants = []
         order = topological_order(root)
+        self._parents: Dict[int, int] = {}   # leaf -> references from graph nodes, for strict
         for v in [root] + [k for node in order for k in node._children]:
+            self._parents[id(v)] = self._parents.get(id(v), 0) + (v is not root)
             if v._opcode == LEAF and id(v) not in copies:
                 copies[id(v)] = _copy_leaf(v)
                 self.constants.append((v, copies[id(v)]))
@@ -46,6 +49,18 @@ class Replay:
 
     def __len__(self) -> int:
         return len(self.order)
+
+    def held_constants(self) -> List[Any]:
+        """Constants that something outside the graph holds (see compile's strict):
+        more references than their parents in the graph give them."""
+        if not hasattr(sys, "getrefcount"):
+            raise NotImplementedError("compile(strict=True) on the reference engine needs "
+                                      "CPython's reference counts; use the C engine")
+        # What counting costs, measured on a leaf that only a tuple like ours holds.
+        probe = (Value(0.0), None)
+        ours = sys.getrefcount(probe[0])
+        return [pair[0] for pair in self.constants
+                if sys.getrefcount(pair[0]) - ours > self._parents[id(pair[0])]]
 
     def run(self, batch: Any, out: Any, backward: bool, scale: float) -> None:
         """batch: an (n, ninputs) numpy array; out[r] receives row r's value."""

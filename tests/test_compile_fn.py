@@ -176,3 +176,42 @@ def test_threads_calling_one_function_are_exact(engine):
         t.join()
     assert not errors
     assert all(r == [e] * 200 for r, e in zip(results, expected))
+
+
+# -- strict: leaves the user holds but did not list -----------------------------------
+
+
+def test_default_reads_an_unlisted_leaf_as_a_constant(engine):
+    x, w, c = engine(0.0), engine(2.0), engine(0.5)
+    prog = pygrad.compile(x * w * c, inputs=[x], params=[w])
+    c.data = 4.0                       # read live, at each run
+    assert prog.accumulate([[1.0]]).tolist() == [8.0]
+    assert (w.grad, c.grad) == (4.0, 0.0)
+
+
+def test_strict_names_an_unlisted_leaf(engine):
+    x, w, c = engine(0.0), engine(2.0), engine(0.5)
+    y = (x * w + 3) * c + x ** 2 + engine.sum([x, 1.0])     # 3, 2 and 1.0: the graph's own constants
+    with pytest.raises(ValueError, match=r"^compile\(strict=True\): .*1 leaf .* Value\(data=0\.5\)"):
+        pygrad.compile(y, inputs=[x], params=[w], strict=True)
+    assert len(pygrad.compile(y, inputs=[x], params=[w, c], strict=True)) > 0
+    assert len(pygrad.compile(y, inputs=[x, c], params=[w], strict=True)) > 0
+
+
+def test_strict_accepts_leaves_nobody_else_holds(engine):
+    x = engine(0.0)
+
+    def build():
+        a = engine(2.0)                # dropped when build returns: a constant
+        return x * a
+    assert pygrad.compile(build(), inputs=[x], strict=True)(3.0) == 6.0
+
+
+def test_compile_fn_strict_catches_a_forgotten_param(engine):
+    params = make_params(engine, 2)
+    forgotten = engine(0.25)
+    f = pygrad.compile_fn(lambda t: t * params[0] + t * forgotten, params=params, strict=True)
+    with pytest.raises(ValueError, match="Value\\(data=0.25\\)"):
+        f(1.0)
+    g = pygrad.compile_fn(lambda t: t * params[0] + t * 2.5, params=params, strict=True)
+    assert g(2.0) == 2.0 * params[0].data + 5.0
