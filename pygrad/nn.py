@@ -89,6 +89,12 @@ class Neuron(Module):
         self.b = Value(0)
         self.nonlin = nonlin
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # A Layer watches each neuron's __dict__ and class (see _Fused).
+        if name in ("__dict__", "__class__"):
+            raise AttributeError(f"a Neuron's {name} cannot be replaced; set its attributes instead")
+        super().__setattr__(name, value)
+
     def __call__(self, x: Sequence[Any]) -> Any:
         act = type(self.b).dot(self.w, x, self.b)
         return act.relu() if self.nonlin else act
@@ -102,18 +108,20 @@ class Neuron(Module):
 
 
 class _Fused:
-    """A Layer's neurons as one fused call (`Value.dense`), with a copy of
-    what it was made from: the neurons, and each one's attributes with its
-    weight list copied. Each call compares that copy with the neurons as they
-    are now (by identity, in C), so a replaced neuron, weight list, weight,
-    bias or activation makes a new one, while the common case costs no
-    Python per weight. Never changed once made, so threads can share it."""
+    """A Layer's neurons as one fused call (`Value.dense`), with what it was
+    made from: the neurons, their attribute dicts (live), and a copy of each
+    dict with its weight list copied too. A call compares the live dicts
+    with the copies, in C and by identity: any replaced weight list, weight,
+    bias or activation, or in-place edit of n.w, makes a new fused call, and
+    the common case costs no Python per neuron or weight. Never changed once
+    made, so threads can share it."""
 
-    __slots__ = ("neurons", "state", "call", "relu")
+    __slots__ = ("neurons", "dicts", "state", "call", "relu")
 
     def __init__(self, neurons: List[Neuron]) -> None:
         self.neurons = list(neurons)
-        self.state = [{**vars(n), "w": n.w[:]} for n in neurons]   # copies: in-place edits show
+        self.dicts = [vars(n) for n in neurons]
+        self.state = [{**d, "w": d["w"][:]} for d in self.dicts]
         nonlins = {bool(n.nonlin) for n in neurons}
         self.call: Optional[Callable[..., List[Any]]] = None    # None: the neurons one by one
         self.relu = nonlins == {True}
@@ -132,7 +140,7 @@ class Layer(Module):
         # All neurons in one fused call; the same numbers as [n(x) for n in neurons].
         neurons = self.neurons
         fused = self.__dict__.get("_fused")
-        if fused is None or neurons != fused.neurons or list(map(vars, neurons)) != fused.state:
+        if fused is None or neurons != fused.neurons or fused.dicts != fused.state:
             fused = self._fused = _Fused(neurons)
         out = fused.call(x, fused.relu) if fused.call is not None else [n(x) for n in neurons]
         return out[0] if len(out) == 1 else out

@@ -123,6 +123,10 @@ def _replace_neuron_list(layer):
     layer.neurons = [nn.Neuron(2), nn.Neuron(2, nonlin=False)]
 
 
+def _edit_the_attribute_dict(layer):
+    vars(layer.neurons[1]).update(b=pygrad.Value(0.5), w=[pygrad.Value(1.0), pygrad.Value(1.0)])
+
+
 def _change_data_only(layer):
     layer.neurons[0].w[0].data = 10.0
     layer.neurons[1].b.data = -1.0
@@ -130,7 +134,7 @@ def _change_data_only(layer):
 
 MUTATIONS = [_replace_weight, _replace_weight_by_equal_data, _replace_weight_list, _append_weights,
              _reverse_weights, _replace_bias, _change_activation, _change_all_activations,
-             _replace_neuron, _add_neuron, _replace_neuron_list, _change_data_only]
+             _replace_neuron, _add_neuron, _replace_neuron_list, _edit_the_attribute_dict, _change_data_only]
 
 
 @pytest.mark.parametrize("mutate", MUTATIONS, ids=[m.__name__[1:] for m in MUTATIONS])
@@ -155,6 +159,19 @@ def test_layer_is_never_stale(engine, mutate):
     expected = run(per_neuron(layer, x))
     assert run(layer(x)) == expected
     assert run(layer(x)) == expected           # and again, from the remade call
+
+
+def test_a_neurons_dict_and_class_cannot_be_replaced(engine):
+    # a Layer watches them: replacing them would hide edits from it
+    n = nn.Neuron(2)
+    with pytest.raises(AttributeError, match="cannot be replaced"):
+        n.__dict__ = {"w": [], "b": pygrad.Value(0.0), "nonlin": True}
+
+    class Custom(nn.Neuron):
+        pass
+
+    with pytest.raises(AttributeError, match="cannot be replaced"):
+        n.__class__ = Custom
 
 
 def test_layer_with_unequal_neurons_gives_the_neurons_error(engine):
