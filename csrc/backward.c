@@ -6,8 +6,12 @@
  *    hashing, no clearing). Leaves have no local step: they are never listed.
  * 2. The root's grad is set to 1; then every listed node, last first,
  *    adds its local derivatives times its grad into its children.
- * Grads are accumulated, never zeroed, as micrograd does. The scratch
- * arrays are kept between calls and grow with the pool.
+ * Grads are accumulated, never zeroed, as micrograd does.
+ *
+ * The sort's scratch (stack and list) grows with the graph being sorted,
+ * not with the pool, and is given back after a big sort, so memory follows
+ * the graph at hand. Both steps check the cancel hook every few thousand
+ * nodes.
  */
 #include <stdlib.h> /* realloc, free */
 #include "core.h"
@@ -15,18 +19,36 @@
 /* Stack entries: a node id to expand, or ~id (negative) to list a node
  * whose children are all listed. */
 static uint32_t generation = 0;
-static int32_t *stack = NULL;   /* pending work; one entry per edge at most */
-static int32_t *topo = NULL;    /* non-leaf nodes, children first           */
+static int32_t *stack = NULL;   /* pending work                        */
+static int32_t *topo = NULL;    /* non-leaf nodes, children first      */
 static int64_t stack_cap = 0, topo_cap = 0;
 
-static int ensure(int32_t **buf, int64_t *cap, int64_t need) {
+/* Scratch up to this many entries per array is kept between sorts (small
+ * graphs do not pay for allocation); more is freed after the sort. */
+enum { KEEP = 1 << 18 };
+
+/* Room for `need` entries in *buf, growing geometrically. */
+static int reserve(int32_t **buf, int64_t *cap, int64_t need) {
     if (need <= *cap) return PG_OK;
-    if (need < 2 * *cap) need = 2 * *cap; /* grow geometrically */
-    int32_t *p = realloc(*buf, (size_t)need * sizeof(int32_t));
+    int64_t want = *cap < 1024 ? 1024 : *cap;
+    while (want < need) want *= 2;
+    int32_t *p = realloc(*buf, (size_t)want * sizeof(int32_t));
     if (!p) return PG_ENOMEM;
     *buf = p;
-    *cap = need;
+    *cap = want;
     return PG_OK;
+}
+
+static void trim(int32_t **buf, int64_t *cap) {
+    if (*cap <= KEEP) return;
+    free(*buf);
+    *buf = NULL;
+    *cap = 0;
+}
+
+void pg_topo_done(void) {
+    trim(&stack, &stack_cap);
+    trim(&topo, &topo_cap);
 }
 
 static uint32_t next_generation(void) {
@@ -38,26 +60,37 @@ static uint32_t next_generation(void) {
 }
 
 /* Fill topo with the non-leaf nodes below root, each after all of its
- * children; return their count. A node is expanded once (marked then);
- * its ~id entry sits below its children's, so it is listed after them.
- * Children are pushed last-first, so the first child is explored first. */
+ * children; return their count, or -PG_ENOMEM / -PG_EINTR. A node is
+ * expanded once (marked then); its ~id entry sits below its children's,
+ * so it is listed after them. Children are pushed last-first, so the
+ * first child is explored first. */
 static int64_t sort(int32_t root, uint32_t gen) {
     pg_node *nodes = pg_nodes;
-    int64_t sp = 0, n = 0;
+    int64_t sp = 0, n = 0, ticks = 0;
     if (nodes[root].op == PG_LEAF) return 0;
+    if (reserve(&stack, &stack_cap, 1) != PG_OK) return -PG_ENOMEM;
     stack[sp++] = root;
     while (sp > 0) {
+        if (++ticks >= PG_CANCEL_EVERY) {   /* one tick per entry and per child seen */
+            ticks = 0;
+            if (pg_cancelled()) return -PG_EINTR;
+        }
         int32_t id = stack[--sp];
         if (id < 0) {
+            if (n == topo_cap && reserve(&topo, &topo_cap, n + 1) != PG_OK) return -PG_ENOMEM;
             topo[n++] = ~id;
             continue;
         }
         pg_node *node = &nodes[id];
         if (node->mark == gen) continue;   /* pushed twice, expanded already */
         node->mark = gen;
+        int32_t nk = pg_nkids_of(node);
+        ticks += nk;
+        if (sp + nk + 1 > stack_cap && reserve(&stack, &stack_cap, sp + nk + 1) != PG_OK)
+            return -PG_ENOMEM;
         stack[sp++] = ~id;
         const int32_t *k = pg_kids_of(node);
-        for (int32_t i = pg_nkids_of(node) - 1; i >= 0; i--) {
+        for (int32_t i = nk - 1; i >= 0; i--) {
             const pg_node *child = &nodes[k[i]];
             if (child->op != PG_LEAF && child->mark != gen) stack[sp++] = k[i];
         }
@@ -66,22 +99,22 @@ static int64_t sort(int32_t root, uint32_t gen) {
 }
 
 int64_t pg_topo(int32_t root, const int32_t **order) {
-    /* The stack holds at most one entry per edge plus one per node. */
-    if (ensure(&stack, &stack_cap, pg_pool_count() + pg_edge_count() + 1) != PG_OK ||
-        ensure(&topo, &topo_cap, pg_pool_count()) != PG_OK)
-        return -PG_ENOMEM;
+    int64_t n = sort(root, next_generation());
     *order = topo;
-    return sort(root, next_generation());
+    return n;
 }
 
 int pg_backward(int32_t root) {
     if (!pg_valid(root)) return PG_EINVAL;
     const int32_t *order;
     int64_t n = pg_topo(root, &order);
-    if (n < 0) return (int)-n;
-    pg_nodes[root].grad = 1.0;
-    pg_sweep(pg_nodes, topo, n);
-    return PG_OK;
+    int st = n < 0 ? (int)-n : PG_OK;
+    if (st == PG_OK) {
+        pg_nodes[root].grad = 1.0;
+        st = pg_sweep_cancellable(pg_nodes, topo, n);
+    }
+    pg_topo_done();
+    return st;
 }
 
 int pg_backward_node(int32_t id) {

@@ -58,6 +58,10 @@ static inline const int32_t *pg_kids_of(const pg_node *n) {
     return pg_is_nary(n->op) ? n->kids.many + 1 : n->kids.pair;
 }
 
+/* cancel.c: nonzero when the cancel hook asks long calls to stop. */
+int pg_cancelled(void);
+enum { PG_CANCEL_EVERY = 1 << 14 };   /* nodes or rows between two checks */
+
 /* nodes.c: the pool */
 int32_t pg_node_alloc(void);          /* new leaf, refs = 1; or -PG_ENOMEM   */
 void pg_node_free(int32_t id);        /* put a node whose refs reached 0 (or
@@ -77,13 +81,16 @@ int pg_select_index(double x, int64_t n, int64_t *out);
 int pg_eval(const pg_node *base, pg_node *n);
 void pg_local_step(pg_node *base, pg_node *n);
 void pg_sweep(pg_node *base, const int32_t *topo, int64_t n);
+int pg_sweep_cancellable(pg_node *base, const int32_t *topo, int64_t n);   /* or PG_EINTR */
 
 /* graph.c: op nodes over existing nodes */
 int32_t pg_nary_unchecked(int op, int32_t n, const int32_t *kids);
 
 /* backward.c */
 /* The non-leaf nodes below root, children first, in scratch memory valid
- * until the next call; returns their count or -PG_ENOMEM. */
+ * until pg_topo_done() or the next call; returns their count, or
+ * -PG_ENOMEM or -PG_EINTR. */
 int64_t pg_topo(int32_t root, const int32_t **order);
+void pg_topo_done(void);   /* gives back the scratch of a big sort */
 
 #endif /* PYGRAD_CORE_H */

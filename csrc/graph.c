@@ -11,8 +11,10 @@
 // ---------------------------------------------------------------------------
 // grad mode
 
-/* Off inside pygrad.no_grad(): ops then make leaves holding their value. */
-static int grad_enabled = 1;
+/* Off inside pygrad.no_grad(): ops then make leaves holding their value.
+ * One flag per thread, as PyTorch's: a no_grad block in one thread must
+ * not change what another thread builds. */
+static _Thread_local int grad_enabled = 1;
 
 int pg_set_grad_enabled(int on) {
     int was = grad_enabled;

@@ -190,3 +190,19 @@ void pg_local_step(pg_node *base, pg_node *n) { local_step(base, n); }
 void pg_sweep(pg_node *base, const int32_t *topo, int64_t n) {
     for (int64_t i = n - 1; i >= 0; i--) local_step(base, &base[topo[i]]);
 }
+
+/* The same, asking the cancel hook after every PG_CANCEL_EVERY children
+ * updated (a node with many children counts for many). */
+int pg_sweep_cancellable(pg_node *base, const int32_t *topo, int64_t n) {
+    int64_t work = 0;
+    for (int64_t i = n - 1; i >= 0; i--) {
+        pg_node *node = &base[topo[i]];
+        local_step(base, node);
+        work += pg_arity[node->op] < 0 ? node->kids.many[0] : 2;
+        if (work >= PG_CANCEL_EVERY) {
+            work = 0;
+            if (i > 0 && pg_cancelled()) return PG_EINTR;
+        }
+    }
+    return PG_OK;
+}

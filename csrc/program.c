@@ -181,7 +181,7 @@ int pg_compile(int32_t root, int32_t ninputs, const int32_t *inputs,
     for (int32_t i = 0; i < nparams; i++) if (!pg_valid(params[i])) return PG_EINVAL;
     const int32_t *order;
     int64_t nops = pg_topo(root, &order);
-    if (nops < 0) return (int)-nops;
+    if (nops < 0) { pg_topo_done(); return (int)-nops; }
     int64_t edges = 0;
     for (int64_t j = 0; j < nops; j++) edges += pg_nkids_of(&pg_nodes[order[j]]);
     /* Leaves: at most the inputs, the params, the root and every child of every op. */
@@ -201,6 +201,7 @@ int pg_compile(int32_t root, int32_t ninputs, const int32_t *inputs,
         st = build(p, root, ninputs, inputs, nparams, params, order, nops, &slot_of);
     }
     map_free(&slot_of);
+    pg_topo_done();
     if (st != PG_OK) {
         pg_program_free(p);
         return st;

@@ -34,7 +34,8 @@ enum pg_status {
     PG_EOVERFLOW = 4, /* result too large (exp(1000))   -> OverflowError     */
     PG_EINVAL = 5,    /* bad id, op or argument         -> ValueError        */
     PG_EINDEX = 6,    /* select: index out of range     -> IndexError        */
-    PG_ENOTINT = 7    /* select: index not an integer   -> ValueError        */
+    PG_ENOTINT = 7,   /* select: index not an integer   -> ValueError        */
+    PG_EINTR = 8      /* the cancel hook said stop      -> KeyboardInterrupt */
 };
 
 /* Ops, listed in csrc/ops.def (the enum is made from it below, outside
@@ -61,11 +62,20 @@ int pg_dense(int32_t nout, int32_t nin, const int32_t *w, const int32_t *x,
              const int32_t *b, int relu, int32_t *out);
 
 /* While off (pygrad.no_grad), ops make plain leaves holding their value:
- * no graph is built. Returns the previous setting. Process-wide. */
+ * no graph is built. Returns the previous setting. Per thread: each
+ * thread starts with grad mode on. */
 int pg_set_grad_enabled(int on);
 
+/* Long calls (backward, compile, compiled runs) call the hook every few
+ * thousand nodes or rows; when it returns nonzero they stop and return
+ * PG_EINTR (what they leave is said at each). pygrad's binding installs a
+ * hook that runs Python's signal handlers (Ctrl-C). NULL: no hook. */
+void pg_set_cancel_hook(int (*hook)(void));
+
 /* Differentiate: sort the graph below root, set root's grad to 1 and
- * accumulate every other node's grad (grads are not zeroed first). */
+ * accumulate every other node's grad (grads are not zeroed first).
+ * PG_EINTR while sorting: no grad changed; while sweeping: the root's grad
+ * is 1 and the other grads hold part of this call's contributions. */
 int pg_backward(int32_t root);
 /* One node's local step only (the tutorial's node._backward()). */
 int pg_backward_node(int32_t id);

@@ -11,7 +11,7 @@ from cffi import FFI
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HEADER = os.path.join(ROOT, "csrc", "pygrad.h")
 # In layer order: each file uses only the ones before it.
-SOURCES = ["csrc/nodes.c", "csrc/ops.c", "csrc/graph.c", "csrc/dense.c", "csrc/backward.c",
+SOURCES = ["csrc/cancel.c", "csrc/nodes.c", "csrc/ops.c", "csrc/graph.c", "csrc/dense.c", "csrc/backward.c",
            "csrc/fuse.c", "csrc/program.c", "csrc/optim.c"]
 
 # cffi's stock wrappers release the GIL around every call. For calls that
@@ -34,6 +34,36 @@ KEEP_GIL = """
 #define _cffi_save_errno() ((void)0)
 """
 
+# The cancel hook (pg_set_cancel_hook in pygrad.h): long calls into the core
+# run Python's signal handlers every few thousand nodes or rows, so Ctrl-C
+# stops them. The GIL is held (above), so PyErr_CheckSignals may be called.
+# A cffi call must not return with a Python exception set, so the one a
+# handler raised (KeyboardInterrupt, or any other) is parked in
+# pygrad._errors.pending, and the call returns PG_EINTR, which raises it.
+# PyPy builds this module without CPython's C API: no hook there.
+CANCEL_HOOK = """
+#ifndef PYPY_VERSION
+static int pygrad_check_signals(void) {
+    if (PyErr_CheckSignals() == 0) return 0;
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (value != NULL && tb != NULL) PyException_SetTraceback(value, tb);
+    PyObject *errors = PyImport_ImportModule("pygrad._errors");
+    if (errors == NULL || value == NULL || PyObject_SetAttrString(errors, "pending", value) != 0)
+        PyErr_Clear();   /* then pygrad raises a plain KeyboardInterrupt */
+    Py_XDECREF(errors);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+    return 1;
+}
+static void pygrad_install_cancel_hook(void) { pg_set_cancel_hook(pygrad_check_signals); }
+#else
+static void pygrad_install_cancel_hook(void) { pg_set_cancel_hook(NULL); }
+#endif
+"""
+
 
 def read_cdef(path=HEADER):
     with open(path) as f:
@@ -50,13 +80,13 @@ SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
             "-fno-omit-frame-pointer", "-g"] if os.environ.get("PYGRAD_SANITIZE") == "1" else []
 
 ffibuilder = FFI()
-ffibuilder.cdef(read_cdef())
+ffibuilder.cdef(read_cdef() + "void pygrad_install_cancel_hook(void);")
 ffibuilder.set_source(
     "pygrad._pygrad",
-    '#include "pygrad.h"\n' + KEEP_GIL,
+    '#include "pygrad.h"\n' + KEEP_GIL + CANCEL_HOOK,
     sources=SOURCES,
     include_dirs=["csrc"],
-    depends=["csrc/pygrad.h", "csrc/core.h", "csrc/ops.def", "csrc/program.h"],
+    depends=["csrc/pygrad.h", "csrc/core.h", "csrc/ops.def", "csrc/program.h", "pygrad/_build.py"],
     # -O3: measured 10-15% faster sweeps than -O2 (benchmarks/). It changes no
     # result: without -ffast-math the compiler may not reassociate, and
     # -ffp-contract=off forbids fused multiply-adds, so sums round exactly

@@ -4,7 +4,13 @@ Both engines raise through `error()`, so a failing op raises the same
 exception with the same message on either engine.
 """
 
-OK, ENOMEM, EDOMAIN, EZERODIV, EOVERFLOW, EINVAL, EINDEX, ENOTINT = range(8)
+from typing import Optional
+
+OK, ENOMEM, EDOMAIN, EZERODIV, EOVERFLOW, EINVAL, EINDEX, ENOTINT, EINTR = range(9)
+
+# What a signal handler raised while the C core ran (set by the binding's
+# cancel hook, see _build.py); raised when the call returns EINTR.
+pending: Optional[BaseException] = None
 
 _EXCEPTIONS = {
     ENOMEM: (MemoryError, "out of memory in the C core"),
@@ -19,6 +25,10 @@ _EXCEPTIONS = {
 
 def error(status, op_name=""):
     """The exception for a PG_E* status, naming the op that failed."""
+    if status == EINTR:
+        global pending
+        exc, pending = pending, None
+        return exc if exc is not None else KeyboardInterrupt()
     cls, text = _EXCEPTIONS.get(status, (RuntimeError, f"pygrad core status {status}"))
     return cls(f"{op_name}: {text}" if op_name else text)
 

@@ -15,6 +15,7 @@ except ImportError as exc:  # not built: the reference engine still works
     LOAD_ERROR = exc
 else:
     LOAD_ERROR = None
+    lib.pygrad_install_cancel_hook()   # Ctrl-C stops long calls (see _build.py)
 
 
 def require() -> None:
