@@ -353,9 +353,19 @@ static int forward_block(pg_program *p, const double *rows, double *out) {
     return PG_OK;
 }
 
+/* Count `slots` slots evaluated; ask the cancel hook every PG_CANCEL_EVERY. */
+static int cancelled(int64_t *work, int64_t slots) {
+    *work += slots;
+    if (*work < PG_CANCEL_EVERY) return 0;
+    *work = 0;
+    return pg_cancelled();
+}
+
 static int forward_rows(pg_program *p, int64_t r0, int64_t r1, const double *batch, double *out,
                         int64_t *bad_row) {
+    int64_t work = 0;
     for (int64_t r = r0; r < r1; r++) {
+        if (cancelled(&work, p->nslots)) return PG_EINTR;
         for (int32_t i = 0; i < p->ninputs; i++) p->slots[i].data = batch[r * p->ninputs + i];
         int st = forward_row(p);
         if (st != PG_OK) { *bad_row = r; return st; }
@@ -369,7 +379,9 @@ static int forward_only(pg_program *p, int64_t nrows, const double *batch, doubl
     if (nrows >= BLOCK && p->blocks && !p->lanes)   /* on failure: row by row, as below */
         p->lanes = malloc((size_t)p->nslots * BLOCK * sizeof(double));
     if (nrows >= BLOCK && p->lanes) load_constant_lanes(p);
+    int64_t work = 0;
     for (; p->lanes && r + BLOCK <= nrows; r += BLOCK) {
+        if (cancelled(&work, (int64_t)BLOCK * p->nslots)) return PG_EINTR;
         /* An error: redo the block row by row, to name the first bad row. */
         const double *rows = p->ninputs ? batch + r * p->ninputs : batch;
         if (forward_block(p, rows, out + r) != PG_OK)
@@ -387,7 +399,10 @@ int pg_program_run(pg_program *p, int64_t nrows, const double *batch, double *ou
     if (!backward) return forward_only(p, nrows, batch, out, bad_row);
     int32_t first = p->ninputs, end = p->ninputs + p->nparams;
     for (int32_t s = first; s < end; s++) p->slots[s].grad = pg_nodes[p->leaf_ids[s]].grad;
+    int64_t work = 0;
     for (int64_t r = 0; r < nrows; r++) {
+        /* Stopped (Ctrl-C): like a failing row, the params' grads are untouched. */
+        if (cancelled(&work, 2 * (int64_t)p->nslots)) return PG_EINTR;
         int st = forward_rows(p, r, r + 1, batch, out, bad_row);
         if (st != PG_OK) return st;   /* the params' grads are untouched */
         backward_row(p, scale);
