@@ -13,6 +13,7 @@ cancellation check in the core the call would finish first, and the
 exception would come only after it: the test checks that the gradients
 are not those of a finished call.
 """
+import gc
 import signal
 
 import pytest
@@ -41,8 +42,11 @@ def layered(V, layers, width):
 
 @pytest.fixture
 def alarm_after():
-    """Arm SIGALRM to raise `exc` (a class) after `seconds`; restored afterwards."""
+    """Arm SIGALRM to raise `exc` (a class) after `seconds`; restored afterwards.
+    The garbage collector is off meanwhile: a handler that runs inside a gc
+    callback (hypothesis installs one) has its exception swallowed by Python."""
     before = signal.getsignal(signal.SIGALRM)
+    gc.disable()
 
     def arm(seconds, exc):
         def handler(signum, frame):
@@ -52,6 +56,7 @@ def alarm_after():
     yield arm
     signal.setitimer(signal.ITIMER_REAL, 0)
     signal.signal(signal.SIGALRM, before)
+    gc.enable()
 
 
 @pytest.mark.parametrize("exc", [KeyboardInterrupt, Alarm])
