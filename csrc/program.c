@@ -186,7 +186,7 @@ int pg_compile(int32_t root, int32_t ninputs, const int32_t *inputs,
     for (int64_t j = 0; j < nops; j++) edges += pg_nkids_of(&pg_nodes[order[j]]);
     /* Leaves: at most the inputs, the params, the root and every child of every op. */
     int64_t max_slots = ninputs + nparams + 1 + edges + nops;
-    if (max_slots > INT32_MAX) return PG_ENOMEM;
+    if (max_slots > INT32_MAX) { pg_topo_done(); return PG_ENOMEM; }
     pg_program *p = calloc(1, sizeof *p);
     slot_map slot_of = {NULL, NULL, 0};
     int map_st = map_init(&slot_of, max_slots);
