@@ -65,6 +65,36 @@ static void pygrad_install_cancel_hook(void) { pg_set_cancel_hook(NULL); }
 """
 
 
+def pypy_lock(cdef):
+    """C for PyPy only: every function of the cdef behind one mutex.
+
+    PyPy's cffi releases the GIL around every C call (KEEP_GIL works only
+    on CPython's generated wrappers), so there the core would run in two
+    threads at once. Each function `f` gets a locked twin, and `#define f`
+    points cffi's calls at it. Finalizers never run inside a C call, so the
+    lock is never taken twice by one thread."""
+    text = re.sub(r"/\*.*?\*/", "", cdef, flags=re.S)
+    out = ["#ifdef PYPY_VERSION", "#ifdef _WIN32", "#include <windows.h>",
+           "static SRWLOCK pg_pypy_lock = SRWLOCK_INIT;",
+           "#define PG_LOCK() AcquireSRWLockExclusive(&pg_pypy_lock)",
+           "#define PG_UNLOCK() ReleaseSRWLockExclusive(&pg_pypy_lock)",
+           "#else", "#include <pthread.h>", "static pthread_mutex_t pg_pypy_lock = PTHREAD_MUTEX_INITIALIZER;",
+           "#define PG_LOCK() pthread_mutex_lock(&pg_pypy_lock)",
+           "#define PG_UNLOCK() pthread_mutex_unlock(&pg_pypy_lock)", "#endif"]
+    for ret, name, args in re.findall(r"([A-Za-z_][\w \t\*]*?)\s*\b(pg_\w+)\s*\(([^;{}]*?)\)\s*;", text):
+        if "(" in args:     # takes a function pointer: the hook setter, called once at import
+            continue
+        ret = " ".join(ret.split())
+        params = [] if args.strip() in ("", "void") else [a.strip() for a in args.split(",")]
+        names = ", ".join(re.findall(r"(\w+)\s*(?:\[\s*\])?$", a)[0] for a in params)
+        call = f"{name}({names})"
+        body = f"{call}; PG_UNLOCK();" if ret == "void" else f"{ret} r = {call}; PG_UNLOCK(); return r;"
+        out.append(f"static {ret} {name}_locked({', '.join(params) or 'void'}) {{ PG_LOCK(); {body} }}")
+        out.append(f"#define {name} {name}_locked")
+    out.append("#endif")
+    return "\n".join(out) + "\n"
+
+
 def read_cdef(path=HEADER):
     with open(path) as f:
         text = f.read()
@@ -79,11 +109,12 @@ def read_cdef(path=HEADER):
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
             "-fno-omit-frame-pointer", "-g"] if os.environ.get("PYGRAD_SANITIZE") == "1" else []
 
+CDEF = read_cdef()
 ffibuilder = FFI()
-ffibuilder.cdef(read_cdef() + "void pygrad_install_cancel_hook(void);")
+ffibuilder.cdef(CDEF + "void pygrad_install_cancel_hook(void);")
 ffibuilder.set_source(
     "pygrad._pygrad",
-    '#include "pygrad.h"\n' + KEEP_GIL + CANCEL_HOOK,
+    '#include "pygrad.h"\n' + KEEP_GIL + CANCEL_HOOK + pypy_lock(CDEF),
     sources=SOURCES,
     include_dirs=["csrc"],
     depends=["csrc/pygrad.h", "csrc/core.h", "csrc/ops.def", "csrc/program.h", "pygrad/_build.py"],

@@ -4,6 +4,7 @@ through here, so the C/Python boundary sits in one place.
 """
 from typing import Dict, Optional
 
+from . import _pypy
 from ._coreinfo import why_no_core
 from ._errors import error
 
@@ -16,6 +17,7 @@ except ImportError as exc:  # not built: the reference engine still works
 else:
     LOAD_ERROR = None
     lib.pygrad_install_cancel_hook()   # Ctrl-C stops long calls (see _build.py)
+    _pypy.install(ffi, lib)   # on PyPy: the GC learns of the core's memory
 
 
 def require() -> None:

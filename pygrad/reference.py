@@ -39,9 +39,12 @@ def power(a, b):
     if a < 0.0 and math.isfinite(a) and math.isfinite(b) and b != math.floor(b):
         raise error(EDOMAIN, "**")                  # Python would give a complex
     try:
-        return a ** b
+        r = a ** b
     except OverflowError:
         raise error(EOVERFLOW, "**") from None
+    if math.isinf(r) and math.isfinite(a) and math.isfinite(b):
+        raise error(EOVERFLOW, "**")                # PyPy returns inf where CPython raises
+    return r
 
 
 def exp(a):

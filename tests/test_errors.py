@@ -20,6 +20,11 @@ class Bad:
         self.name, self.action, self.exc, self.words = name, action, exc, words
 
 
+# The interpreter words a failed `**` itself: CPython "unsupported operand
+# type(s) for ** or pow()", PyPy "operands do not support **".
+POW_TYPE = ("unsupported operand", "do not support **")
+
+
 def set_attr(name, x):
     return lambda V: setattr(V(1.0), name, x)
 
@@ -58,13 +63,13 @@ ROWS = [
     Bad("pow_overflow", lambda V: V(10.0) ** 400, OverflowError, "range"),
     Bad("rpow_overflow", lambda V: 10 ** V(400.0), OverflowError, "range"),
     Bad("square_overflow", lambda V: V(1e200) ** 2, OverflowError, "range"),
-    Bad("pow_str", lambda V: V(2.0) ** "2", TypeError, "unsupported operand"),
-    Bad("pow_none", lambda V: V(2.0) ** None, TypeError, "unsupported operand"),
-    Bad("pow_complex", lambda V: V(2.0) ** 1j, TypeError, "unsupported operand"),
-    Bad("pow_list", lambda V: V(2.0) ** [2], TypeError, "unsupported operand"),
+    Bad("pow_str", lambda V: V(2.0) ** "2", TypeError, POW_TYPE),
+    Bad("pow_none", lambda V: V(2.0) ** None, TypeError, POW_TYPE),
+    Bad("pow_complex", lambda V: V(2.0) ** 1j, TypeError, POW_TYPE),
+    Bad("pow_list", lambda V: V(2.0) ** [2], TypeError, POW_TYPE),
     # operands of the wrong type
     Bad("add_str", lambda V: V(1.0) + "a", TypeError, "unsupported operand"),
-    Bad("str_add", lambda V: "a" + V(1.0), TypeError, "concatenate"),
+    Bad("str_add", lambda V: "a" + V(1.0), TypeError, ("concatenate", "unsupported operand")),   # CPython, PyPy
     Bad("mul_none", lambda V: V(1.0) * None, TypeError, "unsupported operand"),
     Bad("sub_list", lambda V: V(1.0) - [1.0], TypeError, "unsupported operand"),
     Bad("plus_str", lambda V: V(1.0).plus("a"), TypeError, "str"),
@@ -92,7 +97,8 @@ def raised(V, row):
 def test_bad_input_raises(engine, row):
     exc, message = raised(engine, row)
     assert exc is row.exc
-    assert row.words in message
+    words = row.words if isinstance(row.words, tuple) else (row.words,)
+    assert any(w in message for w in words), message
 
 
 @pytest.mark.parametrize("row", ROWS, ids=lambda r: r.name)

@@ -80,9 +80,11 @@ def test_intermediates_live_as_long_as_their_parent(live_nodes):
 @pytest.mark.slow
 def test_node_storage_is_reused(stats, live_nodes):
     one_round(C)
+    live_nodes()                          # collects: PyPy frees nodes only then
     first = stats()
     for _ in range(ROUNDS - 1):
         one_round(C)
+        live_nodes()                      # each round's graph is gone before the next
     last = stats()
     assert last["capacity"] == first["capacity"]
     assert last["pool_bytes"] == first["pool_bytes"]
@@ -92,6 +94,9 @@ def test_node_storage_is_reused(stats, live_nodes):
 
 @pytest.mark.slow
 @needs_proc
+@pytest.mark.skipif(sys.implementation.name == "pypy",
+                    reason="PyPy's RSS follows its GC's heap sizing, not leaks (the core's bytes: "
+                           "test_node_storage_is_reused, test_unattended_memory.py)")
 def test_rss_stays_flat(engine):
     for _ in range(2):                    # warm up: pools and caches reach their size
         one_round(engine)
@@ -142,6 +147,8 @@ print(json.dumps({"error": error, "live": live_at_error, "steps": steps, "after"
 
 @pytest.mark.slow
 @needs_proc
+@pytest.mark.skipif(sys.implementation.name == "pypy",
+                    reason="under a tight address-space limit PyPy's own allocator fails first (it aborts)")
 def test_out_of_memory_in_the_core_is_a_memory_error(tmp_path):
     pytest.importorskip("pygrad._pygrad")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))   # the same pygrad as here
@@ -156,12 +163,13 @@ def test_out_of_memory_in_the_core_is_a_memory_error(tmp_path):
 
 
 REUSE_PROBE = """
-import json, random
+import gc, json, random
 from pygrad.cengine import Value
 leaves = [Value(float(i)) for i in range(20_000)]       # a fresh pool: ids 0 .. 19,999
 random.Random(0).shuffle(leaves)
 while leaves:                                           # dropped in a random order
     leaves.pop()
+gc.collect()                                            # (PyPy frees them only here)
 again = [Value(0.0) for _ in range(20_000)]
 print(json.dumps([v._id for v in again]))
 """
