@@ -20,11 +20,16 @@ gets its own edge, in operand order (so `x * x` shows two arrows from x).
 The constant exponent of `x ** 2` is part of the op ('**2'), not a node,
 as in micrograd's `_prev`.
 
+A Value with a `label` (micrograd lecture's `Value(2.0, label='a')`)
+shows it in its record: `{ a | data 2.0000 | grad 0.0000 }`.
+
 Large graphs are truncated, not refused: the first `max_nodes` Values
 reached breadth-first from the root (those nearest the output) are drawn,
-plus a note "... N more nodes not drawn" with dashed arrows to the ops
-whose inputs were cut off. `max_nodes=None` draws everything. The walk is
-iterative, so graphs a million nodes deep are fine.
+plus a note "... more nodes not drawn" with dashed arrows to the ops whose
+inputs were cut off. The walk stops there, so drawing the top of a
+million-node graph costs as little as drawing a small one. `max_nodes=None`
+draws everything. The walk is iterative, so graphs a million nodes deep are
+fine.
 """
 from collections import deque
 from typing import Any, Dict, List, Tuple
@@ -44,8 +49,9 @@ def to_dot(root, max_nodes=500, rankdir="LR"):
     index, drawn = _walk(root, max_nodes)
     lines = ["digraph pygrad {", f"  rankdir={rankdir};"]
     for i, (v, _) in enumerate(drawn):
-        lines.append(f'  v{i} [shape=record, label="{{ data {_fmt(v.data)} | grad {_fmt(v.grad)} }}"];')
-        if v._code() != _ops.LEAF:
+        name = f"{_record_text(v.label)} | " if v.label else ""
+        lines.append(f'  v{i} [shape=record, label="{{ {name}data {_fmt(v.data)} | grad {_fmt(v.grad)} }}"];')
+        if v._opcode != _ops.LEAF:
             lines.append(f"  v{i}_op [shape=circle, label={_quote(v._op)}];")
             lines.append(f"  v{i}_op -> v{i};")
     cut: List[Any] = []    # op nodes with an input that was not drawn
@@ -56,9 +62,8 @@ def to_dot(root, max_nodes=500, rankdir="LR"):
                 lines.append(f"  v{j} -> v{i}_op;")
             elif not cut or cut[-1] != i:
                 cut.append(i)
-    hidden = len(index) - len(drawn)
-    if hidden:
-        lines.append(f'  more [shape=note, style=dashed, label="... {hidden} more nodes not drawn"];')
+    if cut:
+        lines.append('  more [shape=note, style=dashed, label="... more nodes not drawn"];')
         lines.extend(f"  more -> v{i}_op [style=dashed];" for i in cut)
     lines.append("}")
     return "\n".join(lines) + "\n"
@@ -96,27 +101,27 @@ def _check_args(root, max_nodes, rankdir):
         raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)}, not {rankdir!r}")
 
 
-def _children(v):
+def _operands(v):
     """v's operands in order; x ** 2's constant exponent is part of the op."""
-    kids = v._kids()
-    return kids[:1] if v._code() == _ops.POWK else kids
+    kids = v._children
+    return kids[:1] if v._opcode == _ops.POWK else kids
 
 
 def _walk(root, max_nodes):
-    """Breadth-first from root. Returns (index, drawn): every Value below
-    root numbered in the order reached, and [(value, children)] for the
-    first max_nodes of them. The rest of the graph is walked only to count
-    it. Values are dict keys: on the C engine two handles on one node are
-    equal, so a shared node is numbered once."""
+    """Breadth-first from root, stopping after max_nodes Values. Returns
+    (index, drawn): [(value, operands)] for the Values drawn, and a number
+    for every Value reached (the drawn ones first, in order, then operands
+    of drawn Values that were cut off). Values are dict keys: on the C
+    engine two handles on one node are equal, so a shared node is numbered
+    once."""
     limit = float("inf") if max_nodes is None else max_nodes
     index: Dict[Any, int] = {root: 0}
     drawn: List[Tuple[Any, Tuple[Any, ...]]] = []
     queue = deque([root])
-    while queue:
+    while queue and len(drawn) < limit:   # popped in numbering order: v is number len(drawn)
         v = queue.popleft()
-        kids = _children(v)
-        if len(drawn) < limit:     # popped in numbering order: v is number len(drawn)
-            drawn.append((v, kids))
+        kids = _operands(v)
+        drawn.append((v, kids))
         for k in kids:
             if k not in index:
                 index[k] = len(index)
@@ -127,6 +132,11 @@ def _walk(root, max_nodes):
 def _fmt(x):
     # micrograd's %.4f, except where it would print hundreds of digits.
     return f"{x:.4f}" if abs(x) < 1e15 else f"{x:.4e}"
+
+
+def _record_text(text):
+    """A label inside a record: the record's own syntax characters escaped."""
+    return "".join("\\" + c if c in '{}|<>"\\' else c for c in str(text)).replace("\n", "\\n")
 
 
 def _quote(text):
