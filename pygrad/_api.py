@@ -1,22 +1,31 @@
-"""What both engines' `Value` share: the operator plumbing, the tutorial's
-names, micrograd's introspection (`_prev`, `_op`) and input checking.
+"""What both engines' `Value` share, written once: the operators, micrograd's
+introspection (`_prev`, `_op`, `label`), the conveniences (float(), format,
+ordering) and input checking.
 
-An engine subclasses `ValueBase` and supplies five things: `_make_binary`,
-`_make_unary` (which build the operator methods from the op table in
-_ops.py), `_code()` (its op code), `_kids()` (its children, in order) and
-the `data`/`grad` properties. Everything else is written here once.
+Each operator is a plain method that names its op and hands it to the
+engine through one of three hooks, which each engine's `Value` supplies:
+
+    _binary_op(op, kop, other)   self <op> other; kop is the op used when other is a number
+    _reflected_op(op, other)     other <op> self, other a number
+    _unary_op(op)                <op>(self)
+
+An engine also supplies `data`, `grad`, `_opcode` (the op code, an int),
+`_children` (the operands in order, as Values; micrograd's `_prev` is the
+set of them) and `backward`/`_backward`.
 """
 import numbers
-from typing import TYPE_CHECKING, Any, Callable, Optional, Set, SupportsFloat, Tuple, TypeVar, Union, cast
+from typing import TYPE_CHECKING, Any, Optional, Set, SupportsFloat, Tuple, Union, cast
 
 from . import _ops
 
-if TYPE_CHECKING:
-    import numpy
+# Op codes, by name (the rows of _ops.TABLE, in csrc/ops.def's order).
+ADD, SUB, MUL, DIV, POW, POWK, NEG, RELU, TANH, EXP, LOG, SIGMOID, ABS = (
+    _ops.CODES[name] for name in
+    ("add", "sub", "mul", "div", "pow", "powk", "neg", "relu", "tanh", "exp", "log", "sigmoid", "abs"))
 
-    Number = Union[int, float, "numpy.integer[Any]", "numpy.floating[Any]"]
-_V = TypeVar("_V", bound="ValueBase")
-
+# What an operator takes: a Value of the same engine or a real number
+# (int, float, bool, numpy real scalars).
+Operand = Union["ValueBase", float]
 
 # Types seen to be real numbers: a set lookup is much cheaper than the
 # isinstance check against the numbers.Real ABC (numpy scalars take that path).
@@ -51,104 +60,195 @@ def mixed_engines(a: type, b: type) -> TypeError:
 
 
 def as_value(cls: Any, v: Any) -> Any:
-    """v itself if it is a `cls` Value, else a new `cls` leaf holding the number v."""
-    if type(v) is cls:
+    """v itself if it is a `cls` Value (or a subclass's), else a new `cls`
+    leaf holding the number v."""
+    if isinstance(v, cls):
         return v
     if isinstance(v, ValueBase):
         raise mixed_engines(cls, type(v))
     return cls(v)
 
 
-def check_leaf_args(_children: Tuple[Any, ...], _op: str) -> None:
+def check_leaf_args(_children: Any, _op: Any) -> None:
+    """micrograd's own ops pass `_children` and `_op` to Value(); pygrad makes
+    op nodes itself, with their derivative in the engine. A user's node with
+    children but no derivative rule would get zero gradients silently, so it
+    is refused."""
     if _children or _op:
-        raise TypeError("pygrad builds op nodes itself: Value() takes only data "
-                        "(micrograd-style custom ops with _children/_op are not supported)")
+        raise TypeError("pygrad builds op nodes itself: Value() takes data and label only. "
+                        "A micrograd-style custom op (Value(x, _children, _op) with its own _backward) "
+                        "is not supported; write it from pygrad's ops (+ * ** exp log tanh relu ...)")
 
 
-def _named_method(name: str, operator: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-    """The tutorial's `x.plus(y)` for `x + y`: called as a method, an operator's
-    NotImplemented must become the TypeError that `x + y` would raise."""
-    def method(self: Any, other: Any) -> Any:
-        out = operator(self, other)
-        if out is NotImplemented:
-            raise TypeError(f"unsupported operand type for {name}(): {type(other).__name__!r}")
-        return out
-    return method
-
-
-def _rebuild(cls: Any, data: float, grad: float) -> Any:
-    """Unpickle a Value: a leaf with its data and grad."""
+def _rebuild(cls: Any, data: float, grad: float, label: str = "") -> Any:
+    """Unpickle a Value: a leaf with its data, grad and label (other attributes follow)."""
     v = cls(data)
     v.grad = grad
+    if label:
+        v.label = label
     return v
 
 
+def _must(out: Any, name: str, other: object) -> Any:
+    """The tutorial's `x.plus(y)`: called as a method, an operator's
+    NotImplemented becomes the TypeError that `x + y` would raise."""
+    if out is NotImplemented:
+        raise TypeError(f"unsupported operand type for {name}(): {type(other).__name__!r}")
+    return out
+
+
 class ValueBase:
+    """A scalar and its gradient. Both engines' `Value` derive from this."""
+
     __slots__ = ()
     # numpy scalars on the left (np.float64(2) * v) defer to our reflected ops.
     __array_ufunc__ = None
+    # micrograd-lecture name shown by to_dot/draw; setting it gives the Value
+    # its own instance dict (as any other attribute a user sets does).
+    label: str = ""
 
-    if TYPE_CHECKING:
-        # The operators are made by __init_subclass__ from the op table; these
-        # declarations tell type checkers what they take and give.
+    if TYPE_CHECKING:   # what every engine supplies
+        def __init__(self, data: float, _children: Tuple[()] = (), _op: str = "", label: str = "") -> None: ...
         @property
         def data(self) -> float: ...
         @data.setter
-        def data(self, x: "Number") -> None: ...
+        def data(self, x: float) -> None: ...
         @property
         def grad(self) -> float: ...
         @grad.setter
-        def grad(self, g: "Number") -> None: ...
-
-        _make_binary: Callable[..., Callable[..., Any]]
-        _make_unary: Callable[..., Callable[..., Any]]
-
-        def __init__(self, data: "Number", _children: Tuple[Any, ...] = (), _op: str = "") -> None: ...
-        def __add__(self: _V, other: "Union[_V, Number]") -> _V: ...
-        def __radd__(self: _V, other: "Number") -> _V: ...
-        def __sub__(self: _V, other: "Union[_V, Number]") -> _V: ...
-        def __rsub__(self: _V, other: "Number") -> _V: ...
-        def __mul__(self: _V, other: "Union[_V, Number]") -> _V: ...
-        def __rmul__(self: _V, other: "Number") -> _V: ...
-        def __truediv__(self: _V, other: "Union[_V, Number]") -> _V: ...
-        def __rtruediv__(self: _V, other: "Number") -> _V: ...
-        def __pow__(self: _V, other: "Union[_V, Number]") -> _V: ...
-        def __rpow__(self: _V, other: "Number") -> _V: ...
-        def __neg__(self: _V) -> _V: ...
-        def relu(self: _V) -> _V: ...
-        def tanh(self: _V) -> _V: ...
-        def exp(self: _V) -> _V: ...
-        def log(self: _V) -> _V: ...
-        def sigmoid(self: _V) -> _V: ...
-        def __abs__(self: _V) -> _V: ...
-        def plus(self: _V, other: "Union[_V, Number]") -> _V: ...
-        def times(self: _V, other: "Union[_V, Number]") -> _V: ...
-        def minus(self: _V, other: "Union[_V, Number]") -> _V: ...
-        def divide(self: _V, other: "Union[_V, Number]") -> _V: ...
-        def pow(self: _V, other: "Union[_V, Number]") -> _V: ...
+        def grad(self, g: float) -> None: ...
+        _opcode: int                    # the op code (a row of _ops.TABLE); LEAF for a leaf
+        _children: Tuple[Any, ...]      # the operands, in order
+        def _binary_op(self, op: int, kop: int, other: object) -> Any: ...
+        def _reflected_op(self, op: int, other: object) -> Any: ...
+        def _unary_op(self, op: int) -> "ValueBase": ...
         def backward(self) -> None: ...
         def _backward(self) -> None: ...
-        def _code(self) -> int: ...
-        def _kids(self: _V) -> Tuple[_V, ...]: ...
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        def install(name, method, doc):
-            method.__name__ = method.__qualname__ = name
-            method.__doc__ = doc
-            setattr(cls, name, method)
+    # -- operators: one line each --------------------------------------------
 
-        for stem, (op, const_op) in _ops.BINARY.items():
-            sym = _ops.SYMBOLS[stem]
-            install(f"__{stem}__", cls._make_binary(op, const_op, reflected=False), f"x {sym} other")
-            install(f"__r{stem}__", cls._make_binary(op, op, reflected=True), f"other {sym} x")
-        for name, op in _ops.UNARY.items():
-            install(name, cls._make_unary(op), _ops.UNARY_DOCS[name])
-        for alias, target in _ops.ALIASES.items():
-            install(alias, _named_method(alias, getattr(cls, target)), f"The tutorial's name for {target}: "
-                    + (getattr(cls, target).__doc__ or ""))
+    def __add__(self, other: Operand) -> "ValueBase":
+        """self + other"""
+        return self._binary_op(ADD, ADD, other)
 
-    # The tutorial keeps the gradient in `value`.
+    def __radd__(self, other: float) -> "ValueBase":
+        """other + self"""
+        return self._reflected_op(ADD, other)
+
+    def __sub__(self, other: Operand) -> "ValueBase":
+        """self - other"""
+        return self._binary_op(SUB, SUB, other)
+
+    def __rsub__(self, other: float) -> "ValueBase":
+        """other - self"""
+        return self._reflected_op(SUB, other)
+
+    def __mul__(self, other: Operand) -> "ValueBase":
+        """self * other"""
+        return self._binary_op(MUL, MUL, other)
+
+    def __rmul__(self, other: float) -> "ValueBase":
+        """other * self"""
+        return self._reflected_op(MUL, other)
+
+    def __truediv__(self, other: Operand) -> "ValueBase":
+        """self / other"""
+        return self._binary_op(DIV, DIV, other)
+
+    def __rtruediv__(self, other: float) -> "ValueBase":
+        """other / self"""
+        return self._reflected_op(DIV, other)
+
+    def __pow__(self, other: Operand) -> "ValueBase":
+        """self ** other; a number exponent stays a constant (micrograd's `x ** 2`)"""
+        return self._binary_op(POW, POWK, other)
+
+    def __rpow__(self, other: float) -> "ValueBase":
+        """other ** self"""
+        return self._reflected_op(POW, other)
+
+    def __neg__(self) -> "ValueBase":
+        """-self"""
+        return self._unary_op(NEG)
+
+    def __abs__(self) -> "ValueBase":
+        """abs(self) = |self|; its gradient is sign(self), 0 at 0 (as PyTorch's)"""
+        return self._unary_op(ABS)
+
+    def relu(self) -> "ValueBase":
+        """max(0, self), as micrograd's ReLU (gradient 0 at 0)"""
+        return self._unary_op(RELU)
+
+    def tanh(self) -> "ValueBase":
+        """tanh(self)"""
+        return self._unary_op(TANH)
+
+    def exp(self) -> "ValueBase":
+        """e ** self; OverflowError where Python's math.exp overflows"""
+        return self._unary_op(EXP)
+
+    def log(self) -> "ValueBase":
+        """The natural logarithm; ValueError for self <= 0"""
+        return self._unary_op(LOG)
+
+    def sigmoid(self) -> "ValueBase":
+        """1 / (1 + e ** -self), computed so that it never overflows"""
+        return self._unary_op(SIGMOID)
+
+    # The tutorial's method names for the operators.
+    def plus(self, other: Operand) -> "ValueBase":
+        """self + other"""
+        return _must(self.__add__(other), "plus", other)
+
+    def minus(self, other: Operand) -> "ValueBase":
+        """self - other"""
+        return _must(self.__sub__(other), "minus", other)
+
+    def times(self, other: Operand) -> "ValueBase":
+        """self * other"""
+        return _must(self.__mul__(other), "times", other)
+
+    def divide(self, other: Operand) -> "ValueBase":
+        """self / other"""
+        return _must(self.__truediv__(other), "divide", other)
+
+    def pow(self, other: Operand) -> "ValueBase":
+        """self ** other"""
+        return _must(self.__pow__(other), "pow", other)
+
+    # -- the number inside ----------------------------------------------------
+
+    def __float__(self) -> float:
+        return self.data
+
+    def item(self) -> float:
+        """The data, as torch's `tensor.item()`."""
+        return self.data
+
+    def __format__(self, spec: str) -> str:
+        """f"{v:.3f}" formats the data; f"{v}" is str(v)."""
+        return format(self.data, spec) if spec else str(self)
+
+    # Ordering compares data (so max() and sorted() work); == and hash stay
+    # identity, as in micrograd, so Values go in sets and dict keys.
+    def __lt__(self, other: Operand) -> bool:
+        o = _data_or_none(other)
+        return NotImplemented if o is None else self.data < o
+
+    def __le__(self, other: Operand) -> bool:
+        o = _data_or_none(other)
+        return NotImplemented if o is None else self.data <= o
+
+    def __gt__(self, other: Operand) -> bool:
+        o = _data_or_none(other)
+        return NotImplemented if o is None else self.data > o
+
+    def __ge__(self, other: Operand) -> bool:
+        o = _data_or_none(other)
+        return NotImplemented if o is None else self.data >= o
+
+    # -- micrograd's and the tutorial's names ---------------------------------
+
     @property
     def value(self) -> float:
         """The tutorial's name for the gradient."""
@@ -159,19 +259,28 @@ class ValueBase:
         self.grad = g
 
     @property
-    def _prev(self: _V) -> Set[_V]:
-        """The set of child Values, as micrograd keeps it (a constant exponent is not a child)."""
-        kids = self._kids()
-        return set(kids[:1] if self._code() == _ops.POWK else kids)
+    def _prev(self) -> Set["ValueBase"]:
+        """The set of child Values, as micrograd keeps it (a constant exponent
+        is not a child). A child the user holds is the user's own object."""
+        kids = self._children
+        return set(kids[:1] if self._opcode == POWK else kids)
 
     @property
     def _op(self) -> str:
-        code = self._code()
-        return _ops.label(code, self._kids()[1].data if code == _ops.POWK else None)
+        """micrograd's op string: '+', '*', '**2', 'tanh', ...; '' for a leaf."""
+        code = self._opcode
+        return _ops.label(code, self._children[1].data if code == POWK else None)
 
     def __repr__(self) -> str:
         return f"Value(data={self.data}, grad={self.grad})"
 
-    # pickle, copy and deepcopy keep data and grad, not the graph below.
+    # pickle, copy and deepcopy keep data, grad and the user's attributes
+    # (label included), not the graph below.
     def __reduce__(self) -> Tuple[Any, ...]:
-        return (_rebuild, (type(self), self.data, self.grad))
+        return (_rebuild, (type(self), self.data, self.grad, self.label), getattr(self, "__dict__", None) or None)
+
+
+def _data_or_none(x: object) -> Optional[float]:
+    if isinstance(x, ValueBase):
+        return x.data
+    return number_or_none(x)

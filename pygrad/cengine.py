@@ -6,6 +6,10 @@ one call that sorts and sweeps the whole graph in C. The handle keeps its
 node alive through the core's reference count; parents keep their
 children alive, so intermediate nodes need no Python object at all.
 """
+import threading
+from typing import Any, Dict
+from weakref import ref as _ref
+
 from . import _ops
 from ._api import ValueBase, as_float, as_value, check_leaf_args, mixed_engines, number_or_none
 from ._errors import error
@@ -16,13 +20,97 @@ require()
 _new = object.__new__
 _binary, _binary_k, _unary, _nary, _leaf = lib.pg_binary, lib.pg_binary_k, lib.pg_unary, lib.pg_nary, lib.pg_leaf
 
+# node id -> weak reference to a handle on that node, for `_prev` to give
+# back: leaves (Value(x)), Values given a label, and the handles `_prev`
+# made itself. An operator's result is not registered: a weak reference per
+# op would cost a quarter of the op. Entries of dead handles are dropped in
+# sweeps (a sweep every time the table doubles), not by each handle's
+# __del__, which every handle runs.
+_handles: Dict[int, Any] = {}
+_sweep_at = 1024
+_handles_lock = threading.Lock()   # two threads must not wrap one node twice
 
-def _wrap_existing(node_id):
-    """A new handle on a node that already exists (takes a reference)."""
-    check(lib.pg_incref(node_id))
+
+def _register(v):
+    global _sweep_at
+    _handles[v._id] = _ref(v)
+    if len(_handles) > _sweep_at:
+        with _handles_lock:
+            for node_id, wr in list(_handles.items()):
+                if wr() is None:
+                    del _handles[node_id]
+            _sweep_at = max(1024, 2 * len(_handles))
+
+
+def _handle(node_id):
+    """The registered live handle on an existing node, or a new one (taking a reference)."""
+    with _handles_lock:
+        wr = _handles.get(node_id)
+        v = wr() if wr is not None else None
+    if v is None:
+        check(lib.pg_incref(node_id))
+        v = _new(Value)
+        v._id = node_id
+        _register(v)
+    return v
+
+
+def _adopt(node_id):
+    """A handle on a node just created for us (its reference is ours)."""
     v = _new(Value)
     v._id = node_id
     return v
+
+
+# -- operators: ValueBase's methods, made fast for this engine ----------------
+# Each is ValueBase's method with its op code bound, calling C directly: an
+# extra Python call per op (ValueBase's engine hooks) would cost ~7%.
+
+def _binary_method(op, kop):
+    def method(self, other):
+        if type(other) is Value:
+            r = _binary(op, self._id, other._id)
+        else:
+            k = number_or_none(other)
+            if k is not None:
+                r = _binary_k(kop, self._id, k, 0)
+            elif isinstance(other, Value):    # a subclass of ours
+                r = _binary(op, self._id, other._id)
+            elif isinstance(other, ValueBase):
+                raise mixed_engines(type(self), type(other))
+            else:
+                return NotImplemented
+        if r < 0:
+            raise error(-r, _ops.LABELS[op])
+        v = _new(Value)
+        v._id = r
+        return v
+    return method
+
+
+def _reflected_method(op):
+    def method(self, other):
+        k = number_or_none(other)
+        if k is None:
+            return NotImplemented
+        r = _binary_k(op, self._id, k, 1)
+        if r < 0:
+            raise error(-r, _ops.LABELS[op])
+        v = _new(Value)
+        v._id = r
+        return v
+    return method
+
+
+def _unary_method(op):
+    def method(self):
+        r = _unary(op, self._id)
+        if r < 0:
+            raise error(-r, _ops.LABELS[op])
+        v = _new(Value)
+        v._id = r
+        return v
+    return method
 
 
 def set_grad_enabled(on):
@@ -31,34 +119,57 @@ def set_grad_enabled(on):
 
 
 class Value(ValueBase):
-    """A scalar and its gradient, stored in the C core."""
+    """A scalar and its gradient, stored in the C core.
 
-    __slots__ = ("_id",)
+    A handle holds its node's id. Intermediate nodes need no handle: parents
+    keep their children alive in C, and `_prev` wraps a child on demand.
+    """
+
+    __slots__ = ("_id", "_label", "__dict__", "__weakref__")
     _id: int   # the node's id in the C core
 
-    def __new__(cls, data, _children=(), _op=""):
-        if _children or _op:
-            check_leaf_args(_children, _op)
+    def __new__(cls, data, *args, **kwargs):
         node_id = _leaf(data if type(data) is float else as_float(data))
         if node_id < 0:
             raise error(-node_id)
         self = _new(cls)
         self._id = node_id
+        _register(self)
         return self
 
-    def __init__(self, data, _children=(), _op=""):
-        """Value(data): a leaf holding float(data) (the node is made in __new__)."""
+    def __init__(self, data, _children=(), _op="", label=""):
+        """Value(data, label=''): a leaf holding float(data) (its node is made in __new__)."""
+        if _children or _op:
+            check_leaf_args(_children, _op)
+        if label:
+            self.label = label
+        if type(self) is not Value:   # a subclass's __init__ may pass on other data
+            self.data = data
 
     def __del__(self, _decref=lib.pg_decref):
         _decref(self._id)
 
-    # Handles on the same node are the same Value (so `_prev` matches the
-    # Values the user holds).
+    # `==` and hash mean "the same node", as identity does on the reference
+    # engine (where a node is its Value): an operator's result the user holds
+    # and the handle `_prev` gives for its node are equal.
     def __eq__(self, other):
         return isinstance(other, Value) and other._id == self._id
 
     def __hash__(self):
         return hash(self._id)
+
+    @property
+    def label(self) -> str:
+        """A name for to_dot/draw (micrograd lecture's `label`); '' if none."""
+        try:
+            return self._label
+        except AttributeError:
+            return ""
+
+    @label.setter
+    def label(self, text: str) -> None:
+        self._label = text
+        _register(self)   # a named Value is the one `_prev` gives back
 
     @property
     def data(self) -> float:
@@ -78,48 +189,17 @@ class Value(ValueBase):
     def grad(self, g):
         check(lib.pg_set_grad(self._id, as_float(g)))
 
-    def _code(self):
+    # Read from the node (the reference engine keeps them as attributes).
+    @property
+    def _opcode(self):  # type: ignore[override]
         return lib.pg_op(self._id)
 
-    def _kids(self):
-        return tuple(_wrap_existing(lib.pg_kid(self._id, i)) for i in range(lib.pg_nkids(self._id)))
-
-    # -- operators, built from the op table by ValueBase ----------------------
-
-    @staticmethod
-    def _make_binary(op, const_op, reflected):
-        name = _ops.LABELS[op]
-        k_first = 1 if reflected else 0
-
-        def method(self, other):
-            if type(other) is Value:
-                r = _binary(op, other._id, self._id) if reflected else _binary(op, self._id, other._id)
-            else:
-                k = number_or_none(other)
-                if k is None:
-                    if isinstance(other, ValueBase):
-                        raise mixed_engines(type(self), type(other))
-                    return NotImplemented
-                r = _binary_k(const_op, self._id, k, k_first)
-            if r < 0:
-                raise error(-r, name)
-            v = _new(Value)
-            v._id = r
-            return v
-        return method
-
-    @staticmethod
-    def _make_unary(op):
-        name = _ops.LABELS[op]
-
-        def method(self):
-            r = _unary(op, self._id)
-            if r < 0:
-                raise error(-r, name)
-            v = _new(Value)
-            v._id = r
-            return v
-        return method
+    @property
+    def _children(self):  # type: ignore[override]
+        """The operands in order: a Value registered for a node (see
+        _handles) comes back as itself, others get a new handle."""
+        i = self._id
+        return tuple(_handle(lib.pg_kid(i, k)) for k in range(lib.pg_nkids(i)))
 
     # -- fused n-ary nodes ----------------------------------------------------
 
@@ -162,13 +242,26 @@ class Value(ValueBase):
         check(lib.pg_backward(self._id), "backward")
 
 
-def _adopt(node_id):
-    """A handle on a node just created for us (its reference is ours)."""
-    v = _new(Value)
-    v._id = node_id
-    return v
 
 
 def _from_nary(op, vals):
     # `vals` holds the handles until the node has taken its own references.
     return _adopt(check_id(_nary(op, len(vals), [x._id for x in vals]), _ops.label(op)))
+
+
+def _install_operators(cls):
+    """Replace ValueBase's operator methods (engine-neutral, through hooks)
+    with this engine's direct ones, keeping their names and docstrings."""
+    def install(name, method):
+        base = getattr(ValueBase, name)
+        method.__name__, method.__qualname__, method.__doc__ = name, f"Value.{name}", base.__doc__
+        setattr(cls, name, method)
+
+    for stem, (op, kop) in _ops.BINARY.items():
+        install(f"__{stem}__", _binary_method(op, kop))
+        install(f"__r{stem}__", _reflected_method(op))
+    for name, op in _ops.UNARY.items():
+        install(name, _unary_method(op))
+
+
+_install_operators(Value)

@@ -67,7 +67,7 @@ class Program:
             if type(v) is not V:
                 raise TypeError(f"compile: inputs and params must be {V.__module__}.Value "
                                 f"(the root's engine), not {type(v).__module__}.{type(v).__name__}")
-            if v._code() != LEAF:
+            if v._opcode != LEAF:
                 raise ValueError("compile: inputs and params must be leaf Values (made with Value(x))")
         if len(set(inputs + params)) != len(inputs) + len(params):
             raise ValueError("compile: a Value appears twice among inputs and params")

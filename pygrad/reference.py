@@ -206,15 +206,17 @@ def set_grad_enabled(on):
 class Value(ValueBase):
     """A scalar and its gradient, in pure Python."""
 
-    __slots__ = ("_data", "_grad", "_opcode", "_children")
+    __slots__ = ("_data", "_grad", "_opcode", "_children", "__dict__", "__weakref__")
 
-    def __init__(self, data, _children=(), _op=""):
-        """Value(data): a leaf holding float(data); TypeError if data is not a real number."""
+    def __init__(self, data, _children=(), _op="", label=""):
+        """Value(data, label=''): a leaf holding float(data); TypeError if data is not a real number."""
         check_leaf_args(_children, _op)
         self._data = as_float(data)
         self._grad = 0.0
         self._opcode = _ops.LEAF
         self._children = ()
+        if label:
+            self.label = label
 
     @classmethod
     def _node(cls, code, data, children):
@@ -242,40 +244,28 @@ class Value(ValueBase):
     def grad(self, g):
         self._grad = as_float(g)
 
-    def _kids(self):
-        return self._children
+    # -- the operator hooks of ValueBase: each op's forward rule is its RULES row
 
-    def _code(self):
-        return self._opcode
+    def _binary_op(self, op, kop, other):
+        if isinstance(other, Value):
+            code = op
+        else:
+            k = number_or_none(other)
+            if k is None:
+                if isinstance(other, ValueBase):
+                    raise mixed_engines(type(self), type(other))
+                return NotImplemented
+            other, code = Value(k), kop      # a number operand becomes a leaf, as in micrograd
+        return Value._node(code, _BY_CODE[code][0](self._data, other._data), (self, other))
 
-    # -- operators, built from the op table by ValueBase ----------------------
+    def _reflected_op(self, op, other):
+        k = number_or_none(other)
+        if k is None:
+            return NotImplemented
+        return Value._node(op, _BY_CODE[op][0](k, self._data), (Value(k), self))
 
-    @staticmethod
-    def _make_binary(op, const_op, reflected):
-        forward = _BY_CODE[op][0]
-
-        def method(self, other):
-            if not isinstance(other, Value):
-                k = number_or_none(other)
-                if k is None:
-                    if isinstance(other, ValueBase):
-                        raise mixed_engines(type(self), type(other))
-                    return NotImplemented
-                other = Value(k)
-                code = const_op
-            else:
-                code = op
-            a, b = (other, self) if reflected else (self, other)
-            return Value._node(code, forward(a._data, b._data), (a, b))
-        return method
-
-    @staticmethod
-    def _make_unary(op):
-        forward = _BY_CODE[op][0]
-
-        def method(self):
-            return Value._node(op, forward(self._data), (self,))
-        return method
+    def _unary_op(self, op):
+        return Value._node(op, _BY_CODE[op][0](self._data), (self,))
 
     # -- fused n-ary nodes ----------------------------------------------------
 

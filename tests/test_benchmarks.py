@@ -262,7 +262,7 @@ def _reachable(root):
         v = stack.pop()
         if id(v) not in seen:
             seen.add(id(v))
-            stack.extend(v._kids())
+            stack.extend(v._children)
     return len(seen)
 
 

@@ -209,7 +209,7 @@ def test_apply_covers_every_op_of_the_engines():
         k = 2 if name in WITH_CONST else None
         nodes = [Ref(0.5), Ref(1.5), Ref(0.25)]
         step = (name, (0, 1, 2)[:ARITY.get(name, 1) or 3], k)
-        codes.add(apply(Ref, nodes, step)._code())
+        codes.add(apply(Ref, nodes, step)._opcode)
     assert codes == set(range(1, len(_ops.OPS)))
 
 

@@ -38,7 +38,7 @@ ROWS = [
     Bad("value_list", lambda V: V([1]), TypeError, "real numbers"),
     Bad("value_ndarray", lambda V: V(np.array([1.0])), TypeError, "real numbers"),
     Bad("value_of_value", lambda V: V(V(1.0)), TypeError, "real numbers"),
-    Bad("value_children", lambda V: V(1.0, (V(2.0),), "+"), TypeError, "only data"),
+    Bad("value_children", lambda V: V(1.0, (V(2.0),), "+"), TypeError, "custom op"),
     # division by zero
     Bad("div_int_zero", lambda V: V(1.0) / 0, ZeroDivisionError, "division by zero"),
     Bad("div_value_zero", lambda V: V(1.0) / V(0.0), ZeroDivisionError, "division by zero"),

@@ -154,7 +154,7 @@ def test_every_op_of_the_engines_has_a_row():
     an op added to the engines without a row here fails this test."""
     from pygrad import _ops
     from pygrad.reference import Value
-    built = {op.build(Value, *map(Value, op.points[0]))._code() for op in OPS}
+    built = {op.build(Value, *map(Value, op.points[0]))._opcode for op in OPS}
     assert built == set(range(1, len(_ops.OPS))), [_ops.OPS[c] for c in set(range(1, len(_ops.OPS))) - built]
 
 
