@@ -18,11 +18,11 @@ class CCode:
 
     def held_constants(self):
         """Constants that something outside the graph holds (see compile's strict)."""
-        from .cengine import _wrap_existing
+        from .cengine import _handle
         n = lib.pg_program_held_constants(self._p, 0, ffi.NULL)
         ids = ffi.new("int32_t[]", max(n, 1))
         check_id(lib.pg_program_held_constants(self._p, n, ids), "compile")
-        return [_wrap_existing(i) for i in ids[0:n]]
+        return [_handle(i) for i in ids[0:n]]
 
     def run(self, batch, out, backward, scale):
         """batch: C-contiguous float64 (n, ninputs); out: float64 (n,)."""
