@@ -19,12 +19,13 @@ class ParamKernels:
         check(lib.pg_fill_grad(self.n, self.ids, 0.0))
 
     def sgd(self, lr, momentum, velocity):
-        check(lib.pg_sgd_step(self.n, self.ids, lr, momentum, _doubles(velocity)), "SGD")
+        check(lib.pg_sgd_step(self.n, self.ids, lr, momentum, self._doubles(velocity)), "SGD")
 
     def adam(self, lr, beta1, beta2, eps, t, m, v):
-        check(lib.pg_adam_step(self.n, self.ids, lr, beta1, beta2, eps, t, _doubles(m), _doubles(v)), "Adam")
+        check(lib.pg_adam_step(self.n, self.ids, lr, beta1, beta2, eps, t, self._doubles(m), self._doubles(v)),
+              "Adam")
 
-
-def _doubles(a):
-    """A writable double* over an array('d') (no copy)."""
-    return ffi.from_buffer("double[]", a, require_writable=True)
+    def _doubles(self, a):
+        """A writable double* over an array('d') (no copy); optim.py has
+        checked that it holds one entry per parameter."""
+        return ffi.from_buffer("double[]", a, require_writable=True)

@@ -119,7 +119,7 @@ class _Fused:
     __slots__ = ("neurons", "dicts", "state", "call", "relu")
 
     def __init__(self, neurons: List[Neuron]) -> None:
-        self.neurons = list(neurons)
+        self.neurons = neurons[:]        # a list's copy (a tuple is its own)
         self.dicts = [vars(n) for n in neurons]
         self.state = [{**d, "w": d["w"][:]} for d in self.dicts]
         nonlins = {bool(n.nonlin) for n in neurons}

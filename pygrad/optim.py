@@ -89,6 +89,12 @@ class Optimizer:
     def _zeros(self) -> "array[float]":
         return array("d", bytes(8 * len(self._params)))
 
+    def _checked(self, *states: Any) -> None:
+        # State is one entry per parameter (C would write past a short one).
+        for s in states:
+            if len(s) != len(self._params):
+                raise ValueError(f"optimizer state has {len(s)} entries for {len(self._params)} parameters")
+
     def zero_grad(self) -> None:
         """Set every parameter's grad to 0."""
         if self._c:
@@ -116,6 +122,7 @@ class SGD(Optimizer):
 
     def step(self) -> None:
         """Update every parameter from its grad."""
+        self._checked(self.velocity)
         if self._c:
             self._c.sgd(self.lr, self.momentum, self.velocity)
             return
@@ -141,6 +148,7 @@ class Adam(Optimizer):
 
     def step(self) -> None:
         """Update every parameter from its grad (bias-corrected moments)."""
+        self._checked(self.m, self.v)
         self.t += 1
         if self._c:
             self._c.adam(self.lr, self.beta1, self.beta2, self.eps, self.t, self.m, self.v)

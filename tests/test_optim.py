@@ -8,6 +8,7 @@ Bitwise equality is `repr(a) == repr(b)` (tells -0.0 from 0.0, NaN == NaN).
 """
 import math
 import random
+from array import array
 
 import pytest
 
@@ -305,3 +306,17 @@ def test_optimizer_drives_an_mlp_on_both_engines_identically(run_on):
     c, py = run_on("c", train), run_on("python", train)
     assert c == py
     assert float(c[4]) < float(c[0])      # and it learns
+
+
+@pytest.mark.parametrize("opt_name", OPTIMIZERS)
+def test_state_of_the_wrong_length_is_refused(engine, opt_name):
+    params = make_params(engine)
+    opt = OPTIMIZERS[opt_name](params)
+    short = array("d", [0.0])
+    if opt_name == "adam":
+        opt.m = short
+    else:
+        opt.velocity = short
+    with pytest.raises(ValueError, match="state has 1 entries for 4 parameters"):
+        opt.step()
+    assert bits(p.data for p in params) == bits(DATA)       # nothing stepped
