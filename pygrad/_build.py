@@ -5,6 +5,7 @@ contract is written once.
 """
 import os
 import re
+import sys
 
 from cffi import FFI
 
@@ -122,9 +123,12 @@ ffibuilder.set_source(
     # result: without -ffast-math the compiler may not reassociate, and
     # -ffp-contract=off forbids fused multiply-adds, so sums round exactly
     # as in Python and results are the same on every machine.
-    extra_compile_args=["-O3", "-std=c11", "-ffp-contract=off", "-Wall", "-Wextra"] + SANITIZE,
+    # MSVC (Windows) takes its own flags and has no libm; its /fp:precise
+    # does not contract either.
+    extra_compile_args=(["/O2", "/std:c11", "/fp:precise", "/W3"] if sys.platform == "win32" else
+                        ["-O3", "-std=c11", "-ffp-contract=off", "-Wall", "-Wextra"] + SANITIZE),
     extra_link_args=SANITIZE,
-    libraries=["m"],
+    libraries=[] if sys.platform == "win32" else ["m"],
 )
 
 if __name__ == "__main__":
