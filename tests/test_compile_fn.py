@@ -215,3 +215,39 @@ def test_compile_fn_strict_catches_a_forgotten_param(engine):
         f(1.0)
     g = pygrad.compile_fn(lambda t: t * params[0] + t * 2.5, params=params, strict=True)
     assert g(2.0) == 2.0 * params[0].data + 5.0
+
+
+def test_threads_sharing_one_program_get_their_own_bad_row(engine):
+    """Each thread's failing run names its own bad row (no error state is
+    shared between calls of one program)."""
+    import sys
+    x, w = engine(1.0), engine(0.5)
+    prog = pygrad.compile((x * w).log(), inputs=[x], params=[w])
+    errors, wrong = [], []
+    barrier = threading.Barrier(8)
+
+    def worker(bad):
+        rows = [[1.0]] * 12
+        rows[bad] = [-1.0]
+        barrier.wait()
+        for _ in range(100):
+            for run in (prog.forward_batch, prog.accumulate):
+                try:
+                    run(rows)
+                except ValueError as exc:
+                    if str(exc) != f"row {bad}: math domain error":
+                        wrong.append(str(exc))
+                else:
+                    errors.append("no error")
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert not errors and not wrong
+    assert w.grad == 0.0
