@@ -18,7 +18,7 @@ struct pg_program {
     pg_instr *code;      /* ncode instructions, in slot order               */
     int32_t *terms;      /* the fused chains' children (one block)          */
     double *lanes;       /* forward-only runs: BLOCK rows of every slot     */
-    int32_t nslots, nleaves, ninputs, nparams, root, ncode;
+    int32_t nslots, nleaves, ninputs, nparams, root, ncode, nops;
     int blocks;          /* forward-only runs may go BLOCK rows at a time */
 };
 
@@ -40,18 +40,25 @@ void pg_program_free(pg_program *p) {
     free(p);
 }
 
-int64_t pg_program_size(const pg_program *p) { return p ? p->nslots - p->nleaves : -1; }
+int64_t pg_program_size(const pg_program *p) { return p ? p->nops : -1; }
+
+/* Count the references each constant slot gets from the program's instructions. */
+static void count_constant_reads(const pg_program *p, int32_t first, int64_t *edges) {
+    for (int32_t i = 0; i < p->ncode; i++) {
+        const pg_instr *in = &p->code[i];
+        const int32_t *k = in->nterms ? in->t : pg_kids_of(&p->slots[in->slot]);
+        int32_t nk = in->nterms ? 1 + 2 * in->nterms : pg_nkids_of(&p->slots[in->slot]);
+        for (int32_t j = 0; j < nk; j++)
+            if (k[j] >= first && k[j] < p->nleaves) edges[k[j] - first]++;
+    }
+}
 
 int64_t pg_program_held_constants(const pg_program *p, int64_t max, int32_t *ids) {
     if (!p || max < 0 || (max > 0 && !ids)) return -PG_EINVAL;
     int32_t first = p->ninputs + p->nparams;
     int64_t *edges = calloc((size_t)(p->nleaves - first) + 1, sizeof(int64_t)), found = 0;
     if (!edges) return -PG_ENOMEM;
-    for (int32_t s = p->nleaves; s < p->nslots; s++) {
-        const int32_t *k = pg_kids_of(&p->slots[s]);
-        for (int32_t i = 0, nk = pg_nkids_of(&p->slots[s]); i < nk; i++)
-            if (k[i] >= first && k[i] < p->nleaves) edges[k[i] - first]++;
-    }
+    count_constant_reads(p, first, edges);
     /* A constant's references: its parents in the graph, the program's own, and any others. */
     for (int32_t s = first; s < p->nleaves; s++) {
         if ((int64_t)pg_nodes[p->leaf_ids[s]].refs <= 1 + edges[s - first]) continue;
@@ -142,6 +149,33 @@ static int add_op(pg_program *p, slot_map *slot_of, int32_t id, int32_t s) {
     return PG_OK;
 }
 
+/* Drop the slots of nodes absorbed into fused chains: the instructions'
+ * slots become nleaves, nleaves + 1, ... in order (so the values a run
+ * touches sit close together), and every reference is renamed. */
+static int compact(pg_program *p) {
+    int32_t *to = malloc((size_t)p->nslots * sizeof(int32_t));
+    if (!to) return PG_ENOMEM;
+    for (int32_t s = 0; s < p->nslots; s++) to[s] = s < p->nleaves ? s : -1;
+    for (int32_t i = 0; i < p->ncode; i++) to[p->code[i].slot] = p->nleaves + i;
+    for (int32_t i = 0; i < p->ncode; i++) {   /* ascending: never over a slot still to move */
+        pg_instr *in = &p->code[i];
+        pg_node *n = &p->slots[p->nleaves + i];
+        *n = p->slots[in->slot];
+        in->slot = p->nleaves + i;
+        if (in->nterms) {
+            for (int32_t j = 0; j < 1 + 2 * in->nterms; j++)
+                if (in->t[j] >= 0) in->t[j] = to[in->t[j]];
+            continue;
+        }
+        int32_t *k = pg_is_nary(n->op) ? n->kids.many + 1 : n->kids.pair;
+        for (int32_t j = 0, nk = pg_nkids_of(n); j < nk; j++) k[j] = to[k[j]];
+    }
+    p->root = to[p->root];
+    p->nslots = p->nleaves + p->ncode;
+    free(to);
+    return PG_OK;
+}
+
 static int build(pg_program *p, int32_t root, int32_t ninputs, const int32_t *inputs,
                  int32_t nparams, const int32_t *params, const int32_t *order, int64_t nops,
                  slot_map *slot_of) {
@@ -170,7 +204,9 @@ static int build(pg_program *p, int32_t root, int32_t ninputs, const int32_t *in
     p->blocks = 1;
     for (int32_t s = p->nleaves; s < p->nslots; s++)
         if (pg_is_nary(p->slots[s].op) && p->slots[s].op != PG_SUM && p->slots[s].op != PG_DOT) p->blocks = 0;
-    return pg_fuse(p->slots, p->nleaves, p->nslots, p->root, &p->code, &p->ncode, &p->terms);
+    p->nops = p->nslots - p->nleaves;
+    st = pg_fuse(p->slots, p->nleaves, p->nslots, p->root, &p->code, &p->ncode, &p->terms);
+    return st == PG_OK ? compact(p) : st;
 }
 
 int pg_compile(int32_t root, int32_t ninputs, const int32_t *inputs,
