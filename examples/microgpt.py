@@ -157,6 +157,10 @@ class CompiledGPT(GPT):
     `pygrad.compile_fn` can trace `loss` once per document length and
     replay it in C with each document's token ids."""
 
+    def __init__(self, vocab_size, Value):
+        super().__init__(vocab_size, Value)
+        self.compiled_loss = pygrad.compile_fn(self.loss, params=self.params)   # programs by length
+
     def pick(self, seq, i):
         return pygrad.select(i, seq)
 
@@ -167,13 +171,11 @@ class CompiledGPT(GPT):
 def train(model, tok, docs, steps, compiled=False, log=print):
     """microgpt's training loop; returns the losses and the time it took (s)."""
     opt = pygrad.optim.Adam(model.params, lr=LEARNING_RATE, betas=BETAS, eps=EPS)
-    if compiled:
-        loss_fn = pygrad.compile_fn(model.loss, params=model.params)
     losses, t0 = [], time.perf_counter()
     for step in range(steps):
         tokens = tok.encode(docs[step % len(docs)])
         if compiled:     # forward and backward in C; a new length traces once
-            loss = loss_fn.accumulate(tokens[:BLOCK_SIZE + 1])
+            loss = model.compiled_loss.accumulate(tokens[:BLOCK_SIZE + 1])
         else:
             loss_value = model.loss(tokens)
             loss_value.backward()
