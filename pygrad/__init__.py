@@ -10,7 +10,7 @@ pure-Python reference). Choose with PYGRAD_ENGINE=c|python or
 `pygrad.use_engine(...)`; `pygrad.Value`, `pygrad.engine.Value` and
 `pygrad.nn` follow the active engine.
 """
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from . import optim
 from ._engines import ENGINES, get_engine, use_engine, value_class
@@ -27,12 +27,20 @@ __all__ = ["Value", "ML_Framework", "use_engine", "get_engine", "ENGINES", "sum"
            "gradcheck", "GradcheckError", "to_dot", "draw", "__version__"]
 
 
-def sum(values: Iterable[Any]) -> Any:  # noqa: A001  (pygrad.sum, like numpy.sum)
+if TYPE_CHECKING:
+    # For type checkers, `pygrad.Value` is what both engines' Values are (at
+    # run time it is the active engine's class, from __getattr__ below).
+    from ._api import Operand
+    from ._api import ValueBase as Value
+    ML_Framework = Value
+
+
+def sum(values: "Iterable[Operand]") -> "Value":  # noqa: A001  (pygrad.sum, like numpy.sum)
     """One fused node for the sum of `values`, on the active engine."""
     return value_class().sum(values)
 
 
-def dot(ws: Sequence[Any], xs: Sequence[Any], b: Any) -> Any:
+def dot(ws: "Sequence[Operand]", xs: "Sequence[Operand]", b: "Operand") -> "Value":
     """One fused node for b + sum(w * x), on the active engine."""
     return value_class().dot(ws, xs, b)
 

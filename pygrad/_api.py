@@ -14,7 +14,20 @@ An engine also supplies `data`, `grad`, `_opcode` (the op code, an int),
 set of them) and `backward`/`_backward`.
 """
 import numbers
-from typing import TYPE_CHECKING, Any, Optional, Set, SupportsFloat, Tuple, Union, cast
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Iterable,
+    List,
+    Optional,
+    Sequence,
+    Set,
+    SupportsFloat,
+    Tuple,
+    Union,
+    cast,
+)
 
 from . import _ops
 
@@ -103,12 +116,17 @@ class ValueBase:
     __slots__ = ()
     # numpy scalars on the left (np.float64(2) * v) defer to our reflected ops.
     __array_ufunc__ = None
-    # micrograd-lecture name shown by to_dot/draw; setting it gives the Value
-    # its own instance dict (as any other attribute a user sets does).
-    label: str = ""
+    if not TYPE_CHECKING:
+        # The micrograd lecture's name for a Value, shown by to_dot/draw
+        # (typed as a property below; the C engine's is one).
+        label = ""
 
     if TYPE_CHECKING:   # what every engine supplies
         def __init__(self, data: float, _children: Tuple[()] = (), _op: str = "", label: str = "") -> None: ...
+        @property
+        def label(self) -> str: ...
+        @label.setter
+        def label(self, text: str) -> None: ...
         @property
         def data(self) -> float: ...
         @data.setter
@@ -124,6 +142,13 @@ class ValueBase:
         def _unary_op(self, op: int) -> "ValueBase": ...
         def backward(self) -> None: ...
         def _backward(self) -> None: ...
+        @staticmethod
+        def sum(values: Iterable[Operand]) -> "ValueBase": ...
+        @staticmethod
+        def dot(ws: Sequence[Operand], xs: Sequence[Operand], b: Operand) -> "ValueBase": ...
+        @staticmethod
+        def dense(rows: Sequence[Sequence[Operand]], biases: Sequence[Operand]
+                  ) -> Callable[..., List["ValueBase"]]: ...
 
     # -- operators: one line each --------------------------------------------
 

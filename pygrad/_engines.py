@@ -8,9 +8,12 @@ import importlib
 import os
 import warnings
 from types import ModuleType
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Optional, Type
 
 from ._coreinfo import why_no_core
+
+if TYPE_CHECKING:
+    from ._api import ValueBase
 
 ENGINES = {"c": "pygrad.cengine", "python": "pygrad.reference"}
 _active: Optional[str] = None
@@ -21,7 +24,7 @@ def _check_name(name: str) -> None:
         raise ValueError(f"unknown pygrad engine {name!r}; valid engines: {', '.join(map(repr, ENGINES))}")
 
 
-def use_engine(name: str) -> Any:
+def use_engine(name: str) -> "Type[ValueBase]":
     """Make `name` ("c" or "python") the active engine; returns its Value class."""
     global _active
     _check_name(name)
@@ -38,7 +41,7 @@ def get_engine() -> str:
     return _active
 
 
-def value_class(name: Optional[str] = None) -> Any:
+def value_class(name: Optional[str] = None) -> "Type[ValueBase]":
     """The Value class of engine `name` (default: the active one)."""
     name = name or get_engine()
     _check_name(name)

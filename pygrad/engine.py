@@ -1,8 +1,13 @@
-"""micrograd's module name: `from pygrad.engine import Value` gives the
-active engine's Value (see pygrad.use_engine)."""
-from typing import Any
+"""micrograd's import path: `from pygrad.engine import Value` gives the
+active engine's Value (see pygrad.use_engine), so a micrograd program runs
+by changing only its imports."""
+from typing import TYPE_CHECKING, Any
 
 from ._engines import value_class
+
+if TYPE_CHECKING:
+    from ._api import ValueBase as Value
+    ML_Framework = Value
 
 
 def __getattr__(name: str) -> Any:

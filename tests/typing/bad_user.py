@@ -1,0 +1,10 @@
+"""A user program with type errors: mypy must reject each marked line
+(tests/test_typing.py counts the errors by line)."""
+from pygrad import Value
+
+a = Value(2.0)
+a + "x"                  # error: a Value adds to Values and numbers only
+Value("x")               # error: data is a number
+bad: str = a.data        # error: data is a float
+a.grad = "zero"          # error: grad is a float
+a.tanh(2)                # error: tanh takes no argument
