@@ -68,6 +68,7 @@ void pg_node_free(int32_t id);        /* put a node whose refs reached 0 (or
                                          that was never linked) on the free list */
 int pg_valid(int32_t id);
 int pg_all_valid(int64_t n, const int32_t *ids);   /* ids[0..n) all pg_valid */
+int32_t pg_made(int32_t id);          /* note what a public constructor returns */
 void pg_add_kid_bytes(int64_t delta);
 void pg_add_edges(int64_t delta);
 int64_t pg_edge_count(void);          /* children over all live nodes */

@@ -34,6 +34,7 @@ int pg_dense(int32_t nout, int32_t nin, const int32_t *w, const int32_t *x,
         if (out[r] < 0) {
             int status = -out[r];
             for (int32_t j = 0; j < r; j++) pg_decref(out[j]);
+            for (int32_t j = 0; j < nout; j++) out[j] = -1;   /* no id to release */
             free(kids);
             return status;
         }

@@ -40,7 +40,7 @@ static void link2(int32_t id, int op, double value, int32_t a, int32_t b) {
 
 static int has_arity(int op, int arity) { return op > 0 && op < PG_NUM_OPS && pg_arity[op] == arity; }
 
-int32_t pg_unary(int op, int32_t a) {
+static int32_t unary(int op, int32_t a) {
     if (!has_arity(op, 1) || !pg_valid(a)) return -PG_EINVAL;
     double v;
     int st = pg_forward(op, pg_nodes[a].data, 0.0, &v);
@@ -51,7 +51,7 @@ int32_t pg_unary(int op, int32_t a) {
     return id;
 }
 
-int32_t pg_binary(int op, int32_t a, int32_t b) {
+static int32_t binary(int op, int32_t a, int32_t b) {
     if (!has_arity(op, 2) || !pg_valid(a) || !pg_valid(b)) return -PG_EINVAL;
     double v;
     int st = pg_forward(op, pg_nodes[a].data, pg_nodes[b].data, &v);
@@ -62,7 +62,7 @@ int32_t pg_binary(int op, int32_t a, int32_t b) {
     return id;
 }
 
-int32_t pg_binary_k(int op, int32_t a, double k, int k_first) {
+static int32_t binary_k(int op, int32_t a, double k, int k_first) {
     if (!has_arity(op, 2) || !pg_valid(a)) return -PG_EINVAL;
     double x = pg_nodes[a].data, v;
     int st = k_first ? pg_forward(op, k, x, &v) : pg_forward(op, x, k, &v);
@@ -77,6 +77,11 @@ int32_t pg_binary_k(int op, int32_t a, double k, int k_first) {
     pg_nodes[kid].refs--; /* the new node is now its only owner */
     return id;
 }
+
+/* The public constructors note what they return (see pg_release_unowned). */
+int32_t pg_unary(int op, int32_t a) { return pg_made(unary(op, a)); }
+int32_t pg_binary(int op, int32_t a, int32_t b) { return pg_made(binary(op, a, b)); }
+int32_t pg_binary_k(int op, int32_t a, double k, int k_first) { return pg_made(binary_k(op, a, k, k_first)); }
 
 // ---------------------------------------------------------------------------
 // n-ary nodes
@@ -106,6 +111,6 @@ int32_t pg_nary_unchecked(int op, int32_t n, const int32_t *kids) {
 }
 
 int32_t pg_nary(int op, int32_t n, const int32_t *kids) {
-    if (n < 0 || !kids || !pg_all_valid(n, kids)) return -PG_EINVAL;
-    return pg_nary_unchecked(op, n, kids);
+    if (n < 0 || !kids || !pg_all_valid(n, kids)) return pg_made(-PG_EINVAL);
+    return pg_made(pg_nary_unchecked(op, n, kids));
 }

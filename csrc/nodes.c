@@ -93,10 +93,27 @@ void pg_add_edges(int64_t delta) { edges += delta; }
 int64_t pg_edge_count(void) { return edges; }
 int64_t pg_pool_count(void) { return count; }
 
+/* What this thread's last creating call returned. A binding that stores
+ * the returned id only after the call has returned can be interrupted in
+ * between (Python runs signal handlers there); it then releases the node
+ * with pg_release_unowned, so that no interrupt leaks one. */
+static _Thread_local int32_t last_made = -1;
+
+int32_t pg_made(int32_t id) {
+    last_made = id;
+    return id;
+}
+
+int pg_release_unowned(void) {
+    int32_t id = last_made;
+    last_made = -1;
+    return id >= 0 ? pg_decref(id) : PG_OK;
+}
+
 int32_t pg_leaf(double data) {
     int32_t id = pg_node_alloc();
     if (id >= 0) pg_nodes[id].data = data;
-    return id;
+    return pg_made(id);
 }
 
 // ---------------------------------------------------------------------------

@@ -57,7 +57,8 @@ int32_t pg_nary(int op, int32_t n, const int32_t *kids);
 /* A dense layer in one call: for each of nout neurons r, one PG_DOT node
  * over (w[r*nin .. r*nin+nin), x[0..nin), b[r]), followed by a PG_RELU node
  * if relu != 0. out[r] receives the id of neuron r's last node, owned by
- * the caller. All or nothing: on error no node is left behind. */
+ * the caller. All or nothing: on error no node is left behind and every
+ * out[r] is -1. */
 int pg_dense(int32_t nout, int32_t nin, const int32_t *w, const int32_t *x,
              const int32_t *b, int relu, int32_t *out);
 
@@ -92,6 +93,10 @@ int32_t pg_kid(int32_t id, int32_t i);
 /* Reference counts held by Python handles. */
 int pg_incref(int32_t id);
 int pg_decref(int32_t id);
+/* Drop the node that this thread's last pg_leaf/pg_unary/pg_binary/
+ * pg_binary_k/pg_nary call returned, once: for a caller interrupted (Ctrl-C)
+ * after that call returned and before it kept the id. */
+int pg_release_unowned(void);
 
 /* Compiled programs: the graph below a root, flattened once into an array
  * of slots in topological order, then replayed on many rows of inputs.

@@ -40,12 +40,31 @@ class Dense:
         if len(ids) != self.nin:
             raise ValueError(f"dense: {self.nin} weights per row but {len(ids)} inputs")
         out = ffi.new("int32_t[]", self.nout)      # per call: threads may share this object
-        st = lib.pg_dense(self.nout, self.nin, self.w_ids, ids, self.b_ids, 1 if relu else 0, out)
+        # Ctrl-C may strike right after a call returns (see cengine.py): until
+        # a handle holds each new node, an interrupt releases the rest.
+        made = []
+        try:
+            st = lib.pg_dense(self.nout, self.nin, self.w_ids, ids, self.b_ids, 1 if relu else 0, out)
+            made = ffi.unpack(out, self.nout)   # all -1 on error
+        except BaseException:
+            _release(ffi.unpack(out, self.nout))
+            raise
         if st:
             raise error(st, "dense")
-        values = []
-        for node_id in ffi.unpack(out, self.nout):   # handles on the new nodes, whose references are ours
-            v = _new(Value)
-            v._id = node_id
-            values.append(v)
+        values, held = [], 0
+        try:
+            for node_id in made:    # handles on the new nodes, whose references are ours
+                v = _new(Value)
+                v._id = node_id
+                held += 1
+                values.append(v)
+        except BaseException:
+            _release(made[held:])
+            raise
         return values
+
+
+def _release(ids):
+    for node_id in ids:
+        if node_id >= 0:
+            lib.pg_decref(node_id)

@@ -48,18 +48,18 @@ def _handle(node_id):
         wr = _handles.get(node_id)
         v = wr() if wr is not None else None
     if v is None:
-        check(lib.pg_incref(node_id))
         v = _new(Value)
-        v._id = node_id
+        v._id = node_id          # before the incref: an interrupt in between leaks nothing
+        check(lib.pg_incref(node_id))
         _register(v)
     return v
 
 
-def _adopt(node_id):
-    """A handle on a node just created for us (its reference is ours)."""
-    v = _new(Value)
-    v._id = node_id
-    return v
+# Ctrl-C: Python runs signal handlers right after a call returns, so an
+# interrupt can strike between a creating call into C and the line that
+# keeps its id. Each such call sits alone in a `try` (no Python runs
+# before it there), whose handler drops the node the core made last.
+_release_unowned = lib.pg_release_unowned
 
 
 # -- operators: ValueBase's methods, made fast for this engine ----------------
@@ -68,21 +68,29 @@ def _adopt(node_id):
 
 def _binary_method(op, kop):
     def method(self, other):
-        if type(other) is Value:
-            r = _binary(op, self._id, other._id)
+        a = self._id
+        if type(other) is Value or isinstance(other, Value):   # (a subclass of ours)
+            b = other._id
+            try:
+                r = _binary(op, a, b)
+                v = _new(Value)
+            except BaseException:
+                _release_unowned()
+                raise
         else:
             k = number_or_none(other)
-            if k is not None:
-                r = _binary_k(kop, self._id, k, 0)
-            elif isinstance(other, Value):    # a subclass of ours
-                r = _binary(op, self._id, other._id)
-            elif isinstance(other, ValueBase):
-                raise mixed_engines(type(self), type(other))
-            else:
+            if k is None:
+                if isinstance(other, ValueBase):
+                    raise mixed_engines(type(self), type(other))
                 return NotImplemented
+            try:
+                r = _binary_k(kop, a, k, 0)
+                v = _new(Value)
+            except BaseException:
+                _release_unowned()
+                raise
         if r < 0:
             raise error(-r, _ops.LABELS[op])
-        v = _new(Value)
         v._id = r
         return v
     return method
@@ -93,10 +101,15 @@ def _reflected_method(op):
         k = number_or_none(other)
         if k is None:
             return NotImplemented
-        r = _binary_k(op, self._id, k, 1)
+        a = self._id
+        try:
+            r = _binary_k(op, a, k, 1)
+            v = _new(Value)
+        except BaseException:
+            _release_unowned()
+            raise
         if r < 0:
             raise error(-r, _ops.LABELS[op])
-        v = _new(Value)
         v._id = r
         return v
     return method
@@ -104,10 +117,15 @@ def _reflected_method(op):
 
 def _unary_method(op):
     def method(self):
-        r = _unary(op, self._id)
+        a = self._id
+        try:
+            r = _unary(op, a)
+            v = _new(Value)
+        except BaseException:
+            _release_unowned()
+            raise
         if r < 0:
             raise error(-r, _ops.LABELS[op])
-        v = _new(Value)
         v._id = r
         return v
     return method
@@ -129,10 +147,15 @@ class Value(ValueBase):
     _id: int   # the node's id in the C core
 
     def __new__(cls, data, *args, **kwargs):
-        node_id = _leaf(data if type(data) is float else as_float(data))
+        x = data if type(data) is float else as_float(data)
+        try:
+            node_id = _leaf(x)
+            self = _new(cls)
+        except BaseException:
+            _release_unowned()
+            raise
         if node_id < 0:
             raise error(-node_id)
-        self = _new(cls)
         self._id = node_id
         _register(self)
         return self
@@ -147,7 +170,10 @@ class Value(ValueBase):
             self.data = data
 
     def __del__(self, _decref=lib.pg_decref):
-        _decref(self._id)
+        try:
+            _decref(self._id)
+        except AttributeError:   # interrupted before it got its node: nothing to release
+            pass
 
     # `==` and hash mean "the same node", as identity does on the reference
     # engine (where a node is its Value): an operator's result the user holds
@@ -246,7 +272,17 @@ class Value(ValueBase):
 
 def _from_nary(op, vals):
     # `vals` holds the handles until the node has taken its own references.
-    return _adopt(check_id(_nary(op, len(vals), [x._id for x in vals]), _ops.label(op)))
+    n, ids = len(vals), [x._id for x in vals]
+    try:
+        r = _nary(op, n, ids)
+        v = _new(Value)
+    except BaseException:
+        _release_unowned()
+        raise
+    if r < 0:
+        raise error(-r, _ops.label(op))
+    v._id = r
+    return v
 
 
 def _install_operators(cls):
