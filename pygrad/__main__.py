@@ -2,19 +2,16 @@
 
     python -m pygrad                  # = info: version, engine, C core, platform
     python -m pygrad demo             # train the tutorial's neuron and a tiny MLP
-    python -m pygrad bench [--quick]  # the benchmarks (needs a source checkout)
     python -m pygrad --engine python demo
 
 `--engine c|python` (before or after the subcommand) chooses the engine, as
-PYGRAD_ENGINE does. Exit status: 0 on success, 1 when the chosen engine or
-the benchmarks are not available, 2 on a usage error.
+PYGRAD_ENGINE does. Exit status: 0 on success, 1 when the chosen engine is not
+available, 2 on a usage error. (The benchmarks: `python -m benchmarks` in a checkout.)
 """
 import argparse
-import importlib.util
 import os
 import platform
 import random
-import subprocess
 import sys
 
 import pygrad
@@ -32,22 +29,17 @@ def main(argv=None):
     if engine_error:
         print(f"error: {engine_error}", file=sys.stderr)
         return 1
-    if args.command == "demo":
-        demo()
-        return 0
-    return bench(args.quick, args.engine)
+    demo()
+    return 0
 
 
 def _parser():
     p = argparse.ArgumentParser(prog="python -m pygrad", description="pygrad: scalar autograd with a C core.")
     _engine_flag(p, default=None)
-    sub = p.add_subparsers(dest="command", metavar="{info,demo,bench}")
+    sub = p.add_subparsers(dest="command", metavar="{info,demo}")
     # The subcommands take --engine too; SUPPRESS keeps one given before them.
     _engine_flag(sub.add_parser("info", help="version, active engine, C core, platform (the default)"))
     _engine_flag(sub.add_parser("demo", help="train the tutorial's house-prices neuron and a tiny MLP"))
-    b = sub.add_parser("bench", help="run the benchmarks: python -m benchmarks (source checkout only)")
-    b.add_argument("--quick", action="store_true", help="CI mode: small sizes, few repetitions")
-    _engine_flag(b)
     return p
 
 
@@ -136,37 +128,6 @@ def tiny_mlp(steps=60, lr=0.02):
             print(f"  step {step:2d} loss {loss.data:.6f}")
     print("  targets:    ", " ".join(f"{y:+.2f}" for _, y in POINTS))
     print("  predictions:", " ".join(f"{model(x).data:+.2f}" for x, _ in POINTS))
-
-
-# -- bench --------------------------------------------------------------------
-
-
-def bench(quick, engine=None):
-    root = _checkout_root()
-    if root is None:
-        print("error: the benchmarks ship with pygrad's source checkout, not with the installed "
-              "package; run this from a clone of the repository", file=sys.stderr)
-        return 1
-    cmd = [sys.executable, "-m", "benchmarks"] + (["--quick"] if quick else [])
-    if engine:
-        cmd += ["--engines", engine]
-    print(f"running {' '.join(cmd[1:])} in {root}", flush=True)
-    return subprocess.call(cmd, cwd=root)
-
-
-def _checkout_root():
-    """The folder holding pygrad's `benchmarks` package: next to this pygrad
-    (an editable install, or a run from the checkout), else importable."""
-    candidates = [os.path.dirname(os.path.dirname(os.path.abspath(pygrad.__file__)))]
-    spec = importlib.util.find_spec("benchmarks")
-    if spec is not None and spec.origin:
-        candidates.append(os.path.dirname(os.path.dirname(spec.origin)))
-    for root in candidates:
-        # run.py and workloads/ tell pygrad's benchmarks from another `benchmarks`.
-        if os.path.isfile(os.path.join(root, "benchmarks", "run.py")) and \
-                os.path.isdir(os.path.join(root, "benchmarks", "workloads")):
-            return root
-    return None
 
 
 if __name__ == "__main__":

@@ -71,7 +71,7 @@ def test_unknown_engine_in_the_environment_exits_1(tmp_path):
     assert rc == 1 and lines == [] and "unknown pygrad engine 'fortran'" in err
 
 
-@pytest.mark.parametrize("args", [("--engine", "fortran"), ("frobnicate",), ("bench", "--slow")])
+@pytest.mark.parametrize("args", [("--engine", "fortran"), ("frobnicate",), ("bench",)])
 def test_usage_errors_exit_2(args, tmp_path):
     rc, lines, err = run(*args, cwd=tmp_path)
     assert rc == 2 and lines == [] and "usage: python -m pygrad" in err
@@ -165,7 +165,7 @@ def test_demo_trains_on_both_engines_alike(tmp_path):
     assert all(abs(p - t) < 0.1 for p, t in zip(preds, (1, -1, -1, 1)))
 
 
-# -- bench (in process: the real benchmarks take minutes and write results) ----
+# -- in process ---------------------------------------------------------------
 
 
 @pytest.fixture
@@ -173,41 +173,6 @@ def keep_engine():
     before = pygrad.get_engine()
     yield
     pygrad.use_engine(before)
-
-
-def test_bench_without_a_checkout_exits_1(monkeypatch, capsys, keep_engine):
-    monkeypatch.setattr(cli, "_checkout_root", lambda: None)
-    assert cli.main(["bench", "--quick"]) == 1
-    assert "source checkout" in capsys.readouterr().err
-
-
-def fake_checkout(root):
-    (root / "benchmarks" / "workloads").mkdir(parents=True)
-    (root / "benchmarks" / "run.py").write_text("")
-    (root / "pygrad").mkdir()
-    return str(root / "pygrad" / "__init__.py")
-
-
-def test_bench_runs_the_checkouts_benchmarks(tmp_path, monkeypatch, keep_engine):
-    monkeypatch.setattr(pygrad, "__file__", fake_checkout(tmp_path))
-    calls = []
-    monkeypatch.setattr(cli.subprocess, "call", lambda cmd, cwd: calls.append((cmd, cwd)) or 3)
-    assert cli.main(["bench", "--quick"]) == 3                  # the benchmarks' own exit status
-    assert cli.main(["bench", "--engine", "python"]) == 3
-    assert calls == [([sys.executable, "-m", "benchmarks", "--quick"], str(tmp_path)),
-                     ([sys.executable, "-m", "benchmarks", "--engines", "python"], str(tmp_path))]
-    assert pygrad.get_engine() == "python"
-
-
-def test_checkout_root_needs_pygrads_benchmarks(tmp_path, monkeypatch):
-    (tmp_path / "pygrad").mkdir()
-    (tmp_path / "benchmarks").mkdir()                           # some other `benchmarks`
-    monkeypatch.setattr(pygrad, "__file__", str(tmp_path / "pygrad" / "__init__.py"))
-    monkeypatch.setattr(cli.importlib.util, "find_spec", lambda name: None)
-    assert cli._checkout_root() is None
-    (tmp_path / "benchmarks" / "run.py").write_text("")
-    (tmp_path / "benchmarks" / "workloads").mkdir()
-    assert cli._checkout_root() == str(tmp_path)
 
 
 def test_in_process_demo_uses_the_chosen_engine(capsys, keep_engine):

@@ -1,0 +1,388 @@
+"""The workloads. Each is `run(ctx) -> [rows]` (harness.row), timing every
+engine on the same graph or program, and checking as it goes that they
+computed the same numbers (the floor's gradients and losses: bitwise)."""
+import math
+import os
+import random
+import runpy
+import tracemalloc
+from dataclasses import dataclass
+from time import perf_counter
+
+from .floor import Graph, Tape, trainer
+from .harness import alternate, recursion_room, row, rows
+
+EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+QUICK = {"reps": 3, "eager_ops": 10_000, "graph_nodes": 10_000, "train_steps": 1, "compiled_steps": 3,
+         "memory_nodes": 30_000, "scaling_sizes": (1_000, 10_000, 100_000), "microgpt_steps": 1}
+FULL = {"reps": 5, "eager_ops": 100_000, "graph_nodes": 1_000_000, "train_steps": 5, "compiled_steps": 50,
+        "memory_nodes": 1_000_000, "scaling_sizes": (1_000, 10_000, 100_000, 1_000_000), "microgpt_steps": 5}
+
+
+@dataclass
+class Context:
+    engines: list          # harness.Engine, loaded
+    floor: object          # the compiled floor module, or None
+    cfg: dict              # QUICK or FULL, maybe with other reps
+    cpp: str = None        # a C++ microgpt executable (--cpp)
+
+    def pygrad(self):
+        return [e for e in self.engines if e.name in ("c", "python")]
+
+
+# -- the graphs ------------------------------------------------------------------
+
+
+def chain(V, nodes):
+    """acc = acc * a + b: two nodes per step, one long path. (root, leaves, nodes, depth)"""
+    steps = max(1, (nodes - 3) // 2)
+    a, b, acc = V(0.999), V(0.001), V(1.0)
+    for _ in range(steps):
+        acc = acc * a + b
+    return acc, [a, b], 3 + 2 * steps, 2 * steps + 1
+
+
+def random_dag(V, nodes, seed=1):
+    """A seeded random DAG: unit k combines the oldest node nobody has used
+    yet with one drawn uniformly from all earlier nodes (shared
+    subexpressions, random memory access). A quarter of the units multiply
+    (one node), the rest average, (a + b) * half (two), so values stay near
+    1, far from slow denormals. The root is Python's sum of the unused nodes."""
+    rng = random.Random(seed)
+    units = max(1, int(nodes / 1.75))     # 1.75 nodes per unit
+    width = max(64, units // 256)
+    half, vals = V(0.5), [V(rng.uniform(0.5, 1.5)) for _ in range(width)]
+    leaves, count, depth = vals[:] + [half], width + 1, [1] * width
+    for k in range(units):
+        mul, i, j = rng.random() < 0.25, k, rng.randrange(width + k)
+        vals.append(vals[i] * vals[j] if mul else (vals[i] + vals[j]) * half)
+        depth.append(max(depth[i], depth[j]) + (1 if mul else 2))
+        count += 1 if mul else 2
+    unused = vals[units:]
+    return sum(unused), leaves, count + len(unused) + 1, max(depth) + len(unused) + 1
+
+
+def make_moons(n=100, noise=0.1, seed=1337):
+    """Two interleaving half circles, labels -1 / +1, as in micrograd's demo."""
+    rng = random.Random(seed)
+    X, y = [], []
+    for i in range(n):
+        t = math.pi * (i // 2) / (n // 2)
+        x0, x1 = (math.cos(t), math.sin(t)) if i % 2 else (1 - math.cos(t), 0.5 - math.sin(t))
+        X.append([x0 + rng.gauss(0, noise), x1 + rng.gauss(0, noise)])
+        y.append(1.0 if i % 2 else -1.0)
+    return X, y
+
+
+# -- eager forward -----------------------------------------------------------------
+
+
+def eager_forward(ctx):
+    """acc = acc * a + b through Python operators, ns per op (two per step)."""
+    steps = ctx.cfg["eager_ops"] // 2
+
+    def sampler(V):
+        def sample():
+            a, b, acc = V(0.999), V(0.001), V(1.0)
+            t0 = perf_counter()
+            for _ in range(steps):
+                acc = acc * a + b
+            return (perf_counter() - t0) / (2 * steps) * 1e9
+        return sample
+    samples, notes = alternate({e.name: sampler(e.Value) for e in ctx.engines}, ctx.cfg["reps"])
+    return rows("eager_forward", "ns/op", samples, notes, size=2 * steps)
+
+
+# -- backward --------------------------------------------------------------------
+
+
+def _backward(ctx, workload, build):
+    """One `root.backward()` per sample on a graph built once per engine,
+    ns per node. After the first backward, pygrad's leaf gradients are
+    compared with the floor's on the same graph: bitwise."""
+    size, runs, notes, grads = ctx.cfg["graph_nodes"], {}, {}, {}
+    for e in ctx.engines + ([None] if ctx.floor is not None else []):
+        name = e.name if e else "floor"
+        try:
+            if e is None:                  # the floor differentiates the graph recorded on a tape
+                tape = Tape()
+                root, leaves, nodes, depth = build(tape.leaf, size)
+                graph = Graph(ctx.floor, tape)
+                backward, grad = graph.backward, graph.grad
+            else:
+                root, leaves, nodes, depth = build(e.Value, size)
+                backward, grad = type(root).backward, (lambda v: v.grad)
+
+            def sample(e=e, backward=backward, root=root, nodes=nodes, depth=depth):
+                with recursion_room(e, depth):
+                    t0 = perf_counter()
+                    backward(root)
+                    return (perf_counter() - t0) / nodes * 1e9
+            sample()
+            grads[name], runs[name] = [repr(grad(x)) for x in leaves], sample
+        except Exception as exc:
+            notes[name] = f"{type(exc).__name__}: {exc}"[:160]
+    samples, failed = alternate(runs, ctx.cfg["reps"], warmup=0, collect=False)
+    out = []
+    for name, xs in samples.items():
+        check = grads[name] == grads["floor"] if name in ("c", "python") and "floor" in grads else None
+        out.append(row(workload, name, "ns/node", xs, size=size, grads_equal_floor=check))
+    return out + rows(workload, "ns/node", {}, {**notes, **failed})
+
+
+def backward_chain(ctx):
+    return _backward(ctx, "backward_chain", chain)
+
+
+def backward_dag(ctx):
+    return _backward(ctx, "backward_dag", random_dag)
+
+
+# -- micrograd's demo train step: eager, then compiled ------------------------------
+
+SIZES, ALPHA = [2, 16, 16, 1], 1e-4
+
+
+def demo_loss(Value, model, X, y):
+    """micrograd's demo.ipynb loss: max-margin + L2, as the notebook writes it."""
+    inputs = [list(map(Value, xrow)) for xrow in X]
+    scores = list(map(model, inputs))
+    losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(y, scores)]
+    data_loss = sum(losses) * (1.0 / len(losses))
+    reg_loss = ALPHA * sum((p * p for p in model.parameters()))
+    return data_loss + reg_loss
+
+
+def eager_demo(e, X, y):
+    """The notebook's step: loss, zero_grad, backward, SGD. Returns step(lr) -> loss."""
+    random.seed(1337)                      # the notebook's seed: the same weights on every engine
+    model = e.MLP(SIZES[0], SIZES[1:])
+
+    def step(lr):
+        loss = demo_loss(e.Value, model, X, y)
+        model.zero_grad()
+        loss.backward()
+        for p in model.parameters():
+            p.data -= lr * p.grad
+        return loss.data
+    return step
+
+
+def compiled_demo(e, X, y):
+    """The step with pygrad.compile (examples/moons.py --compiled): a hinge-loss
+    program accumulated over the rows, an L2 program, SGD. Returns step(lr) -> loss."""
+    import numpy as np
+
+    import pygrad
+    random.seed(1337)
+    model = e.MLP(SIZES[0], SIZES[1:])
+    V, params = e.Value, model.parameters()
+    x, target = [V(0.0) for _ in range(SIZES[0])], V(0.0)
+    hinge = pygrad.compile((1 + -target * model(x)).relu(), inputs=x + [target], params=params)
+    l2 = pygrad.compile(ALPHA * V.sum([p * p for p in params]), params=params)
+    opt = pygrad.optim.SGD(params, lr=1.0)
+    batch, no_inputs = np.c_[np.asarray(X), np.asarray(y)], np.empty((1, 0))
+
+    def step(lr):
+        opt.zero_grad()
+        data_loss = 0.0
+        for v in hinge.accumulate(batch, scale=1.0 / len(batch)).tolist():
+            data_loss += v                 # left to right, as sum() over Values adds
+        reg_loss = float(l2.accumulate(no_inputs)[0])
+        opt.lr = lr
+        opt.step()
+        return data_loss * (1.0 / len(batch)) + reg_loss
+    return step
+
+
+def _train(ctx, workload, make, engines, steps):
+    """ms per step; a sample is `steps` consecutive steps (paying for their own
+    garbage) with micrograd's learning-rate schedule. Losses are kept, and
+    compared with the floor's where it ran: bitwise."""
+    X, y = make_moons()
+    steppers, notes = {}, {}
+    for e in engines:
+        try:
+            steppers[e.name] = make(e, X, y)
+        except ImportError as exc:
+            notes[e.name] = f"needs {exc.name} ({exc})"
+    if ctx.floor is not None and workload == "train_step_compiled":
+        steppers["floor"] = trainer(ctx.floor, SIZES, X, y, ALPHA)
+    losses = {name: [] for name in steppers}
+
+    def sampler(name):
+        def sample():
+            t0 = perf_counter()
+            for _ in range(steps):
+                k = len(losses[name])
+                losses[name].append(steppers[name](1.0 - 0.9 * (k % 100) / 100))
+            return (perf_counter() - t0) / steps * 1e3
+        return sample
+    samples, failed = alternate({name: sampler(name) for name in steppers}, ctx.cfg["reps"])
+    out = []
+    for name, xs in samples.items():
+        same = list(map(repr, losses[name])) == list(map(repr, losses["floor"])) if "floor" in losses else None
+        out.append(row(workload, name, "ms/step", xs, losses=losses[name],
+                       losses_equal_floor=same if name != "floor" else None))
+    return out + rows(workload, "ms/step", {}, {**notes, **failed})
+
+
+def train_step(ctx):
+    return _train(ctx, "train_step", eager_demo, ctx.engines, ctx.cfg["train_steps"])
+
+
+def train_step_compiled(ctx):
+    return _train(ctx, "train_step_compiled", compiled_demo, ctx.pygrad(), ctx.cfg["compiled_steps"])
+
+
+# -- memory ----------------------------------------------------------------------
+
+
+def memory(ctx):
+    """Bytes per node of a chain held alive by its root: what Python
+    allocated (tracemalloc) plus the C core's live nodes and child lists
+    (not its pool's spare capacity, which depends on what ran before)."""
+    n, out = ctx.cfg["memory_nodes"], []
+    try:
+        from pygrad.cengine import stats
+    except ImportError:
+        def stats():
+            return {}
+    for e in ctx.engines:
+        c0 = stats()
+        tracemalloc.start()
+        root, _, nodes, _ = chain(e.Value, n)
+        python_bytes = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        c1 = stats()
+        core = (c1.get("live", 0) - c0.get("live", 0)) * c1.get("node_bytes", 0) + \
+            c1.get("kid_bytes", 0) - c0.get("kid_bytes", 0)
+        out.append(row("memory", e.name, "B/node", [(python_bytes + core) / nodes], size=nodes))
+        del root
+    return out
+
+
+# -- cost against graph size -----------------------------------------------------
+
+
+def scaling(ctx):
+    """Backward of the chain at 1e3 ... 1e6 nodes, ns per node: linear cost
+    is a flat line (--plot draws it)."""
+    out = []
+    for n in ctx.cfg["scaling_sizes"]:
+        small = {**ctx.cfg, "graph_nodes": n}
+        sub = Context([e for e in ctx.engines if e.name in ("c", "python")], ctx.floor, small)
+        out += [{**r, "workload": "scaling", "n": n, "grads_equal_floor": None} for r in backward_chain(sub)]
+    return out
+
+
+# -- microgpt --------------------------------------------------------------------
+
+
+class ScalarValue:
+    """A pure-Python scalar Value in microgpt's style (each node keeps its
+    children and their local gradients; backward sorts and sweeps): what
+    microgpt users run before they swap in pygrad."""
+    __slots__ = ("data", "grad", "_children", "_local_grads")
+
+    def __init__(self, data, children=(), local_grads=()):
+        self.data, self.grad, self._children, self._local_grads = data, 0.0, children, local_grads
+
+    def __add__(self, other):
+        o = other if isinstance(other, ScalarValue) else ScalarValue(other)
+        return ScalarValue(self.data + o.data, (self, o), (1.0, 1.0))
+
+    def __mul__(self, other):
+        o = other if isinstance(other, ScalarValue) else ScalarValue(other)
+        return ScalarValue(self.data * o.data, (self, o), (o.data, self.data))
+
+    def __pow__(self, k):
+        return ScalarValue(self.data ** k, (self,), (k * self.data ** (k - 1),))
+
+    def log(self):
+        return ScalarValue(math.log(self.data), (self,), (1.0 / self.data,))
+
+    def exp(self):
+        e = math.exp(self.data)
+        return ScalarValue(e, (self,), (e,))
+
+    def relu(self):
+        return ScalarValue(max(0.0, self.data), (self,), (float(self.data > 0),))
+
+    def __neg__(self):
+        return self * -1
+
+    def __sub__(self, other):
+        return self + (-other)
+
+    def __truediv__(self, other):
+        return self * other ** -1
+
+    __radd__, __rmul__ = __add__, __mul__
+
+    def __rsub__(self, other):
+        return other + (-self)
+
+    def __rtruediv__(self, other):
+        return other * self ** -1
+
+    def backward(self):
+        topo, seen, stack = [], set(), [(self, False)]
+        while stack:                       # iterative: microgpt's graphs are thousands deep
+            v, done = stack.pop()
+            if done:
+                topo.append(v)
+            elif id(v) not in seen:
+                seen.add(id(v))
+                stack.append((v, True))
+                stack.extend((c, False) for c in reversed(v._children))
+        self.grad = 1.0
+        for v in reversed(topo):
+            for child, local in zip(v._children, v._local_grads):
+                child.grad += local * v.grad
+
+
+def microgpt(ctx):
+    """ms per training step of examples/microgpt.py (one name per step), on
+    pygrad's engines and on a microgpt-style pure-Python Value, GC on and
+    off; with --cpp, also a C++ port (run as `PATH --steps N`, printing
+    `training: X ms/step` as the example does)."""
+    mg = runpy.run_path(os.path.join(EXAMPLES, "microgpt.py"))     # the example's setup() and train()
+    docs = [f"{a}{b}{c}" for a in "abcdefgh" for b in "aeiou" for c in "lmnrst"]   # no download needed
+    steps = ctx.cfg["microgpt_steps"]
+    engines = {e.name: e.Value for e in ctx.pygrad()}
+    engines.update({"pure Python": ScalarValue, "pure Python, GC off": ScalarValue})
+    losses = {}
+
+    def sampler(name, Value):
+        d, tok, model = mg["setup"](docs, Value)
+        losses[name] = []
+
+        def sample():
+            got, seconds = mg["train"](model, tok, d, steps, log=lambda line: None)
+            losses[name].extend(got)
+            return seconds / steps * 1e3
+        return sample
+    # (A compiled variant slots in here: another entry in `runs`.)
+    runs = {name: sampler(name, V) for name, V in engines.items()}
+    samples, notes = alternate(runs, ctx.cfg["reps"])
+    out = [row("microgpt", name, "ms/step", xs, losses=losses[name]) for name, xs in samples.items()]
+    if ctx.cpp:
+        out.append(_cpp_microgpt(ctx.cpp, steps * ctx.cfg["reps"]))
+    return out + rows("microgpt", "ms/step", {}, notes)
+
+
+def _cpp_microgpt(path, steps):
+    import re
+    import subprocess
+    proc = subprocess.run([path, "--steps", str(steps)], capture_output=True, text=True, timeout=600)
+    found = re.search(r"training: ([0-9.]+) ms/step", proc.stdout)
+    if proc.returncode != 0 or not found:
+        return {"workload": "microgpt", "engine": "C++", "unit": "ms/step",
+                "note": f"{path} gave no 'training: X ms/step' line (exit {proc.returncode})"}
+    return row("microgpt", "C++", "ms/step", [float(found[1])], note="one run, its own timer")
+
+
+WORKLOADS = {"eager_forward": eager_forward, "backward_chain": backward_chain, "backward_dag": backward_dag,
+             "train_step": train_step, "train_step_compiled": train_step_compiled, "memory": memory,
+             "scaling": scaling, "microgpt": microgpt}
