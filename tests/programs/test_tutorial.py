@@ -1,9 +1,57 @@
-"""The tutorial ("How Does AI Work? Create a Neural Network from Scratch"),
-run with pygrad on both engines: its printed figures, digit for digit."""
+"""The tutorial ("How Does AI Work? Create a Neural Network from Scratch"):
+its own program with pygrad's ML_Framework swapped in, against the
+reference Value, and pygrad's ready-made tutorial classes on both engines.
+(The tutorial's printed figures are checked on examples/house_prices.py.)"""
 import pytest
 
 import pygrad
 from pygrad.nn import SingleLayerNeuron, squared_error_loss
+
+from .reference import Value as Ref
+
+
+def tutorial_program(ML_Framework, houses, epochs=100, learning_rate=0.05):
+    """The tutorial's program with its own neuron class: only where
+    ML_Framework comes from changes. Returns what it prints."""
+    class Neuron:
+        def __init__(self, num_of_inputs):
+            self.weights = [ML_Framework(0.09) for _ in range(num_of_inputs)]
+            self.bias = ML_Framework(-0.9)
+
+        def weights_bias_parameters(self):
+            return self.weights + [self.bias]
+
+        def zero_value(self):
+            for p in self.weights_bias_parameters():
+                p.value = 0.0
+
+        def __call__(self, x):
+            cumulative_sum = self.bias
+            for wi, xi in zip(self.weights, x):
+                cumulative_sum = cumulative_sum.plus(wi.times(xi))
+            return cumulative_sum
+
+    model, printed = Neuron(1), []
+    for epoch in range(epochs):
+        total_loss = 0
+        for bedrooms, price in houses:
+            difference = model([ML_Framework(bedrooms)]).minus(price)
+            loss = difference.times(difference)
+            model.zero_value()
+            loss.backward()
+            total_loss = total_loss + loss.data
+            for p in model.weights_bias_parameters():
+                p.data = p.data - learning_rate * p.value
+        printed.append(f"Epoch {epoch}, Loss: {total_loss / len(houses)}")
+    printed.append(f"${model([ML_Framework(5)]).data * 100000:.2f}")
+    return printed
+
+
+@pytest.mark.parametrize("houses", [[(1, 1.0)], [(1, 1.0), (2, 2.0), (3, 3.0)]], ids=["one house", "three"])
+def test_the_tutorials_program_prints_the_references_figures(engine, houses):
+    printed = tutorial_program(pygrad.ML_Framework, houses)
+    assert printed == tutorial_program(Ref, houses)          # every figure, digit for digit
+    assert printed[-1] == ("$498000.00" if len(houses) == 1 else "$500281.35")
 
 
 def train(x_input_values, y_output_values, epochs=100, learning_rate=0.05):
