@@ -31,6 +31,7 @@ def parse(argv):
     p.add_argument("--plot", metavar="PATH", help="PNG of backward time per node against graph size (matplotlib)")
     p.add_argument("--no-floor", action="store_true", help="skip the hand-written C floor")
     p.add_argument("--cpp", metavar="PATH", help="a C++ microgpt executable to time beside the engines")
+    p.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
     return p.parse_args(argv)
 
 
@@ -126,7 +127,8 @@ def main(argv=None):
         print(f"missing {name}: {why}")
     ctx, t0, results = Context(engines, floor, cfg, args.cpp), time.perf_counter(), []
     for name in names:
-        print(f"... {name}", file=sys.stderr, flush=True)
+        if not args.no_progress:
+            print(f"... {name}", file=sys.stderr, flush=True)
         results += WORKLOADS[name](ctx)
     elapsed = time.perf_counter() - t0
     print()

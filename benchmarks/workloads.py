@@ -344,27 +344,28 @@ class ScalarValue:
 
 def microgpt(ctx):
     """ms per training step of examples/microgpt.py (one name per step), on
-    pygrad's engines and on a microgpt-style pure-Python Value, GC on and
-    off; with --cpp, also a C++ port (run as `PATH --steps N`, printing
+    pygrad's engines (eager, and compiled where the example offers it) and on
+    a microgpt-style pure-Python Value, GC on and off; with --cpp, a C++ port (run as `PATH --steps N`, printing
     `training: X ms/step` as the example does)."""
     mg = runpy.run_path(os.path.join(EXAMPLES, "microgpt.py"))     # the example's setup() and train()
     docs = [f"{a}{b}{c}" for a in "abcdefgh" for b in "aeiou" for c in "lmnrst"]   # no download needed
-    steps = ctx.cfg["microgpt_steps"]
-    engines = {e.name: e.Value for e in ctx.pygrad()}
-    engines.update({"pure Python": ScalarValue, "pure Python, GC off": ScalarValue})
+    steps, eager = ctx.cfg["microgpt_steps"], {}
+    variants = {e.name: (e.Value, eager) for e in ctx.pygrad()}
+    if "CompiledGPT" in mg and "c" in variants:        # compile_fn: forward and backward in C
+        variants["c compiled"] = (variants["c"][0], {"model_class": mg["CompiledGPT"], "compiled": True})
+    variants.update({"pure Python": (ScalarValue, eager), "pure Python, GC off": (ScalarValue, eager)})
     losses = {}
 
-    def sampler(name, Value):
-        d, tok, model = mg["setup"](docs, Value)
-        losses[name] = []
+    def sampler(name, Value, how):
+        d, tok, model = mg["setup"](docs, Value, how.get("model_class", mg["GPT"]))
+        losses[name], kw = [], {"compiled": True} if how.get("compiled") else {}
 
         def sample():
-            got, seconds = mg["train"](model, tok, d, steps, log=lambda line: None)
+            got, seconds = mg["train"](model, tok, d, steps, log=lambda line: None, **kw)
             losses[name].extend(got)
             return seconds / steps * 1e3
         return sample
-    # (A compiled variant slots in here: another entry in `runs`.)
-    runs = {name: sampler(name, V) for name, V in engines.items()}
+    runs = {name: sampler(name, V, how) for name, (V, how) in variants.items()}
     samples, notes = alternate(runs, ctx.cfg["reps"])
     out = [row("microgpt", name, "ms/step", xs, losses=losses[name]) for name, xs in samples.items()]
     if ctx.cpp:

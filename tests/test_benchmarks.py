@@ -66,10 +66,10 @@ def test_floor_init_is_micrograds(engine):
 def test_microgpt_pure_python_value_gives_pygrads_losses():
     ctx = workloads.Context(load(["c"])[0], None, dict(workloads.QUICK, reps=1))
     results = {r["engine"]: r for r in workloads.microgpt(ctx)}
-    assert set(results) == {"c", "pure Python", "pure Python, GC off"}
+    assert set(results) == {"c", "c compiled", "pure Python", "pure Python, GC off"}
     c = results["c"]["losses"]
     assert len(c) == 2 and c[0] > 0                # one warm-up step, one timed
-    for name in ("pure Python", "pure Python, GC off"):
+    for name in ("c compiled", "pure Python", "pure Python, GC off"):
         assert results[name]["losses"] == pytest.approx(c, rel=1e-9)
 
 
