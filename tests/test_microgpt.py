@@ -110,6 +110,7 @@ def own_losses(mg, steps):
     return losses
 
 
+@pytest.mark.slow
 def test_losses_match_microgpts_own_value(engine):
     mg = load_example()
     docs, tok, model = mg.setup(DOCS, engine)
@@ -121,6 +122,7 @@ def test_losses_match_microgpts_own_value(engine):
     assert len(set(ours)) == STEPS   # a real run: each step's loss differs
 
 
+@pytest.mark.slow
 def test_engines_agree_bitwise():
     mg = load_example()
     runs = []
@@ -162,6 +164,7 @@ def test_default_data_is_the_names_package():
 
 
 
+@pytest.mark.slow
 def test_compiled_training_equals_eager(engine):
     """--compiled: the loss traced per document length (select for token
     ids, max_data for softmax's shift) and replayed gives the eager run's
