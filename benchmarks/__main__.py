@@ -1,11 +1,7 @@
 """python -m benchmarks: time pygrad's two engines beside micrograd (when
-installed) and a hand-written C floor; print a table of medians,
-check that the engines computed the floor's numbers, optionally write every
-raw sample (--json) and the scaling plot (--plot).
-
-    python -m benchmarks                 # the README's figures (several minutes)
-    python -m benchmarks --quick         # small sizes, 3 repetitions
-    python -m benchmarks --only backward_chain,memory --engines c,python
+installed) and a hand-written C floor; print a table of medians, check that
+the engines computed the floor's numbers (exit 1 if not), optionally write
+every raw sample (--json) and the scaling plot (--plot). Usage: README.md.
 """
 import argparse
 import json
@@ -29,7 +25,6 @@ def parse(argv):
     p.add_argument("--reps", type=int, help="samples per engine (default: 3 quick, 5 full)")
     p.add_argument("--json", metavar="PATH", help="write the raw samples and the machine's description")
     p.add_argument("--plot", metavar="PATH", help="PNG of backward time per node against graph size (matplotlib)")
-    p.add_argument("--no-floor", action="store_true", help="skip the hand-written C floor")
     p.add_argument("--cpp", metavar="PATH", help="a C++ microgpt executable to time beside the engines")
     p.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
     return p.parse_args(argv)
@@ -112,13 +107,11 @@ def main(argv=None):
     if args.reps:
         cfg["reps"] = args.reps
     engines, missing = load(wanted)
-    floor = None
-    if not args.no_floor:
-        try:
-            from .floor import load as load_floor
-            floor = load_floor()
-        except Exception as exc:          # no compiler: the floor is reported missing
-            missing["floor"] = f"could not compile the hand-written C: {type(exc).__name__}: {exc}"[:200]
+    try:
+        from .floor import load as load_floor
+        floor = load_floor()
+    except Exception as exc:              # no compiler: the floor is reported missing
+        floor, missing["floor"] = None, f"could not compile the hand-written C: {type(exc).__name__}: {exc}"[:200]
     info = machine(argv)
     print(f"{info['command']}  ({cfg['mode']} mode, {cfg['reps']} samples per engine, engines alternating)")
     print(f"Python {info['python']} on {info['platform']}, {info['cpu']}, {info['cores']} cores, "

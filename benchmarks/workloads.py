@@ -7,6 +7,7 @@ import random
 import runpy
 import tracemalloc
 from dataclasses import dataclass
+from functools import partial
 from time import perf_counter
 
 from .floor import Graph, Tape, trainer
@@ -78,19 +79,15 @@ def make_moons(n=100, noise=0.1, seed=1337):
 
 
 def eager_forward(ctx):
-    """acc = acc * a + b through Python operators, ns per op (two per step)."""
-    steps = ctx.cfg["eager_ops"] // 2
-
+    """Building the chain, acc = acc * a + b, through Python operators: ns per op."""
     def sampler(V):
         def sample():
-            a, b, acc = V(0.999), V(0.001), V(1.0)
             t0 = perf_counter()
-            for _ in range(steps):
-                acc = acc * a + b
-            return (perf_counter() - t0) / (2 * steps) * 1e9
+            graph = chain(V, ctx.cfg["eager_ops"])
+            return (perf_counter() - t0) / (graph[2] - 3) * 1e9      # two ops per step, three leaves
         return sample
     samples, notes = alternate({e.name: sampler(e.Value) for e in ctx.engines}, ctx.cfg["reps"])
-    return rows("eager_forward", "ns/op", samples, notes, size=2 * steps)
+    return rows("eager_forward", "ns/op", samples, notes, size=ctx.cfg["eager_ops"])
 
 
 # -- backward --------------------------------------------------------------------
@@ -243,11 +240,8 @@ def memory(ctx):
     allocated (tracemalloc) plus the C core's live nodes and child lists
     (not its pool's spare capacity, which depends on what ran before)."""
     n, out = ctx.cfg["memory_nodes"], []
-    try:
-        from pygrad.cengine import stats
-    except ImportError:
-        def stats():
-            return {}
+    from pygrad._engines import cengine_or_none
+    stats = cengine_or_none().stats if cengine_or_none() else dict     # the C core's node counts
     for e in ctx.engines:
         c0 = stats()
         tracemalloc.start()
@@ -258,7 +252,6 @@ def memory(ctx):
         core = (c1.get("live", 0) - c0.get("live", 0)) * c1.get("node_bytes", 0) + \
             c1.get("kid_bytes", 0) - c0.get("kid_bytes", 0)
         out.append(row("memory", e.name, "B/node", [(python_bytes + core) / nodes], size=nodes))
-        del root
     return out
 
 
@@ -320,12 +313,6 @@ class ScalarValue:
 
     __radd__, __rmul__ = __add__, __mul__
 
-    def __rsub__(self, other):
-        return other + (-self)
-
-    def __rtruediv__(self, other):
-        return other * self ** -1
-
     def backward(self):
         topo, seen, stack = [], set(), [(self, False)]
         while stack:                       # iterative: microgpt's graphs are thousands deep
@@ -353,15 +340,17 @@ def microgpt(ctx):
     variants = {e.name: (e.Value, eager) for e in ctx.pygrad()}
     if "CompiledGPT" in mg and "c" in variants:        # compile_fn: forward and backward in C
         variants["c compiled"] = (variants["c"][0], {"model_class": mg["CompiledGPT"], "compiled": True})
-    variants.update({"pure Python": (ScalarValue, eager), "pure Python, GC off": (ScalarValue, eager)})
+    plain = {"train": plain_adam}                     # pygrad's optimizers step pygrad Values only
+    variants.update({"pure Python": (ScalarValue, plain), "pure Python, GC off": (ScalarValue, plain)})
     losses = {}
 
     def sampler(name, Value, how):
         d, tok, model = mg["setup"](docs, Value, how.get("model_class", mg["GPT"]))
         losses[name], kw = [], {"compiled": True} if how.get("compiled") else {}
+        train = partial(how["train"], mg) if "train" in how else mg["train"]
 
         def sample():
-            got, seconds = mg["train"](model, tok, d, steps, log=lambda line: None, **kw)
+            got, seconds = train(model, tok, d, steps, log=lambda line: None, **kw)
             losses[name].extend(got)
             return seconds / steps * 1e3
         return sample
@@ -371,6 +360,22 @@ def microgpt(ctx):
     if ctx.cpp:
         out.append(_cpp_microgpt(ctx.cpp, steps * ctx.cfg["reps"]))
     return out + rows("microgpt", "ms/step", {}, notes)
+
+
+def plain_adam(mg, model, tok, docs, steps, log=None):
+    """The example's training loop with microgpt's own Adam, in plain Python over p.data / p.grad."""
+    (b1, b2), m, v, losses, t0 = mg["BETAS"], [0.0] * len(model.params), [0.0] * len(model.params), [], perf_counter()
+    for step in range(steps):
+        loss = model.loss(tok.encode(docs[step % len(docs)]))
+        loss.backward()
+        lr = mg["LEARNING_RATE"] * (1 - step / steps)
+        for i, p in enumerate(model.params):
+            m[i] = b1 * m[i] + (1 - b1) * p.grad
+            v[i] = b2 * v[i] + (1 - b2) * p.grad ** 2
+            p.data -= lr * (m[i] / (1 - b1 ** (step + 1))) / ((v[i] / (1 - b2 ** (step + 1))) ** 0.5 + mg["EPS"])
+            p.grad = 0.0
+        losses.append(loss.data)
+    return losses, perf_counter() - t0
 
 
 def _cpp_microgpt(path, steps):
