@@ -2,11 +2,11 @@
 core's flags, a recording `Value` that captures a graph builder's graph as
 flat arrays, and handles to differentiate that graph and to train the demo
 MLP in plain C."""
-import ast
 import atexit
 import importlib.util
 import os
 import random
+import runpy
 import shutil
 import tempfile
 from array import array
@@ -25,28 +25,25 @@ double fl_train_step(int32_t nlayers, const int32_t *sizes, int64_t np, double *
 """
 
 
-def core_flags(path=BUILD_SCRIPT):
-    """The list literal the build script passes as `extra_compile_args`
-    (without what is added to it, such as the sanitizer flags)."""
-    with open(path) as f:
-        tree = ast.parse(f.read())
-    for node in ast.walk(tree):
-        if isinstance(node, ast.keyword) and node.arg == "extra_compile_args":
-            value = node.value
-            while isinstance(value, ast.BinOp):     # [...] + SANITIZE
-                value = value.left
-            return ast.literal_eval(value)
-    raise RuntimeError(f"no extra_compile_args in {path}")
+def build_settings(path=BUILD_SCRIPT):
+    """(compile flags, libraries) the build script gives the C core on this
+    platform, without the sanitizer's flags: it is run, and its cffi builder
+    asked (cffi keeps set_source's arguments in `_assigned_source`)."""
+    build = runpy.run_path(path)
+    kwargs = build["ffibuilder"]._assigned_source[3]
+    flags = [f for f in kwargs["extra_compile_args"] if f not in build.get("SANITIZE", [])]
+    return flags, kwargs.get("libraries", [])
 
 
 def load():
     """Compile floor.c into a temporary folder (removed at exit) and import it.
     Raises where there is no C compiler: the caller reports the floor missing."""
     from cffi import FFI
+    flags, libraries = build_settings()
     ffi = FFI()
     ffi.cdef(CDEF)
     ffi.set_source("_pygrad_bench_floor", CDEF, sources=[os.path.join(HERE, "floor.c")],
-                   extra_compile_args=core_flags(), libraries=["m"])
+                   extra_compile_args=flags, libraries=libraries)
     tmp = tempfile.mkdtemp(prefix="pygrad-floor-")
     atexit.register(shutil.rmtree, tmp, True)
     path = ffi.compile(tmpdir=tmp, verbose=False)
