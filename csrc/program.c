@@ -12,16 +12,6 @@
 #include <stdlib.h> /* malloc, calloc, free */
 #include "program.h"
 
-struct pg_program {
-    pg_node *slots;      /* nslots: leaves, then op nodes children first   */
-    int32_t *leaf_ids;   /* the pool node behind each leaf slot (we hold a ref) */
-    pg_instr *code;      /* ncode instructions, in slot order               */
-    int32_t *terms;      /* the fused chains' children (one block)          */
-    double *lanes;       /* forward-only runs: BLOCK rows of every slot     */
-    int32_t nslots, nleaves, ninputs, nparams, root, ncode, nops;
-    int blocks;          /* forward-only runs may go BLOCK rows at a time */
-};
-
 // ---------------------------------------------------------------------------
 // building
 
@@ -37,6 +27,7 @@ void pg_program_free(pg_program *p) {
     free(p->code);
     free(p->terms);
     free(p->lanes);
+    free(p->glanes);
     free(p);
 }
 
@@ -206,7 +197,9 @@ static int build(pg_program *p, int32_t root, int32_t ninputs, const int32_t *in
         if (pg_is_nary(p->slots[s].op) && p->slots[s].op != PG_SUM && p->slots[s].op != PG_DOT) p->blocks = 0;
     p->nops = p->nslots - p->nleaves;
     st = pg_fuse(p->slots, p->nleaves, p->nslots, p->root, &p->code, &p->ncode, &p->terms);
-    return st == PG_OK ? compact(p) : st;
+    if (st == PG_OK) st = compact(p);
+    p->grad_blocks = st == PG_OK && pg_lanes_grad_ok(p);
+    return st;
 }
 
 int pg_compile(int32_t root, int32_t ninputs, const int32_t *inputs,
@@ -311,84 +304,6 @@ static void backward_row(pg_program *p, double scale) {
     }
 }
 
-/* Forward only, BLOCK rows at a time, values in lanes[slot * BLOCK + row].
- * Each row's arithmetic is forward_row's (the same pg_forward; dot and sum
- * added in the same order); the rows are only interleaved, so that the
- * long dependent sums of different rows overlap in the CPU. */
-enum { BLOCK = 8 };
-
-/* Params and constants: the same in every lane, for the whole run. */
-static void load_constant_lanes(pg_program *p) {
-    for (int32_t s = p->ninputs; s < p->nleaves; s++)
-        for (int b = 0; b < BLOCK; b++) p->lanes[s * BLOCK + b] = p->slots[s].data;
-}
-
-static void load_input_lanes(pg_program *p, const double *rows) {
-    for (int32_t s = 0; s < p->ninputs; s++)
-        for (int b = 0; b < BLOCK; b++) p->lanes[s * BLOCK + b] = rows[b * p->ninputs + s];
-}
-
-static void nary_lanes(const pg_node *n, const double *v, double *restrict o) {
-    const int32_t *k = pg_kids_of(n);
-    int32_t nk = pg_nkids_of(n), m = nk / 2;
-    int dot = n->op == PG_DOT;
-    const double *first = v + (int64_t)k[dot ? 2 * m : 0] * BLOCK;
-    for (int b = 0; b < BLOCK; b++) o[b] = first[b];
-    for (int32_t i = dot ? 0 : 1; i < (dot ? m : nk); i++) {
-        const double *x = v + (int64_t)k[dot ? m + i : i] * BLOCK;
-        if (dot) {
-            const double *w = v + (int64_t)k[i] * BLOCK;
-            for (int b = 0; b < BLOCK; b++) o[b] = o[b] + w[b] * x[b];
-        } else {
-            for (int b = 0; b < BLOCK; b++) o[b] = o[b] + x[b];
-        }
-    }
-}
-
-static void chain_lanes(const pg_instr *in, const double *v, double *restrict o) {
-    const int32_t *t = in->t;
-    const double *first = v + (int64_t)t[0] * BLOCK;
-    for (int b = 0; b < BLOCK; b++) o[b] = first[b];
-    for (int32_t i = 0; i < in->nterms; i++) {
-        const int32_t *wx = t + 1 + 2 * i;
-        const double *w = v + (int64_t)wx[0] * BLOCK;
-        if (wx[1] < 0) {
-            for (int b = 0; b < BLOCK; b++) o[b] = o[b] + w[b];
-        } else {
-            const double *x = v + (int64_t)wx[1] * BLOCK;
-            for (int b = 0; b < BLOCK; b++) o[b] = o[b] + w[b] * x[b];
-        }
-    }
-}
-
-static int forward_block(pg_program *p, const double *rows, double *out) {
-    double *v = p->lanes;
-    load_input_lanes(p, rows);
-    for (int32_t i = 0; i < p->ncode; i++) {
-        const pg_instr *in = &p->code[i];
-        int32_t s = in->slot;
-        const pg_node *n = &p->slots[s];
-        double *o = v + (int64_t)s * BLOCK;
-        if (in->nterms) {
-            chain_lanes(in, v, o);
-            continue;
-        }
-        if (pg_is_nary(n->op)) {
-            nary_lanes(n, v, o);
-            continue;
-        }
-        const int32_t *k = pg_kids_of(n);
-        const double *a = v + (int64_t)k[0] * BLOCK;
-        const double *b2 = pg_arity[n->op] == 2 ? v + (int64_t)k[1] * BLOCK : NULL;
-        for (int b = 0; b < BLOCK; b++) {
-            int st = pg_forward(n->op, a[b], b2 ? b2[b] : 0.0, &o[b]);
-            if (st != PG_OK) return st;
-        }
-    }
-    for (int b = 0; b < BLOCK; b++) out[b] = v[(int64_t)p->root * BLOCK + b];
-    return PG_OK;
-}
-
 /* Count `slots` slots evaluated; ask the cancel hook every PG_CANCEL_EVERY. */
 static int cancelled(int64_t *work, int64_t slots) {
     *work += slots;
@@ -414,16 +329,36 @@ static int forward_only(pg_program *p, int64_t nrows, const double *batch, doubl
     int64_t r = 0;
     if (nrows >= BLOCK && p->blocks && !p->lanes)   /* on failure: row by row, as below */
         p->lanes = malloc((size_t)p->nslots * BLOCK * sizeof(double));
-    if (nrows >= BLOCK && p->lanes) load_constant_lanes(p);
+    if (nrows >= BLOCK && p->lanes) pg_lanes_load_constants(p);
     int64_t work = 0;
     for (; p->lanes && r + BLOCK <= nrows; r += BLOCK) {
         if (cancelled(&work, (int64_t)BLOCK * p->nslots)) return PG_EINTR;
         /* An error: redo the block row by row, to name the first bad row. */
         const double *rows = p->ninputs ? batch + r * p->ninputs : batch;
-        if (forward_block(p, rows, out + r) != PG_OK)
+        if (pg_lanes_forward(p, rows, out + r) != PG_OK)
             return forward_rows(p, r, r + BLOCK, batch, out, bad_row);
     }
     return forward_rows(p, r, nrows, batch, out, bad_row);
+}
+
+/* Forward and backward BLOCK rows at a time while the program allows it
+ * (lanes.c) and no row fails; returns the first row left for the row-by-row
+ * loop (a failing block is redone there, to name its row), or -PG_EINTR. */
+static int64_t accumulate_blocks(pg_program *p, int64_t nrows, const double *batch, double *out,
+                                 double scale, int64_t *work) {
+    if (nrows < BLOCK || !p->grad_blocks) return 0;
+    if (!p->lanes) p->lanes = malloc((size_t)p->nslots * BLOCK * sizeof(double));
+    if (!p->glanes) p->glanes = malloc((size_t)p->nslots * BLOCK * sizeof(double));
+    if (!p->lanes || !p->glanes) return 0;   /* row by row instead */
+    pg_lanes_load_constants(p);
+    int64_t r = 0;
+    for (; r + BLOCK <= nrows; r += BLOCK) {
+        if (cancelled(work, 2 * (int64_t)BLOCK * p->nslots)) return -PG_EINTR;
+        const double *rows = p->ninputs ? batch + r * p->ninputs : batch;
+        if (pg_lanes_forward(p, rows, out + r) != PG_OK) break;
+        pg_lanes_backward(p, scale);
+    }
+    return r;
 }
 
 int pg_program_run(pg_program *p, int64_t nrows, const double *batch, double *out,
@@ -435,8 +370,9 @@ int pg_program_run(pg_program *p, int64_t nrows, const double *batch, double *ou
     if (!backward) return forward_only(p, nrows, batch, out, bad_row);
     int32_t first = p->ninputs, end = p->ninputs + p->nparams;
     for (int32_t s = first; s < end; s++) p->slots[s].grad = pg_nodes[p->leaf_ids[s]].grad;
-    int64_t work = 0;
-    for (int64_t r = 0; r < nrows; r++) {
+    int64_t work = 0, r = accumulate_blocks(p, nrows, batch, out, scale, &work);
+    if (r < 0) return (int)-r;
+    for (; r < nrows; r++) {
         /* Stopped (Ctrl-C): like a failing row, the params' grads are untouched. */
         if (cancelled(&work, 2 * (int64_t)p->nslots)) return PG_EINTR;
         int st = forward_rows(p, r, r + 1, batch, out, bad_row);

@@ -20,6 +20,25 @@ typedef struct {
     int32_t *t;       /* chain: base, then (w, x) per term, x == -1 for a plain term */
 } pg_instr;
 
+struct pg_program {
+    pg_node *slots;      /* nslots: leaves, then op nodes children first   */
+    int32_t *leaf_ids;   /* the pool node behind each leaf slot (we hold a ref) */
+    pg_instr *code;      /* ncode instructions, in slot order               */
+    int32_t *terms;      /* the fused chains' children (one block)          */
+    double *lanes;       /* BLOCK rows of every slot's value (lanes.c)      */
+    double *glanes;      /* BLOCK rows of every slot's grad                 */
+    int32_t nslots, nleaves, ninputs, nparams, root, ncode, nops;
+    int blocks;          /* forward runs may go BLOCK rows at a time        */
+    int grad_blocks;     /* so may accumulate runs (see lanes.c)            */
+};
+
+/* lanes.c: BLOCK rows at a time, slot s's rows in lanes[s * BLOCK ...]. */
+enum { BLOCK = 8 };
+void pg_lanes_load_constants(pg_program *p);
+int pg_lanes_forward(pg_program *p, const double *rows, double *out);
+void pg_lanes_backward(pg_program *p, double scale);
+int pg_lanes_grad_ok(const pg_program *p);
+
 /* The instructions for op slots [nleaves, nslots) of `slots`, in order;
  * chains are fused where that changes no bit of any value or gradient.
  * *code and *terms (the chains' arrays, one block) belong to the caller. */

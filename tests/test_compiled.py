@@ -713,3 +713,46 @@ def test_forward_batch_in_blocks_names_the_first_bad_row(engine, bad_row):
     rows[min(bad_row + 3, 36)] = [-7.0]    # a later bad row must not be the one named
     with pytest.raises(ValueError, match=f"^row {bad_row}: math domain error$"):
         prog.forward_batch(rows)
+
+
+# -- accumulate runs 8 rows at a time where each param is read once per row ----------
+
+
+@pytest.mark.parametrize("start", [0.0, -0.0, 1.5])
+@pytest.mark.parametrize("bias", [-0.5, -5.0])          # -5: every relu dead, the grads stay signed zeros
+def test_blocked_accumulate_keeps_signed_zeros_and_order(engine, start, bias):
+    """relu(w * x + b) rows, many with a dead relu: each row adds +0.0 or
+    -0.0 or a real gradient into w and b; the 8-row blocks must add them
+    exactly as eager backward calls do, row after row."""
+    x, w, b = engine(0.0), engine(0.75), engine(bias)
+    prog = pygrad.compile((w * x + b).relu(), inputs=[x], params=[w, b])
+    rows = [[(-1) ** i * 0.1 * i] for i in range(37)] + [[0.0], [-0.0]]
+    for scale in (-0.5, 1.0):
+        w.grad = b.grad = start
+        for (xr,) in rows:
+            (scale * (w * xr + b).relu()).backward()
+        expected = [repr(w.grad), repr(b.grad)]
+        w.grad = b.grad = start
+        prog.accumulate(rows, scale=scale)
+        assert [repr(w.grad), repr(b.grad)] == expected
+
+
+@pytest.mark.parametrize("bad_row", [3, 13, 35])
+def test_blocked_accumulate_names_the_bad_row_and_adds_nothing(engine, bad_row):
+    x, w = engine(1.0), engine(0.5)
+    prog = pygrad.compile(engine.dot([w], [x], 0.25).log(), inputs=[x], params=[w])
+    rows = [[0.1 * (i + 1)] for i in range(37)]
+    rows[bad_row] = [-5.0]
+    w.grad = 0.125
+    with pytest.raises(ValueError, match=f"^row {bad_row}: math domain error$"):
+        prog.accumulate(rows)
+    assert w.grad == 0.125
+
+
+def test_blocked_accumulate_adds_negative_zeros_exactly(engine):
+    # scale -0.0: every row adds x * -0.0 == -0.0 into w, which must stay -0.0
+    x, w = engine(0.0), engine(2.0)
+    prog = pygrad.compile(w * x, inputs=[x], params=[w])
+    w.grad = -0.0
+    prog.accumulate([[0.5 + i] for i in range(16)], scale=-0.0)
+    assert repr(w.grad) == "-0.0"
