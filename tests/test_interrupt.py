@@ -99,21 +99,19 @@ def test_a_signal_stops_a_long_compiled_run_and_adds_no_gradient(engine, alarm_a
     assert (w.grad, b.grad) == (0.0, 0.0)
 
 
-def test_interrupts_during_eager_arithmetic_leak_no_node(engine, live_nodes, monkeypatch):
-    """Signals every 50 us while ops, leaves, sums and dense layers are made:
-    hundreds of interrupts land at every point of the wrappers, including
-    just after a call into the core returned, and none leaves a node behind
-    or a handle whose finalizer fails. The handler does not raise inside a
-    Value's finalizer: there CPython runs it but cannot raise (it prints
-    "Exception ignored in ... __del__" and that handle's node stays), a limit
-    of Python finalizers the README states."""
+def stress(engine, live_nodes):
+    """Signals every 50 us while ops, leaves, sums and dense layers are made,
+    until 300 have struck: they land at every point of the wrappers,
+    including just after a call into the core returned. Returns (nodes left
+    behind, unraisable exceptions other than ones in a finalizer, whether an
+    interrupt struck a finalizer's first line)."""
     unraisable = []
-    monkeypatch.setattr(sys, "unraisablehook", lambda u: unraisable.append(u))
-    before = live_nodes() if pygrad.get_engine() == "c" else None
+    hook, sys.unraisablehook = sys.unraisablehook, unraisable.append
+    before = live_nodes() if pygrad.get_engine() == "c" else 0
     keep = [engine(0.5), engine(-1.5)]
     dense = engine.dense([[engine(0.1), engine(0.2)], [engine(0.3), engine(-0.4)]], [engine(0.0), engine(0.1)])
     armed, interrupts = [False], 0
-
+    a = b = c = d = None
     finalizer = getattr(getattr(engine, "__del__", None), "__code__", None)
 
     def handler(signum, frame):
@@ -141,7 +139,26 @@ def test_interrupts_during_eager_arithmetic_leak_no_node(engine, live_nodes, mon
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
         gc.enable()
+        sys.unraisablehook = hook
     del a, b, c, d, dense, keep
-    assert unraisable == []
-    if before is not None:
-        assert live_nodes() == before
+    in_finalizer = [u for u in unraisable if u.exc_type is KeyboardInterrupt and "__del__" in repr(u.object)]
+    others = [u for u in unraisable if u not in in_finalizer]
+    left = live_nodes() - before if pygrad.get_engine() == "c" else 0
+    return left, others, bool(in_finalizer)
+
+
+def test_interrupts_during_eager_arithmetic_leak_no_node(engine, live_nodes):
+    """No interrupt leaves a node behind or a handle whose finalizer fails.
+    One spot is excluded: an interrupt on the first line of a Value's
+    finalizer, where CPython runs the handler but cannot raise (it prints
+    "Exception ignored in ... __del__" and that handle's node stays; the
+    README says so). The handler above declines to raise there, but CPython
+    does not always show it that frame: a run where it happened anyway is
+    repeated."""
+    for _ in range(5):
+        left, others, hit_finalizer = stress(engine, live_nodes)
+        assert others == []
+        if not hit_finalizer:
+            break
+    assert not hit_finalizer
+    assert left == 0
