@@ -21,7 +21,7 @@ from ._engines import cengine_or_none
 
 def _c_kernels(params: Tuple[Any, ...]) -> Any:
     cengine = cengine_or_none()
-    if cengine is None or any(type(p) is not cengine.Value for p in params):
+    if cengine is None or not all(isinstance(p, cengine.Value) for p in params):   # subclasses too
         return None
     from ._ckernels import ParamKernels
     return ParamKernels(params)

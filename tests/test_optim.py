@@ -320,3 +320,14 @@ def test_state_of_the_wrong_length_is_refused(engine, opt_name):
     with pytest.raises(ValueError, match="state has 1 entries for 4 parameters"):
         opt.step()
     assert bits(p.data for p in params) == bits(DATA)       # nothing stepped
+
+
+@pytest.mark.parametrize("opt_name", OPTIMIZERS)
+def test_subclassed_params_step_like_plain_ones(engine, opt_name):
+    class Param(engine):
+        pass
+
+    plain, sub = make_params(engine), make_params(Param)
+    opt = OPTIMIZERS[opt_name](sub)
+    assert (opt._c is not None) == (engine is value_class("c"))    # C kernels for subclasses too
+    assert run_steps(opt, sub, GRADS) == run_steps(OPTIMIZERS[opt_name](plain), plain, GRADS)
