@@ -152,6 +152,62 @@ def test_threads_sharing_one_mlp_get_the_single_thread_numbers(engine, live_node
         assert live_nodes() == before                  # no node leaked
 
 
+def test_no_grad_in_two_threads_at_once_leaves_grad_on(engine):
+    # Enter A, enter B, leave A, leave B: with one process-wide flag, B
+    # restores the "off" it saw on entry, and graphs stay off for good.
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    inside = {}
+
+    def a():
+        with pygrad.no_grad():
+            a_in.set()
+            b_in.wait()
+            inside["a"] = pygrad.is_grad_enabled(), (pygrad.Value(2.0) * 3)._op
+        a_out.set()
+
+    def b():
+        a_in.wait()
+        with pygrad.no_grad():
+            b_in.set()
+            a_out.wait()
+            inside["b"] = pygrad.is_grad_enabled(), (pygrad.Value(2.0) * 3)._op
+
+    run_in_threads(lambda f: f(), [(a,), (b,)])
+    assert inside == {"a": (False, ""), "b": (False, "")}
+    assert pygrad.is_grad_enabled()
+    x = pygrad.Value(2.0)
+    (x * x).backward()
+    assert x.grad == 4.0
+    assert run_in_threads(lambda: (pygrad.Value(2.0) * 3)._op, [()]) == ["*"]   # a new thread too
+
+
+def test_gradcheck_in_one_thread_leaves_another_threads_gradients_alone(engine):
+    # gradcheck turns graph building off for its nudged evaluations; another
+    # thread differentiating at that moment must still get its gradients.
+    nudging, done = threading.Event(), threading.Event()
+
+    def f(x):
+        if not pygrad.is_grad_enabled() and not nudging.is_set():
+            nudging.set()                      # stay in the nudged phase
+            done.wait(10)
+        return x * x
+
+    def check():
+        return bool(pygrad.gradcheck(f, [1.5]))
+
+    def differentiate():
+        nudging.wait(10)
+        try:
+            a, b = pygrad.Value(3.0), pygrad.Value(4.0)
+            (a * b + a).backward()
+            return a.grad, b.grad
+        finally:
+            done.set()
+
+    results = run_in_threads(lambda g: g(), [(check,), (differentiate,)])
+    assert results == [True, (5.0, 3.0)]
+
+
 def _other_thread_ran_during(call):
     """Whether a spinning second thread ran any bytecode while `call()` ran.
 
