@@ -97,56 +97,52 @@ int pg_lanes_forward(pg_program *p, const double *rows, double *out) {
 // backward: each kernel is its row-by-row counterpart (ops.c's local step,
 // program.c's chain_step) with every statement run for the BLOCK rows
 
+/* y[lane] += x[lane] * g[lane], and y[lane] += g[lane]. A grad row never
+ * overlaps a value row or the node's own grad row, so the compiler may
+ * vectorize (restrict); a child named twice gets two calls, in order. */
+static inline void add_product(double *restrict y, const double *restrict x, const double *restrict g) {
+    for (int b = 0; b < BLOCK; b++) y[b] += x[b] * g[b];
+}
+
+static inline void add_lanes(double *restrict y, const double *restrict g) {
+    for (int b = 0; b < BLOCK; b++) y[b] += g[b];
+}
+
+/* Child `which`'s step for a rule DERIV of a, b and out (one lane each).
+ * Each lane adds what the row-by-row step adds: DERIV * g. */
+#define CHILD_STEP(which, DERIV) do { \
+        double *restrict GK = LANE(gr, k[which]); \
+        const double *restrict G_ = G; \
+        for (int lane = 0; lane < BLOCK; lane++) { \
+            double a = A[lane], b = B[lane], out = O[lane]; (void)a; (void)b; (void)out; \
+            GK[lane] += (DERIV) * G_[lane]; } \
+    } while (0)
+
 /* One op node's local step, from the rules in ops.def. */
 static void op_backward(const pg_node *n, int32_t s, const double *v, double *gr) {
     const int32_t *k = pg_kids_of(n);
     const double *G = LANE(gr, s), *O = LANE(v, s);
+    const double *A = pg_arity[n->op] >= 1 ? LANE(v, k[0]) : O;
+    const double *B = pg_arity[n->op] == 2 ? LANE(v, k[1]) : O;   /* unary: b unused */
     switch (n->op) {
-#define OP1(NAME, FWD, DA) case PG_##NAME: { \
-        const double *A = LANE(v, k[0]); double *GA = LANE(gr, k[0]); \
-        for (int lane = 0; lane < BLOCK; lane++) { \
-            double a = A[lane], out = O[lane]; (void)a; (void)out; \
-            GA[lane] += (DA) * G[lane]; } \
-        break; }
-#define OP2(NAME, FWD, DA, DB) case PG_##NAME: { \
-        const double *A = LANE(v, k[0]), *B = LANE(v, k[1]); \
-        double *GA = LANE(gr, k[0]), *GB = LANE(gr, k[1]); \
-        for (int lane = 0; lane < BLOCK; lane++) { \
-            double a = A[lane], b = B[lane], out = O[lane]; (void)a; (void)b; (void)out; \
-            GA[lane] += (DA) * G[lane]; GB[lane] += (DB) * G[lane]; } \
-        break; }
-#define OPK(NAME, FWD, DA) case PG_##NAME: { \
-        const double *A = LANE(v, k[0]), *B = LANE(v, k[1]); double *GA = LANE(gr, k[0]); \
-        for (int lane = 0; lane < BLOCK; lane++) { \
-            double a = A[lane], b = B[lane], out = O[lane]; (void)a; (void)b; (void)out; \
-            GA[lane] += (DA) * G[lane]; } \
-        break; }
+#define OP1(NAME, FWD, DA) case PG_##NAME: CHILD_STEP(0, DA); break;
+#define OP2(NAME, FWD, DA, DB) case PG_##NAME: CHILD_STEP(0, DA); CHILD_STEP(1, DB); break;
+#define OPK(NAME, FWD, DA) case PG_##NAME: CHILD_STEP(0, DA); break;
 #define OPN(NAME)
 #include "ops.def"
 #undef OP1
 #undef OP2
 #undef OPK
 #undef OPN
+#undef CHILD_STEP
     case PG_SUM:
-        for (int32_t i = 0, nk = pg_nkids_of(n); i < nk; i++) {
-            double *GK = LANE(gr, k[i]);
-            for (int b = 0; b < BLOCK; b++) GK[b] += G[b];
-        }
+        for (int32_t i = 0, nk = pg_nkids_of(n); i < nk; i++) add_lanes(LANE(gr, k[i]), G);
         break;
     case PG_DOT: {
         int32_t m = pg_nkids_of(n) / 2;
-        for (int32_t i = 0; i < m; i++) {
-            const double *X = LANE(v, k[m + i]);
-            double *GW = LANE(gr, k[i]);
-            for (int b = 0; b < BLOCK; b++) GW[b] += X[b] * G[b];
-        }
-        for (int32_t i = 0; i < m; i++) {
-            const double *W = LANE(v, k[i]);
-            double *GX = LANE(gr, k[m + i]);
-            for (int b = 0; b < BLOCK; b++) GX[b] += W[b] * G[b];
-        }
-        double *GB = LANE(gr, k[2 * m]);
-        for (int b = 0; b < BLOCK; b++) GB[b] += G[b];
+        for (int32_t i = 0; i < m; i++) add_product(LANE(gr, k[i]), LANE(v, k[m + i]), G);
+        for (int32_t i = 0; i < m; i++) add_product(LANE(gr, k[m + i]), LANE(v, k[i]), G);
+        add_lanes(LANE(gr, k[2 * m]), G);
         break;
     }
     default: break;   /* select and max_data programs never run in lanes */
@@ -163,41 +159,43 @@ static void chain_backward(const pg_instr *in, const double *v, double *gr) {
     }
     for (int32_t i = last; i >= 0; i--) {
         const int32_t *wx = t + 1 + 2 * i;
-        if (i == 0) {
-            double *GB = LANE(gr, t[0]);
-            for (int b = 0; b < BLOCK; b++) GB[b] += last == 0 ? g[b] : gp[b];
-        }
-        double *GW = LANE(gr, wx[0]);
+        if (i == 0) add_lanes(LANE(gr, t[0]), last == 0 ? g : gp);
         if (wx[1] < 0) {
-            const double *h = i == last ? g : gp;
-            for (int b = 0; b < BLOCK; b++) GW[b] += h[b];
+            add_lanes(LANE(gr, wx[0]), i == last ? g : gp);
             continue;
         }
-        const double *W = LANE(v, wx[0]), *X = LANE(v, wx[1]);
-        double *GX = LANE(gr, wx[1]);
-        for (int b = 0; b < BLOCK; b++) {
-            double w = W[b], x = X[b];
-            GW[b] += x * gp[b];
-            GX[b] += w * gp[b];
-        }
+        add_product(LANE(gr, wx[0]), LANE(v, wx[1]), gp);   /* the MUL's step: w, then x */
+        add_product(LANE(gr, wx[1]), LANE(v, wx[0]), gp);
     }
 }
 
 void pg_lanes_backward(pg_program *p, double scale) {
     double *gr = p->glanes;
     int32_t first = p->ninputs, end = p->ninputs + p->nparams;
-    for (int32_t s = 0; s < p->nslots; s++) {
-        double zero = s >= first && s < end ? -0.0 : 0.0;
-        for (int b = 0; b < BLOCK; b++) LANE(gr, s)[b] = zero;
-    }
+    for (int64_t i = (int64_t)p->nleaves * BLOCK; i < (int64_t)p->nslots * BLOCK; i++) gr[i] = 0.0;
     for (int b = 0; b < BLOCK; b++) LANE(gr, p->root)[b] = scale;
     for (int32_t i = p->ncode - 1; i >= 0; i--) {
         const pg_instr *in = &p->code[i];
         if (in->nterms) chain_backward(in, p->lanes, gr);
         else op_backward(&p->slots[in->slot], in->slot, p->lanes, gr);
     }
-    for (int32_t s = first; s < end; s++)   /* row after row, as the rows' sweeps add */
-        for (int b = 0; b < BLOCK; b++) p->slots[s].grad = p->slots[s].grad + LANE(gr, s)[b];
+    for (int32_t s = first; s < end; s++) {   /* row after row, as the rows' sweeps add */
+        double *row = LANE(gr, s), sum = p->slots[s].grad;
+        for (int b = 0; b < BLOCK; b++) {
+            sum = sum + row[b];
+            row[b] = -0.0;                     /* ready for the next block */
+        }
+        p->slots[s].grad = sum;
+    }
+}
+
+/* Grad rows before the first block: params -0.0 (the exact additive
+ * identity, so a row's lone contribution c is -0.0 + c == c, bit for bit),
+ * other leaves 0.0 (inputs' and constants' rows are written, never read). */
+void pg_lanes_clear_grads(pg_program *p) {
+    int32_t first = p->ninputs, end = p->ninputs + p->nparams;
+    for (int32_t s = 0; s < p->nleaves; s++)
+        for (int b = 0; b < BLOCK; b++) LANE(p->glanes, s)[b] = s >= first && s < end ? -0.0 : 0.0;
 }
 
 /* Whether accumulate may run in lanes: forward can, the root is an op (its

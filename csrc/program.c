@@ -351,6 +351,7 @@ static int64_t accumulate_blocks(pg_program *p, int64_t nrows, const double *bat
     if (!p->glanes) p->glanes = malloc((size_t)p->nslots * BLOCK * sizeof(double));
     if (!p->lanes || !p->glanes) return 0;   /* row by row instead */
     pg_lanes_load_constants(p);
+    pg_lanes_clear_grads(p);
     int64_t r = 0;
     for (; r + BLOCK <= nrows; r += BLOCK) {
         if (cancelled(work, 2 * (int64_t)BLOCK * p->nslots)) return -PG_EINTR;

@@ -36,6 +36,7 @@ struct pg_program {
 enum { BLOCK = 8 };
 void pg_lanes_load_constants(pg_program *p);
 int pg_lanes_forward(pg_program *p, const double *rows, double *out);
+void pg_lanes_clear_grads(pg_program *p);
 void pg_lanes_backward(pg_program *p, double scale);
 int pg_lanes_grad_ok(const pg_program *p);
 
