@@ -287,8 +287,8 @@ class ValueBase:
     def _prev(self) -> Set["ValueBase"]:
         """The set of child Values, as micrograd keeps it (a constant exponent
         is not a child). A child the user holds is the user's own object."""
-        kids = self._children
-        return set(kids[:1] if self._opcode == POWK else kids)
+        children = self._children
+        return set(children[:1] if self._opcode == POWK else children)
 
     @property
     def _op(self) -> str:

@@ -2,9 +2,9 @@
 
 An op's code is its row's index (the C core numbers ops the same way; a
 test compares this list with the core's `pg_op_name` list, and with the
-reference engine's RULES). Everything else the Python side knows about
-ops -- operator methods and their docstrings, micrograd's `_op` labels --
-is read from these rows.
+reference engine's RULES). The operator methods are written once in
+_api.ValueBase; `method` names the one that backs each op (the C engine
+binds its fast versions by these names).
 """
 from typing import Dict, NamedTuple, Optional, Tuple
 
@@ -14,28 +14,27 @@ class Op(NamedTuple):
     arity: int             # children; -1 for n-ary ops
     label: str             # micrograd's `_op` string
     method: Optional[str]  # the Value method it backs: a dunder stem for binary ops
-    doc: str               # the method's docstring ("x + other" for binary ops: the symbol)
 
 
 TABLE: Tuple[Op, ...] = (
-    Op("leaf", 0, "", None, ""),
-    Op("add", 2, "+", "add", "+"),
-    Op("mul", 2, "*", "mul", "*"),
-    Op("sub", 2, "-", "sub", "-"),
-    Op("div", 2, "/", "truediv", "/"),
-    Op("pow", 2, "**", "pow", "**"),
-    Op("powk", 2, "**", None, "**"),      # x ** k with k a number: k stays a constant, as in micrograd
-    Op("neg", 1, "neg", "__neg__", "-x"),
-    Op("relu", 1, "ReLU", "relu", "max(0, x), as micrograd's ReLU (gradient 0 at 0)"),
-    Op("tanh", 1, "tanh", "tanh", "tanh(x)"),
-    Op("exp", 1, "exp", "exp", "e ** x; OverflowError where Python's math.exp overflows"),
-    Op("log", 1, "log", "log", "The natural logarithm; ValueError for x <= 0"),
-    Op("sigmoid", 1, "sigmoid", "sigmoid", "1 / (1 + e ** -x), computed so that it never overflows"),
-    Op("abs", 1, "abs", "__abs__", "abs(x) = |x|; its gradient is sign(x), 0 at 0 (as PyTorch's)"),
-    Op("sum", -1, "sum", None, ""),
-    Op("dot", -1, "dot", None, ""),
-    Op("select", -1, "select", None, ""),     # children: index, values...
-    Op("maxdata", -1, "max_data", None, ""),  # max of the children's data; no gradient
+    Op("leaf", 0, "", None),
+    Op("add", 2, "+", "add"),
+    Op("mul", 2, "*", "mul"),
+    Op("sub", 2, "-", "sub"),
+    Op("div", 2, "/", "truediv"),
+    Op("pow", 2, "**", "pow"),
+    Op("powk", 2, "**", None),      # x ** k with k a number: k stays a constant, as in micrograd
+    Op("neg", 1, "neg", "__neg__"),
+    Op("relu", 1, "ReLU", "relu"),
+    Op("tanh", 1, "tanh", "tanh"),
+    Op("exp", 1, "exp", "exp"),
+    Op("log", 1, "log", "log"),
+    Op("sigmoid", 1, "sigmoid", "sigmoid"),
+    Op("abs", 1, "abs", "__abs__"),
+    Op("sum", -1, "sum", None),
+    Op("dot", -1, "dot", None),
+    Op("select", -1, "select", None),     # children: index, values...
+    Op("maxdata", -1, "max_data", None),  # max of the children's data; no gradient
 )
 
 OPS = tuple(op.name for op in TABLE)
@@ -48,15 +47,9 @@ LEAF, POW, POWK, SUM, DOT, SELECT, MAXDATA = (CODES[name] for name in
 # its reflected form (__radd__ ...).
 BINARY = {op.method: (code, CODES.get(op.name + "k", code))
           for code, op in enumerate(TABLE) if op.arity == 2 and op.method}
-SYMBOLS = {op.method: op.doc for op in TABLE if op.arity == 2 and op.method}
 
-# Unary methods: name -> op code, and their docstrings.
+# Unary methods: name -> op code.
 UNARY = {op.method: code for code, op in enumerate(TABLE) if op.arity == 1 and op.method}
-UNARY_DOCS = {op.method: op.doc for op in TABLE if op.arity == 1 and op.method}
-
-# The tutorial's method names for the same operators.
-ALIASES = {"plus": "__add__", "times": "__mul__", "minus": "__sub__",
-           "divide": "__truediv__", "pow": "__pow__"}
 
 # micrograd's op strings, where micrograd has the op.
 LABELS = {code: op.label for code, op in enumerate(TABLE)}

@@ -272,16 +272,16 @@ class Value(ValueBase):
     @staticmethod
     def _nary(code, values):
         """One node of n-ary op `code` over `values` (Values of this engine)."""
-        kids = tuple(values)
-        return Value._node(code, evaluate(code, [k._data for k in kids]), kids)
+        children = tuple(values)
+        return Value._node(code, evaluate(code, [k._data for k in children]), children)
 
     @staticmethod
     def sum(values):
         """One node for values[0] + values[1] + ..., added left to right."""
-        kids = tuple(v if type(v) is Value else as_value(Value, v) for v in values)
-        if not kids:
+        children = tuple(v if type(v) is Value else as_value(Value, v) for v in values)
+        if not children:
             return Value(0.0)
-        return Value._node(SUM, evaluate(SUM, [k._data for k in kids]), kids)
+        return Value._node(SUM, evaluate(SUM, [k._data for k in children]), children)
 
     @staticmethod
     def dot(ws, xs, b):
@@ -289,8 +289,8 @@ class Value(ValueBase):
         ws, xs = list(ws), list(xs)
         if len(ws) != len(xs):
             raise ValueError(f"dot: {len(ws)} weights but {len(xs)} inputs")
-        kids = tuple(v if type(v) is Value else as_value(Value, v) for v in ws + xs + [b])
-        return Value._node(DOT, evaluate(DOT, [k._data for k in kids]), kids)
+        children = tuple(v if type(v) is Value else as_value(Value, v) for v in ws + xs + [b])
+        return Value._node(DOT, evaluate(DOT, [k._data for k in children]), children)
 
     @staticmethod
     def dense(rows, biases):
@@ -323,14 +323,9 @@ class Value(ValueBase):
                 child._grad += d * g
 
     def backward(self):
-        """Topological sort by iterative depth-first search, then the reverse sweep.
-
-        A node is expanded once; it goes back on the stack, marked done,
-        beneath its children, so it is listed after all of them. Children
-        are pushed last-first so the first child is explored first. (The C
-        core sorts the same way, so both engines add gradients in the same
-        order and agree to the last bit.)
-        """
+        """micrograd's backward: order the graph so that every node comes
+        after its children, then, root first, let each node push its
+        gradient into its children."""
         with BACKWARD_LOCK:   # one sweep at a time, as the C core's GIL-held call
             topo = topological_order(self)
             self._grad = 1.0
@@ -339,18 +334,22 @@ class Value(ValueBase):
 
 
 def topological_order(root):
-    """The inner (non-leaf) nodes below root, root included, each after all
-    of its children. Leaves have nothing to push back, so they are skipped."""
-    topo, expanded = [], set()
-    stack = [(root, False)] if root._children else []
+    """micrograd's build_topo: a depth-first search from root, children in
+    order, listing each node after all of its children. It keeps its own
+    stack (a node and its children still to visit) instead of recursing, so
+    a graph a million nodes deep is fine; the order is the recursive one,
+    which is also the C core's, so both engines add gradients in the same
+    order. Leaves have nothing to push back and are left out."""
+    topo, visited = [], {root}
+    stack = [(root, iter(root._children))]
     while stack:
-        node, children_listed = stack.pop()
-        if children_listed:
+        node, children = stack[-1]
+        for child in children:
+            if child not in visited:
+                visited.add(child)
+                stack.append((child, iter(child._children)))
+                break
+        else:                 # every child listed: the node comes next
+            stack.pop()
             topo.append(node)
-        elif node not in expanded:
-            expanded.add(node)
-            stack.append((node, True))
-            for child in reversed(node._children):
-                if child._children and child not in expanded:
-                    stack.append((child, False))
-    return topo
+    return [node for node in topo if node._children]

@@ -55,8 +55,8 @@ def to_dot(root, max_nodes=500, rankdir="LR"):
             lines.append(f"  v{i}_op [shape=circle, label={_quote(v._op)}];")
             lines.append(f"  v{i}_op -> v{i};")
     cut: List[Any] = []    # op nodes with an input that was not drawn
-    for i, (_, kids) in enumerate(drawn):
-        for k in kids:
+    for i, (_, operands) in enumerate(drawn):
+        for k in operands:
             j = index[k]
             if j < len(drawn):
                 lines.append(f"  v{j} -> v{i}_op;")
@@ -103,8 +103,8 @@ def _check_args(root, max_nodes, rankdir):
 
 def _operands(v):
     """v's operands in order; x ** 2's constant exponent is part of the op."""
-    kids = v._children
-    return kids[:1] if v._opcode == _ops.POWK else kids
+    children = v._children
+    return children[:1] if v._opcode == _ops.POWK else children
 
 
 def _walk(root, max_nodes):
@@ -120,9 +120,9 @@ def _walk(root, max_nodes):
     queue = deque([root])
     while queue and len(drawn) < limit:   # popped in numbering order: v is number len(drawn)
         v = queue.popleft()
-        kids = _operands(v)
-        drawn.append((v, kids))
-        for k in kids:
+        operands = _operands(v)
+        drawn.append((v, operands))
+        for k in operands:
             if k not in index:
                 index[k] = len(index)
                 queue.append(k)

@@ -306,3 +306,14 @@ def test_wide_dot(engine):
     d.backward()
     assert d.data == 0.5 + sum((i % 3 - 1.0) * (i % 4) for i in range(n))
     assert [w.grad for w in ws[:8]] == [x.data for x in xs[:8]]
+
+
+def test_gradients_add_up_in_the_documented_order(engine):
+    # Both engines sort by depth-first search from the root, operands in
+    # order, and sweep that order backwards: x's three parents pass their
+    # gradients in the order p3, p2, p1. In floating point the order shows:
+    # (-1e16 + 1e16) + 1 is 1.0, (1 + 1e16) - 1e16 would be 0.0.
+    x = engine(2.0)
+    p1, p2, p3 = x * 1.0, x * 1e16, x * -1e16
+    ((p1 + p2) + p3).backward()
+    assert repr(x.grad) == "1.0"

@@ -1,0 +1,37 @@
+"""The operator methods are written once, in ValueBase; the op table names
+the method behind each op. Both engines must offer every one of them, the C
+engine with its own fast version, and each method must build its own op."""
+import pytest
+
+from pygrad import _ops
+from pygrad._api import ValueBase
+from pygrad._engines import value_class
+
+
+def method_names():
+    for stem in _ops.BINARY:
+        yield f"__{stem}__"
+        yield f"__r{stem}__"
+    yield from _ops.UNARY
+
+
+def test_every_op_method_is_written_once_and_bound_by_the_c_engine():
+    C, Ref = value_class("c"), value_class("python")
+    for name in method_names():
+        base = getattr(ValueBase, name)
+        assert getattr(Ref, name) is base, name                    # the reference uses ValueBase's
+        assert getattr(C, name) is not base, name                  # the C engine binds its own
+        assert getattr(C, name).__doc__ == base.__doc__, name
+
+
+@pytest.mark.parametrize("name", list(method_names()))
+def test_each_method_builds_its_op(engine, name):
+    x = engine(0.5)
+    out = getattr(x, name)(2.0) if name.startswith("__") and name not in _ops.UNARY else getattr(x, name)()
+    stem = name.strip("_").removeprefix("r") if name.startswith("__r") else name.strip("_")
+    if name in _ops.UNARY:
+        expected = _ops.UNARY[name]
+    else:
+        op, kop = _ops.BINARY[stem]
+        expected = op if name.startswith("__r") else kop
+    assert out._opcode == expected
