@@ -142,6 +142,8 @@ def _flatten(x: Any, flat: List[float]) -> Any:
     None for a number, a tuple of the items' shapes for a list or tuple."""
     if type(x) is list or type(x) is tuple:
         return tuple([_flatten(item, flat) for item in x])
+    if type(x) is not float and type(x) is not int and hasattr(x, "ndim") and x.ndim > 0:
+        return _flatten(x.tolist(), flat)     # a numpy array: as the nested list it holds
     flat.append(x if type(x) is float else as_float(x))
     return None
 
@@ -251,7 +253,8 @@ def compile_fn(fn: Optional[Callable[..., Any]] = None, *, params: Iterable[Any]
     """Compile a Python function of numbers and lists of numbers, per shape.
 
     `fn` is called once per distinct shape of its positional arguments (the
-    lengths of its lists, nested lists included) and of the keyword arguments
+    lengths of its lists or tuples, nested ones and numpy arrays included) and
+    of the keyword arguments
     named in `static` (passed through as Python values); each number arrives
     as a leaf Value, so integers can index with `pygrad.select`. The traced
     graph becomes a Program, kept in an LRU cache of at most `maxsize`

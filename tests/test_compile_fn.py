@@ -122,6 +122,14 @@ def test_nested_lists_and_decorator(engine):
     assert fn.cache_info().misses == 1
 
 
+def test_numpy_arrays_are_lists(engine):
+    np = pytest.importorskip("numpy")
+    params = make_params(engine)
+    f = pygrad.compile_fn(model_fn(params), params=params)
+    assert repr(f(np.array([0.5, -0.25]), np.float64(1.0))) == repr(f([0.5, -0.25], 1.0))
+    assert f.cache_info().misses == 1
+
+
 def test_forward_only_leaves_grads(engine):
     params = make_params(engine)
     f = pygrad.compile_fn(model_fn(params), params=params)
