@@ -125,6 +125,12 @@ class Program:
         """The root's value for one row of inputs."""
         return self.run_row([as_float(x) for x in row])
 
+    def __reduce__(self) -> Any:
+        # The program is machine code over a graph that no longer exists in
+        # Python; what can be saved is the model: rebuild and compile after loading.
+        raise TypeError("a compiled Program does not pickle or copy: save the model's parameters "
+                        "(they pickle) and compile again after loading; compile_fn objects do pickle")
+
 
 # ---------------------------------------------------------------------------
 # programs cached by shape
@@ -230,6 +236,10 @@ class CompiledFunction:
         flat: List[float] = []
         prog, _ = self._program(args, kwargs, flat)
         return prog._code.run_row(flat, True, as_float(scale))
+
+    def __reduce__(self) -> Any:
+        """Pickles and copies as fn, params and options: programs are traced anew."""
+        return (CompiledFunction, (self.fn, self.params, tuple(sorted(self.static)), self.maxsize, self.strict))
 
     def cache_info(self) -> CacheInfo:
         """Hits, misses (traces), maxsize and current size of the program cache."""

@@ -285,3 +285,30 @@ def test_engines_agree_bitwise_on_a_token_model():
         return [repr(x) for x in out] + [repr(p.grad) for p in params], f.cache_info().misses
     c, ref = run(pygrad.value_class("c")), run(pygrad.value_class("python"))
     assert c == ref and c[1] == 3
+
+
+def _square_sum(xs):
+    return xs[0] * xs[0] + xs[-1]
+
+
+def test_compiled_function_pickles_as_fn_and_params(engine):
+    import copy
+    import pickle
+    w = engine(1.5)
+    f = pygrad.compile_fn(_square_sum, params=[w], static=(), maxsize=3)
+    f([2.0, 0.5])
+    g = pickle.loads(pickle.dumps(f))
+    assert g([2.0, 0.5]) == f([2.0, 0.5]) == 4.5
+    assert (g.maxsize, g.cache_info().misses) == (3, 1)
+    h = copy.deepcopy(f)
+    assert h([1.0, 1.0]) == 2.0
+
+
+def test_program_refuses_to_pickle_with_a_reason(engine):
+    import copy
+    import pickle
+    x = engine(0.0)
+    prog = pygrad.compile(x * 2, inputs=[x])
+    for save in (pickle.dumps, copy.deepcopy, copy.copy):
+        with pytest.raises(TypeError, match="compile again after loading"):
+            save(prog)
