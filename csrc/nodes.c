@@ -6,6 +6,9 @@
  * the pool grows. Releasing a node whose count drops to zero releases its
  * children in turn, iteratively: a dropped 1e7-deep chain must not recurse.
  * Nothing here allocates while releasing, so releasing cannot fail.
+ * When most of the pool is free and its top part holds no live node, the
+ * pool is cut back, so memory follows the graphs alive, not the largest
+ * graph there ever was.
  */
 #include <stdlib.h> /* realloc, free */
 #include <string.h> /* memset */
@@ -49,6 +52,28 @@ static void sort_free_list(void) {
         }
     }
     freed_since_sort = 0;
+}
+
+/* After a big graph died: cut the free top of the pool (ids above the
+ * highest live one) and give its memory back. Only when under a quarter of
+ * the pool is live and half of it was freed since the free list was last
+ * rebuilt (which this does), so the scan is O(1) amortized per free. */
+enum { SHRINK_MIN = 1 << 16 };   /* pools smaller than this are kept */
+
+static void maybe_shrink(void) {
+    if (count < SHRINK_MIN || live >= count / 4 || freed_since_sort <= count / 2) return;
+    int32_t top = count;
+    while (top > 0 && pg_nodes[top - 1].refs == 0) top--;
+    count = top;
+    int32_t cap = top < 1024 ? 1024 : top + top / 4;
+    if (cap < capacity) {
+        pg_node *p = realloc(pg_nodes, (size_t)cap * sizeof(pg_node));
+        if (p) {   /* a failed shrink keeps the larger block: no harm */
+            pg_nodes = p;
+            capacity = cap;
+        }
+    }
+    sort_free_list();
 }
 
 int32_t pg_node_alloc(void) {
@@ -146,6 +171,7 @@ static void release(int32_t id) {
         n->op = PG_LEAF;
         pg_node_free(cur);
     }
+    maybe_shrink();
 }
 
 int pg_incref(int32_t id) {
