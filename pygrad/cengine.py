@@ -28,7 +28,7 @@ _binary, _binary_k, _unary, _nary, _leaf = lib.pg_binary, lib.pg_binary_k, lib.p
 # __del__, which every handle runs.
 _handles: Dict[int, Any] = {}
 _sweep_at = 1024
-_handles_lock = threading.Lock()   # two threads must not wrap one node twice
+_handles_lock = threading.RLock()
 
 
 def _register(v):
@@ -44,15 +44,15 @@ def _register(v):
 
 def _handle(node_id):
     """The registered live handle on an existing node, or a new one (taking a reference)."""
-    with _handles_lock:
+    with _handles_lock:      # two threads asking for one node get one handle
         wr = _handles.get(node_id)
         v = wr() if wr is not None else None
-    if v is None:
-        v = _new(Value)
-        v._id = node_id          # before the incref: an interrupt in between leaks nothing
-        check(lib.pg_incref(node_id))
-        _register(v)
-    return v
+        if v is None:
+            v = _new(Value)
+            v._id = node_id          # before the incref: an interrupt in between leaks nothing
+            check(lib.pg_incref(node_id))
+            _register(v)
+        return v
 
 
 # Ctrl-C: Python runs signal handlers right after a call returns, so an
