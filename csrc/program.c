@@ -204,8 +204,10 @@ static int build(pg_program *p, int32_t root, int32_t ninputs, const int32_t *in
 
 int pg_compile(int32_t root, int32_t ninputs, const int32_t *inputs,
                int32_t nparams, const int32_t *params, pg_program **out) {
+    if (!out) return PG_EINVAL;
     *out = NULL;
     if (!pg_valid(root) || ninputs < 0 || nparams < 0) return PG_EINVAL;
+    if ((ninputs > 0 && !inputs) || (nparams > 0 && !params)) return PG_EINVAL;
     for (int32_t i = 0; i < ninputs; i++) if (!pg_valid(inputs[i])) return PG_EINVAL;
     for (int32_t i = 0; i < nparams; i++) if (!pg_valid(params[i])) return PG_EINVAL;
     const int32_t *order;
@@ -364,6 +366,7 @@ static int64_t accumulate_blocks(pg_program *p, int64_t nrows, const double *bat
 
 int pg_program_run(pg_program *p, int64_t nrows, const double *batch, double *out,
                    int backward, double scale, int64_t *bad_row) {
+    if (!bad_row) return PG_EINVAL;
     *bad_row = -1;
     if (!p || nrows < 0 || (nrows > 0 && (!out || (p->ninputs > 0 && !batch)))) return PG_EINVAL;
     /* Params and constants are read live, once per run. */

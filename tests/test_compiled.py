@@ -756,3 +756,32 @@ def test_blocked_accumulate_adds_negative_zeros_exactly(engine):
     w.grad = -0.0
     prog.accumulate([[0.5 + i] for i in range(16)], scale=-0.0)
     assert repr(w.grad) == "-0.0"
+
+
+def test_program_functions_refuse_null_and_bad_arguments():
+    """The C contract of programs: NULL pointers and bad ids are PG_EINVAL, never a crash."""
+    cengine = pytest.importorskip("pygrad.cengine")
+    from pygrad._ffi import ffi, lib
+    x, w = cengine.Value(1.0), cengine.Value(2.0)
+    y = x * w
+    out = ffi.new("pg_program **")
+    EINVAL = lib.PG_EINVAL
+    assert lib.pg_compile(y._id, 1, [x._id], 1, [w._id], ffi.NULL) == EINVAL
+    assert lib.pg_compile(y._id, 1, ffi.NULL, 0, ffi.NULL, out) == EINVAL
+    assert lib.pg_compile(y._id, 0, ffi.NULL, 1, ffi.NULL, out) == EINVAL
+    assert lib.pg_compile(-1, 0, ffi.NULL, 0, ffi.NULL, out) == EINVAL
+    assert lib.pg_compile(y._id, 1, [10 ** 9], 0, ffi.NULL, out) == EINVAL
+    assert lib.pg_compile(y._id, 1, [x._id], 1, [w._id], out) == lib.PG_OK
+    prog = ffi.gc(out[0], lib.pg_program_free)
+    bad_row, res = ffi.new("int64_t *"), ffi.new("double[1]")
+    assert lib.pg_program_run(prog, 1, [3.0], res, 1, 1.0, ffi.NULL) == EINVAL
+    assert lib.pg_program_run(ffi.NULL, 1, [3.0], res, 1, 1.0, bad_row) == EINVAL
+    assert lib.pg_program_run(prog, 1, ffi.NULL, res, 1, 1.0, bad_row) == EINVAL
+    assert lib.pg_program_run(prog, 1, [3.0], ffi.NULL, 1, 1.0, bad_row) == EINVAL
+    assert lib.pg_program_run(prog, -1, [3.0], res, 1, 1.0, bad_row) == EINVAL
+    assert lib.pg_program_size(ffi.NULL) == -1
+    assert lib.pg_program_held_constants(ffi.NULL, 0, ffi.NULL) == -EINVAL
+    assert lib.pg_program_held_constants(prog, 3, ffi.NULL) == -EINVAL
+    lib.pg_program_free(ffi.NULL)
+    assert lib.pg_program_run(prog, 1, [3.0], res, 1, 1.0, bad_row) == lib.PG_OK
+    assert res[0] == 6.0 and w.grad == 3.0
