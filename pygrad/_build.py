@@ -81,7 +81,14 @@ def pypy_lock(cdef):
            "#define PG_UNLOCK() ReleaseSRWLockExclusive(&pg_pypy_lock)",
            "#else", "#include <pthread.h>", "static pthread_mutex_t pg_pypy_lock = PTHREAD_MUTEX_INITIALIZER;",
            "#define PG_LOCK() pthread_mutex_lock(&pg_pypy_lock)",
-           "#define PG_UNLOCK() pthread_mutex_unlock(&pg_pypy_lock)", "#endif"]
+           "#define PG_UNLOCK() pthread_mutex_unlock(&pg_pypy_lock)",
+           # fork() waits until no thread is inside the core, and both sides
+           # unlock: a child never inherits the lock held by a thread it lacks.
+           "static void pg_pypy_lock_all(void) { PG_LOCK(); }",
+           "static void pg_pypy_unlock_all(void) { PG_UNLOCK(); }",
+           "__attribute__((constructor)) static void pg_pypy_at_fork(void) {",
+           "    pthread_atfork(pg_pypy_lock_all, pg_pypy_unlock_all, pg_pypy_unlock_all);",
+           "}", "#endif"]
     for ret, name, args in re.findall(r"([A-Za-z_][\w \t\*]*?)\s*\b(pg_\w+)\s*\(([^;{}]*?)\)\s*;", text):
         if "(" in args:     # takes a function pointer: the hook setter, called once at import
             continue
