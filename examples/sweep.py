@@ -76,8 +76,12 @@ def sweep(jobs, X, y, steps, backend="auto", workers=None, engine=None):
         # spawn: fresh interpreters on every OS (forking a process that has
         # threads is unsafe, and the default start method differs by OS).
         context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-            results = list(pool.map(train_one, *zip(*args)))
+        if hasattr(concurrent.futures.ProcessPoolExecutor, "_adjust_process_count"):
+            with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+                results = list(pool.map(train_one, *zip(*args)))
+        else:    # PyPy 3.9's executor fails to spawn (its stdlib lacks that method): a Pool
+            with context.Pool(workers) as pool:
+                results = pool.starmap(train_one, args)
     else:
         raise ValueError(f"unknown backend {backend!r}: auto, futures, joblib or serial")
     return list(zip(jobs, results))
