@@ -11,6 +11,7 @@
 #ifndef PYGRAD_CORE_H
 #define PYGRAD_CORE_H
 
+#include <math.h>   /* pow, log: the derivatives of ops.def */
 #include "pygrad.h"
 
 typedef struct {
@@ -33,6 +34,23 @@ typedef struct {
 /* The one pool (nodes.c). Pointers into it are valid until the next
  * pg_node_alloc(), which may move it. */
 extern pg_node *pg_nodes;
+
+/* Helpers named in ops.def's derivatives (every file that expands them
+ * includes this header). The true derivatives of a ** b where IEEE would
+ * give NaN, masked as PyTorch does: */
+/* d(a ** b)/da is 0 where b == 0 (a ** 0 is the constant 1, also at a = 0). */
+static inline double dpow_base(double a, double b) { return b == 0.0 ? 0.0 : b * pow(a, b - 1.0); }
+/* d(a ** b)/db is 0 where a == 0 and b >= 0 (0 ** b is constant there). */
+static inline double dpow_exponent(double a, double b, double out) {
+    return a == 0.0 && b >= 0.0 ? 0.0 : out * log(a);
+}
+
+/* Every NaN that leaves the core (pg_data, pg_grad, compiled outputs) is
+ * this one, Python's float("nan"): inside, NaNs keep whatever sign and
+ * payload the arithmetic gave them (x86 makes 0 * inf negative, and which
+ * operand's NaN a sum passes on depends on the compiler), and the
+ * reference engine does the same, so both engines agree to the bit. */
+static inline double pg_canonical(double x) { return x == x ? x : (double)NAN; }
 
 /* Children per op (from ops.def): 0 for a leaf, -1 for n-ary ops. */
 static const int8_t pg_arity[PG_NUM_OPS] = {

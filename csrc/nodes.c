@@ -189,8 +189,8 @@ int pg_decref(int32_t id) {
 // ---------------------------------------------------------------------------
 // accessors
 
-double pg_data(int32_t id) { return pg_valid(id) ? pg_nodes[id].data : NAN; }
-double pg_grad(int32_t id) { return pg_valid(id) ? pg_nodes[id].grad : NAN; }
+double pg_data(int32_t id) { return pg_valid(id) ? pg_canonical(pg_nodes[id].data) : NAN; }
+double pg_grad(int32_t id) { return pg_valid(id) ? pg_canonical(pg_nodes[id].grad) : NAN; }
 int pg_op(int32_t id) { return pg_valid(id) ? pg_nodes[id].op : -1; }
 int32_t pg_nkids(int32_t id) { return pg_valid(id) ? pg_nkids_of(&pg_nodes[id]) : -1; }
 

@@ -364,11 +364,8 @@ static int64_t accumulate_blocks(pg_program *p, int64_t nrows, const double *bat
     return r;
 }
 
-int pg_program_run(pg_program *p, int64_t nrows, const double *batch, double *out,
-                   int backward, double scale, int64_t *bad_row) {
-    if (!bad_row) return PG_EINVAL;
-    *bad_row = -1;
-    if (!p || nrows < 0 || (nrows > 0 && (!out || (p->ninputs > 0 && !batch)))) return PG_EINVAL;
+static int run(pg_program *p, int64_t nrows, const double *batch, double *out,
+               int backward, double scale, int64_t *bad_row) {
     /* Params and constants are read live, once per run. */
     for (int32_t s = p->ninputs; s < p->nleaves; s++) p->slots[s].data = pg_nodes[p->leaf_ids[s]].data;
     if (!backward) return forward_only(p, nrows, batch, out, bad_row);
@@ -385,4 +382,14 @@ int pg_program_run(pg_program *p, int64_t nrows, const double *batch, double *ou
     }
     for (int32_t s = first; s < end; s++) pg_nodes[p->leaf_ids[s]].grad = p->slots[s].grad;
     return PG_OK;
+}
+
+int pg_program_run(pg_program *p, int64_t nrows, const double *batch, double *out,
+                   int backward, double scale, int64_t *bad_row) {
+    if (bad_row) *bad_row = -1;
+    if (!p || !bad_row || nrows < 0 || (nrows > 0 && (!out || (p->ninputs > 0 && !batch)))) return PG_EINVAL;
+    int st = run(p, nrows, batch, out, backward, scale, bad_row);
+    if (st == PG_OK)
+        for (int64_t r = 0; r < nrows; r++) out[r] = pg_canonical(out[r]);
+    return st;
 }

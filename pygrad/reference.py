@@ -70,15 +70,29 @@ def sigmoid(a):
 
 
 # ---------------------------------------------------------------------------
-# derivatives follow IEEE arithmetic, as C does: they never raise.
+# derivatives follow IEEE arithmetic, as C does: they never raise. Where
+# IEEE makes a NaN, it is the NaN this machine's invalid operations make
+# (C's 0 * inf; negative on x86), not math.nan, so that both engines agree
+# to the bit; a NaN operand passes through, payload and all.
+
+INVALID = math.inf * 0.0
+
+
+def canonical(x):
+    """x, or math.nan for any NaN: what users read (data, grad, compiled
+    outputs) on both engines. Inside, NaN signs and payloads follow the
+    arithmetic and differ between builds (C's csrc/core.h says the same)."""
+    return x if x == x else math.nan
 
 
 def ieee_div(a, b):
     try:
         return a / b
     except ZeroDivisionError:
-        if a == 0.0 or math.isnan(a):
-            return math.nan
+        if math.isnan(a):
+            return a
+        if a == 0.0:
+            return INVALID
         return math.copysign(math.inf, a) * math.copysign(1.0, b)
 
 
@@ -93,13 +107,23 @@ def ieee_pow(a, b):
         return math.copysign(math.inf, a) if _odd_integer(b) else math.inf
     except OverflowError:
         return -math.inf if a < 0.0 and _odd_integer(b) else math.inf
-    return math.nan if isinstance(r, complex) else r
+    return INVALID if isinstance(r, complex) else r
 
 
 def ieee_log(a):
     if a > 0.0 or math.isnan(a):
         return math.log(a)
-    return -math.inf if a == 0.0 else math.nan
+    return -math.inf if a == 0.0 else INVALID
+
+
+# The true derivatives of a ** b where IEEE gives NaN (0 * inf), as PyTorch
+# masks them: a ** 0 is constant in a, 0 ** b (b >= 0) constant in b.
+def dpow_base(a, b):
+    return 0.0 if b == 0.0 else b * ieee_pow(a, b - 1.0)
+
+
+def dpow_exponent(a, b, out):
+    return 0.0 if a == 0.0 and b >= 0.0 else out * ieee_log(a)
 
 
 # ---------------------------------------------------------------------------
@@ -111,8 +135,8 @@ RULES: Dict[str, Tuple[Callable[..., float], Callable[..., Tuple[float, ...]]]] 
     "mul": (lambda a, b: a * b, lambda a, b, out: (b, a)),
     "sub": (lambda a, b: a - b, lambda a, b, out: (1.0, -1.0)),
     "div": (divide, lambda a, b, out: (ieee_div(1.0, b), ieee_div(-out, b))),
-    "pow": (power, lambda a, b, out: (b * ieee_pow(a, b - 1.0), out * ieee_log(a))),
-    "powk": (power, lambda a, b, out: (b * ieee_pow(a, b - 1.0),)),   # the exponent is a constant
+    "pow": (power, lambda a, b, out: (dpow_base(a, b), dpow_exponent(a, b, out))),
+    "powk": (power, lambda a, b, out: (dpow_base(a, b),)),   # the exponent is a constant
     "neg": (lambda a: -a, lambda a, b, out: (-1.0,)),
     "relu": (lambda a: 0.0 if a < 0.0 else a, lambda a, b, out: (float(out > 0.0),)),
     "tanh": (math.tanh, lambda a, b, out: (1.0 - out * out,)),
@@ -229,7 +253,7 @@ class Value(ValueBase):
     @property
     def data(self) -> float:
         """The value (a float; ints and numpy reals are converted on assignment)."""
-        return self._data
+        return canonical(self._data)
 
     @data.setter
     def data(self, x):
@@ -238,7 +262,7 @@ class Value(ValueBase):
     @property
     def grad(self) -> float:
         """d(root)/d(this), accumulated by backward(); also called `value`."""
-        return self._grad
+        return canonical(self._grad)
 
     @grad.setter
     def grad(self, g):

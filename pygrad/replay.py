@@ -11,7 +11,7 @@ from typing import Any, Dict, List
 
 from ._errors import in_row
 from ._ops import LEAF
-from .reference import BACKWARD_LOCK, Value, evaluate, topological_order
+from .reference import BACKWARD_LOCK, Value, canonical, evaluate, topological_order
 
 
 def _copy_leaf(v: Any) -> Any:
@@ -93,7 +93,7 @@ class Replay:
                 node._data = evaluate(node._opcode, [k._data for k in node._children])
         except (ArithmeticError, ValueError, IndexError) as exc:
             raise in_row(exc, r) from None
-        return self.root._data
+        return canonical(self.root._data)
 
     def _backward_row(self, scale: float) -> None:
         """One row's backward, as eager `(scale * root).backward()` does it."""

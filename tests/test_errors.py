@@ -224,10 +224,26 @@ def test_derivatives_never_raise(engine):
     for out in (x ** 0.5, x.relu(), big.tanh(), tiny.log()):
         out.backward()
     assert [repr(v.grad) for v in (x, big, tiny)] == ["inf", "0.0", "inf"]
-    for base, exponent in ((0.0, 0.5), (-2.0, 2.0)):   # d/db a**b = a**b * log(a)
-        a, b = engine(base), engine(exponent)
-        (a ** b).backward()
-        assert math.isnan(b.grad)
+    a, b = engine(-2.0), engine(2.0)   # d/db a**b = a**b * log(a): log(-2) is NaN
+    (a ** b).backward()
+    assert math.isnan(b.grad)
+
+
+@pytest.mark.parametrize("build, at, expected", [
+    # d/dx of 3 x**0 + 5 x + 7 x**2 at 0 is 5: x**0 is the constant 1 (IEEE: 0 * inf)
+    (lambda x: 3 * x ** 0 + 5 * x + 7 * x ** 2, (0.0,), (5.0,)),
+    (lambda x: x ** 0, (math.nan,), (0.0,)),
+    # a ** b at a = 0, b >= 0: constant in b (IEEE: 0 * -inf), as PyTorch masks it
+    (lambda a, b: a ** b, (0.0, 0.0), (0.0, 0.0)),
+    (lambda a, b: a ** b, (0.0, 2.0), (0.0, 0.0)),
+    (lambda a, b: a ** b, (0.0, 0.5), (math.inf, 0.0)),   # d/da: 0.5 * 0 ** -0.5, truly infinite
+    (lambda b: 0 ** b, (3.0,), (0.0,)),
+    (lambda a, b: a ** b, (2.0, 0.0), (0.0, math.log(2.0))),
+])
+def test_true_derivatives_where_ieee_gives_nan(engine, build, at, expected):
+    leaves = [engine(x) for x in at]
+    build(*leaves).backward()
+    assert [repr(v.grad) for v in leaves] == [repr(e) for e in expected]
 
 
 def test_nan_flows_through_backward(engine):
