@@ -171,3 +171,19 @@ def test_ordering_compares_data_equality_stays_identity(engine):
     assert a != c and len({a, b, c}) == 3 and a == a
     with pytest.raises(TypeError):
         _ = a < "x"
+
+
+def test_walk_below_fused_nodes_reaches_the_users_parameters(engine):
+    # A fused layer's nodes are made in one call (in C on the C engine); a
+    # walk through _prev still ends at the user's own weights and inputs.
+    ws = [[engine(0.1 * (i + j)) for j in range(3)] for i in range(2)]
+    bs = [engine(0.5), engine(-0.5)]
+    xs = [engine(1.0), engine(2.0), engine(3.0)]
+    outs = engine.dense(ws, bs)(xs, relu=True)
+    reached, stack = {}, list(outs)     # id -> Value: the walk holds what it saw
+    while stack:
+        v = stack.pop()
+        if id(v) not in reached:
+            reached[id(v)] = v
+            stack.extend(v._prev)
+    assert {id(v) for v in [*ws[0], *ws[1], *bs, *xs]} <= reached.keys()
