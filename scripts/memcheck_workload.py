@@ -44,6 +44,31 @@ if np is not None:
         opt.zero_grad()
     del step
 
+# compile_fn: fused sums of products, select, max_data, a failing row, strict
+table = [[V(0.1 * (r + c)) for c in range(3)] for r in range(4)]
+params = [p for row in table for p in row]
+
+
+def token_loss(ids):
+    rows = [pygrad.select(i, table) for i in ids]
+    logits = [sum(a * b for a, b in zip(rows[0], row)) for row in rows]
+    m = pygrad.max_data(logits)
+    return sum((v - m).exp() for v in logits).log()
+
+
+f = pygrad.compile_fn(token_loss, params=params, maxsize=2)
+for ids in ([0, 1], [2, 3, 1], [1, 1], [3, 0, 2, 1], [0, 1]):
+    f.accumulate(ids, scale=0.5)
+try:
+    f.accumulate([0, 9])
+except IndexError:
+    pass
+try:
+    pygrad.compile_fn(lambda t: t * table[0][0], params=[], strict=True)(1.0)
+except ValueError:
+    pass
+del f
+
 chain = V(1.0)
 for _ in range(10000):
     chain = chain * 1.0001 + 0.5
