@@ -5,13 +5,17 @@ import math
 import os
 import random
 import runpy
-import tracemalloc
 from dataclasses import dataclass
 from functools import partial
 from time import perf_counter
 
 from .floor import Graph, Tape, trainer
 from .harness import alternate, recursion_room, row, rows
+
+try:
+    import tracemalloc
+except ImportError:          # PyPy has none: only the C core's bytes are counted there
+    tracemalloc = None
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
 QUICK = {"reps": 3, "eager_ops": 10_000, "graph_nodes": 10_000, "train_steps": 1, "compiled_steps": 3,
@@ -243,11 +247,15 @@ def memory(ctx):
     from pygrad._engines import cengine_or_none
     stats = cengine_or_none().stats if cengine_or_none() else dict     # the C core's node counts
     for e in ctx.engines:
+        if tracemalloc is None and e.name != "c":
+            continue          # without tracemalloc only the C engine's nodes (in the core) are measurable
         c0 = stats()
-        tracemalloc.start()
+        if tracemalloc is not None:
+            tracemalloc.start()
         root, _, nodes, _ = chain(e.Value, n)
-        python_bytes = tracemalloc.get_traced_memory()[0]
-        tracemalloc.stop()
+        python_bytes = tracemalloc.get_traced_memory()[0] if tracemalloc is not None else 0
+        if tracemalloc is not None:
+            tracemalloc.stop()
         c1 = stats()
         core = (c1.get("live", 0) - c0.get("live", 0)) * c1.get("node_bytes", 0) + \
             c1.get("kid_bytes", 0) - c0.get("kid_bytes", 0)
