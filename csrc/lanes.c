@@ -21,6 +21,43 @@
 #define LANE(base, slot) ((base) + (int64_t)(slot) * BLOCK)
 
 // ---------------------------------------------------------------------------
+// row kernels
+
+/* y[lane] += x[lane] * g[lane], y[lane] += g[lane], y[lane] = x[lane]: the
+ * steps of sums and products, for BLOCK rows. The row written never overlaps
+ * a row read (grad rows vs value rows, a node vs its children); a child
+ * named twice gets two calls, in order. */
+#if defined(__GNUC__)
+/* Two lanes per instruction: each lane's product and sum round exactly as
+ * the scalar ones (IEEE double, no fused multiply-add: -ffp-contract=off). */
+typedef double pair __attribute__((vector_size(16), aligned(8), may_alias));
+static inline void add_product(double *restrict y, const double *restrict x, const double *restrict g) {
+    for (int b = 0; b < BLOCK; b += 2)
+        *(pair *)(y + b) = *(const pair *)(y + b) + *(const pair *)(x + b) * *(const pair *)(g + b);
+}
+
+static inline void add_lanes(double *restrict y, const double *restrict g) {
+    for (int b = 0; b < BLOCK; b += 2) *(pair *)(y + b) = *(const pair *)(y + b) + *(const pair *)(g + b);
+}
+
+static inline void copy_lanes(double *restrict y, const double *restrict x) {
+    for (int b = 0; b < BLOCK; b += 2) *(pair *)(y + b) = *(const pair *)(x + b);
+}
+#else
+static inline void add_product(double *restrict y, const double *restrict x, const double *restrict g) {
+    for (int b = 0; b < BLOCK; b++) y[b] += x[b] * g[b];
+}
+
+static inline void add_lanes(double *restrict y, const double *restrict g) {
+    for (int b = 0; b < BLOCK; b++) y[b] += g[b];
+}
+
+static inline void copy_lanes(double *restrict y, const double *restrict x) {
+    for (int b = 0; b < BLOCK; b++) y[b] = x[b];
+}
+#endif
+
+// ---------------------------------------------------------------------------
 // forward
 
 void pg_lanes_load_constants(pg_program *p) {   /* params and constants: every lane */
@@ -37,32 +74,20 @@ static void nary_forward(const pg_node *n, const double *v, double *restrict o) 
     const int32_t *k = pg_kids_of(n);
     int32_t nk = pg_nkids_of(n), m = nk / 2;
     int dot = n->op == PG_DOT;
-    const double *first = LANE(v, k[dot ? 2 * m : 0]);
-    for (int b = 0; b < BLOCK; b++) o[b] = first[b];
+    copy_lanes(o, LANE(v, k[dot ? 2 * m : 0]));
     for (int32_t i = dot ? 0 : 1; i < (dot ? m : nk); i++) {
-        const double *x = LANE(v, k[dot ? m + i : i]);
-        if (dot) {
-            const double *w = LANE(v, k[i]);
-            for (int b = 0; b < BLOCK; b++) o[b] = o[b] + w[b] * x[b];
-        } else {
-            for (int b = 0; b < BLOCK; b++) o[b] = o[b] + x[b];
-        }
+        if (dot) add_product(o, LANE(v, k[i]), LANE(v, k[m + i]));   /* o + w * x */
+        else add_lanes(o, LANE(v, k[i]));
     }
 }
 
 static void chain_forward(const pg_instr *in, const double *v, double *restrict o) {
     const int32_t *t = in->t;
-    const double *first = LANE(v, t[0]);
-    for (int b = 0; b < BLOCK; b++) o[b] = first[b];
+    copy_lanes(o, LANE(v, t[0]));
     for (int32_t i = 0; i < in->nterms; i++) {
         const int32_t *wx = t + 1 + 2 * i;
-        const double *w = LANE(v, wx[0]);
-        if (wx[1] < 0) {
-            for (int b = 0; b < BLOCK; b++) o[b] = o[b] + w[b];
-        } else {
-            const double *x = LANE(v, wx[1]);
-            for (int b = 0; b < BLOCK; b++) o[b] = o[b] + w[b] * x[b];
-        }
+        if (wx[1] < 0) add_lanes(o, LANE(v, wx[0]));
+        else add_product(o, LANE(v, wx[0]), LANE(v, wx[1]));
     }
 }
 
@@ -97,16 +122,6 @@ int pg_lanes_forward(pg_program *p, const double *rows, double *out) {
 // backward: each kernel is its row-by-row counterpart (ops.c's local step,
 // program.c's chain_step) with every statement run for the BLOCK rows
 
-/* y[lane] += x[lane] * g[lane], and y[lane] += g[lane]. A grad row never
- * overlaps a value row or the node's own grad row, so the compiler may
- * vectorize (restrict); a child named twice gets two calls, in order. */
-static inline void add_product(double *restrict y, const double *restrict x, const double *restrict g) {
-    for (int b = 0; b < BLOCK; b++) y[b] += x[b] * g[b];
-}
-
-static inline void add_lanes(double *restrict y, const double *restrict g) {
-    for (int b = 0; b < BLOCK; b++) y[b] += g[b];
-}
 
 /* Child `which`'s step for a rule DERIV of a, b and out (one lane each).
  * Each lane adds what the row-by-row step adds: DERIV * g. */
