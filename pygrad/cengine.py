@@ -37,7 +37,7 @@ def _register(v):
     if len(_handles) > _sweep_at:
         with _handles_lock:
             for node_id, wr in list(_handles.items()):
-                if wr() is None:
+                if wr() is None and _handles.get(node_id) is wr:   # not re-registered meanwhile
                     del _handles[node_id]
             _sweep_at = max(1024, 2 * len(_handles))
 
@@ -298,6 +298,10 @@ def _install_operators(cls):
         install(f"__r{stem}__", _reflected_method(op))
     for name, op in _ops.UNARY.items():
         install(name, _unary_method(op))
+    # ValueBase's hooks too, for code that calls ValueBase's methods itself.
+    cls._binary_op = lambda self, op, kop, other: _binary_method(op, kop)(self, other)
+    cls._reflected_op = lambda self, op, other: _reflected_method(op)(self, other)
+    cls._unary_op = lambda self, op: _unary_method(op)(self)
 
 
 _install_operators(Value)
