@@ -11,12 +11,12 @@ graphs work. The C engine (cengine.py) must give these numbers exactly.
 import math
 import os
 import threading
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 from . import _ops
 from ._api import ValueBase, as_float, as_value, check_leaf_args, mixed_engines, number_or_none
 from ._errors import EDOMAIN, EINDEX, ENOTINT, EOVERFLOW, EZERODIV, error
-from ._ops import DOT, MAXDATA, SELECT, SUM
+from ._ops import DOT, SUM
 
 # ---------------------------------------------------------------------------
 # forward rules that can fail: Python's float and math behaviour, with the
@@ -148,26 +148,28 @@ RULES: Dict[str, Tuple[Callable[..., float], Callable[..., Tuple[float, ...]]]] 
 _BY_CODE = {_ops.CODES[name]: rule for name, rule in RULES.items()}
 
 
-# the n-ary ops: SUM over its children, DOT over (w..., x..., b)
+# The n-ary ops, one row each: (forward(values), local derivatives(values, out)),
+# values being all the children's values in order. A derivative of None:
+# no gradient flows to that child.
 
-def evaluate(code, values):
-    """The forward value of op `code` on its children's values."""
-    if code == SUM:
-        acc = values[0]
-        for x in values[1:]:
-            acc = acc + x
-        return acc
-    if code == DOT:
-        m = len(values) // 2
-        acc = values[-1]
-        for w, x in zip(values[:m], values[m:2 * m]):
-            acc = acc + w * x
-        return acc
-    if code == SELECT:
-        return values[1 + select_index(values[0], len(values) - 1)]
-    if code == MAXDATA:
-        return max(values)                 # Python's max: a NaN counts only if first
-    return _BY_CODE[code][0](*values)
+def sum_left_to_right(values):
+    acc = values[0]
+    for x in values[1:]:
+        acc = acc + x
+    return acc
+
+
+def dot_forward(values):              # children: w..., x..., b
+    m = len(values) // 2
+    acc = values[-1]
+    for w, x in zip(values[:m], values[m:2 * m]):
+        acc = acc + w * x
+    return acc
+
+
+def dot_derivatives(values, out):
+    m = len(values) // 2
+    return tuple(values[m:2 * m]) + tuple(values[:m]) + (1.0,)
 
 
 def select_index(x, n):
@@ -179,18 +181,31 @@ def select_index(x, n):
     return int(x) % n
 
 
+def select_derivatives(values, out):  # children: index, values...
+    chosen = 1 + select_index(values[0], len(values) - 1)
+    return tuple(1.0 if i == chosen else None for i in range(len(values)))
+
+
+NARY_RULES: Dict[str, Tuple[Callable[..., float], Callable[..., Tuple[Optional[float], ...]]]] = {
+    "sum": (sum_left_to_right, lambda values, out: (1.0,) * len(values)),
+    "dot": (dot_forward, dot_derivatives),
+    "select": (lambda values: values[1 + select_index(values[0], len(values) - 1)], select_derivatives),
+    "maxdata": (max, lambda values, out: (None,) * len(values)),   # Python's max: a NaN counts only if first
+}
+_NARY_BY_CODE = {_ops.CODES[name]: rule for name, rule in NARY_RULES.items()}
+
+
+def evaluate(code, values):
+    """The forward value of op `code` on its children's values."""
+    if code in _NARY_BY_CODE:
+        return _NARY_BY_CODE[code][0](values)
+    return _BY_CODE[code][0](*values)
+
+
 def local_derivatives(code, values, out):
     """d out / d child, for each child in order, from the children's values."""
-    if code == SUM:
-        return (1.0,) * len(values)
-    if code == DOT:
-        m = len(values) // 2
-        return values[m:2 * m] + values[:m] + (1.0,)
-    if code == SELECT:     # None: no gradient flows to that child
-        chosen = 1 + select_index(values[0], len(values) - 1)
-        return tuple(1.0 if i == chosen else None for i in range(len(values)))
-    if code == MAXDATA:
-        return (None,) * len(values)
+    if code in _NARY_BY_CODE:
+        return _NARY_BY_CODE[code][1](values, out)
     b = values[1] if len(values) > 1 else 0.0
     return _BY_CODE[code][1](values[0], b, out)
 
