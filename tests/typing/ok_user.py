@@ -31,3 +31,22 @@ opt = optim.SGD(model.parameters(), lr=0.1)
 opt.zero_grad()
 opt.step()
 program = pygrad.compile(node, inputs=[], params=[a, b])
+opt.lr = 0.05
+adam = optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.99))
+state = model.state_dict()
+model.load_state_dict({k: v * 0.5 for k, v in state.items()})
+named: List[str] = [name for name, _ in model.named_parameters()]
+
+
+@pygrad.no_grad
+def evaluate(v: Value) -> Value:
+    return v * 2
+
+
+@pygrad.no_grad()
+def evaluate_too(v: Value) -> float:
+    return (v * 2).data
+
+
+with pygrad.no_grad():
+    y: Value = evaluate(a) + evaluate_too(a)
