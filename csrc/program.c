@@ -293,16 +293,18 @@ static void chain_step(pg_node *v, const pg_instr *in) {
  * the root's grad starts at scale, op slots start at 0 for every row, and
  * param slots keep accumulating over the rows (from the params' grads at
  * the start of the run), so each param receives its contributions in the
- * order eager backward calls would add them. */
+ * order eager backward calls would add them. An op slot's grad is complete
+ * when its step runs and nothing adds to it after, so the step's end sets
+ * it back to 0 for the next row (op slots are 0 from compile on). */
 static void backward_row(pg_program *p, double scale) {
     pg_node *slots = p->slots;
-    for (int32_t i = 0; i < p->ncode; i++) slots[p->code[i].slot].grad = 0.0;
     if (p->root < p->nleaves) slots[p->root].grad += scale;
     else slots[p->root].grad = scale;
     for (int32_t i = p->ncode - 1; i >= 0; i--) {
         const pg_instr *in = &p->code[i];
         if (in->nterms) chain_step(slots, in);
         else pg_local_step(slots, &slots[in->slot]);
+        slots[in->slot].grad = 0.0;
     }
 }
 
