@@ -124,8 +124,9 @@ int pg_backward_node(int32_t id) {
 }
 
 /* Bookkeeping, here because this file owns the scratch and sees the pool. */
-void pg_stats(pg_stats_t *out) {
-    if (!out) return;
+int pg_stats(pg_stats_t *out) {
+    if (!out) return PG_EINVAL;
     pg_pool_stats(out);
     out->pool_bytes += (stack_cap + topo_cap) * (int64_t)sizeof(int32_t);
+    return PG_OK;
 }

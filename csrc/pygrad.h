@@ -135,7 +135,7 @@ typedef struct {
     int64_t pool_bytes;  /* bytes held by the pool and scratch  */
     int64_t kid_bytes;   /* bytes held by n-ary child arrays    */
 } pg_stats_t;
-void pg_stats(pg_stats_t *out);
+int pg_stats(pg_stats_t *out);
 /* END CDEF */
 
 /* Op codes, one per line of ops.def. */

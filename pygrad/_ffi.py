@@ -44,5 +44,5 @@ def stats() -> Dict[str, int]:
     """The core's bookkeeping: live nodes, capacity and bytes held."""
     require()
     s = ffi.new("pg_stats_t *")
-    lib.pg_stats(s)
+    check(lib.pg_stats(s))
     return {name: getattr(s, name) for name in ("live", "capacity", "node_bytes", "pool_bytes", "kid_bytes")}

@@ -1,7 +1,9 @@
 """The C contract (csrc/pygrad.h) driven directly through ffi: what the
 core itself guarantees, below the Python wrappers."""
 import gc
+import math
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -126,3 +128,141 @@ def test_the_core_recovers_from_running_out_of_memory():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["3.0", "2.0"]
+
+
+# -- every exported function checks its pointers and ids ------------------------
+
+def contract_functions():
+    """{name: (return type, [(param type, param name)])} for every function of
+    the C contract, read from pygrad.h's cdef (so a new function is not missed)."""
+    from pygrad._build import read_cdef
+    text = re.sub(r"/\*.*?\*/", " ", read_cdef(), flags=re.S)
+    functions = {}
+    for m in re.finditer(r"([A-Za-z_][\w \*]*?)\b(pg_\w+)\s*\(([^;]*?)\)\s*;", text):
+        ret, name, params = " ".join(m.group(1).split()), m.group(2), m.group(3).strip()
+        if ret.startswith("typedef"):
+            continue
+        parsed = []
+        if params != "void":
+            for p in params.split(","):
+                p = " ".join(p.split())
+                if "(*" in p:   # a function pointer: int (*hook)(void)
+                    parsed.append(("fnptr", re.search(r"\(\*(\w+)\)", p).group(1)))
+                else:
+                    pname = re.search(r"(\w+)$", p).group(1)
+                    parsed.append((p[: -len(pname)].strip(), pname))
+        functions[name] = (ret, parsed)
+    return functions
+
+
+ID_PARAMS = {"a", "b", "id", "root"}      # int32_t parameters that name a node
+
+
+def checked_params(params):
+    """The parameters a bad value can be given: pointers and node ids."""
+    return [name for ptype, name in params
+            if ptype != "fnptr" and ("*" in ptype or (ptype == "int32_t" and name in ID_PARAMS))]
+
+
+@pytest.fixture
+def graph():
+    """A leaf x, y = x * x, a program of y over input x, and an array of x."""
+    x = lib.pg_leaf(2.0)
+    y = lib.pg_binary(MUL, x, x)
+    out = ffi.new("pg_program **")
+    assert lib.pg_compile(y, 1, ffi.new("int32_t[]", [x]), 0, ffi.NULL, out) == 0
+    program = out[0]
+    yield x, y, program
+    lib.pg_program_free(program)
+    lib.pg_decref(y)
+    lib.pg_decref(x)
+
+
+def valid_args(graph):
+    """For each function, arguments that work (ids, arrays and programs that exist)."""
+    x, y, program = graph
+    ids = ffi.new("int32_t[]", [x, x])
+    d1, d2 = ffi.new("double[]", 2), ffi.new("double[]", 2)
+    return {
+        "pg_num_ops": {}, "pg_op_name": {"op": MUL}, "pg_op_arity": {"op": MUL},
+        "pg_leaf": {"data": 1.0},
+        "pg_unary": {"op": NEG, "a": x},
+        "pg_binary": {"op": MUL, "a": x, "b": y},
+        "pg_binary_k": {"op": MUL, "a": x, "k": 2.0, "k_first": 0},
+        "pg_nary": {"op": CODES["sum"], "n": 2, "kids": ids},
+        "pg_dense": {"nout": 1, "nin": 1, "w": ids, "x": ids, "b": ids, "relu": 0, "out": ffi.new("int32_t[1]")},
+        "pg_set_grad_enabled": {"on": 1},
+        "pg_set_cancel_hook": {"hook": ffi.NULL},
+        "pg_backward": {"root": y}, "pg_backward_node": {"id": y},
+        "pg_data": {"id": x}, "pg_grad": {"id": x},
+        "pg_set_data": {"id": x, "x": 2.0}, "pg_set_grad": {"id": x, "g": 0.0},
+        "pg_op": {"id": y}, "pg_nkids": {"id": y}, "pg_kid": {"id": y, "i": 0},
+        "pg_incref": {"id": x}, "pg_decref": {"id": x},   # (run as a pair below)
+        "pg_release_unowned": {},
+        "pg_compile": {"root": y, "ninputs": 1, "inputs": ids, "nparams": 0, "params": ffi.NULL,
+                       "out": ffi.new("pg_program **")},
+        "pg_program_free": {"p": ffi.NULL},
+        "pg_program_size": {"p": program},
+        "pg_program_held_constants": {"p": program, "max": 2, "ids": ffi.new("int32_t[2]")},
+        "pg_program_run": {"p": program, "nrows": 2, "batch": d1, "out": d2, "backward": 0, "scale": 1.0,
+                           "bad_row": ffi.new("int64_t *")},
+        "pg_fill_grad": {"n": 2, "ids": ids, "g": 0.0},
+        "pg_sgd_step": {"n": 2, "ids": ids, "lr": 0.0, "momentum": 0.5, "velocity": d1},
+        "pg_adam_step": {"n": 2, "ids": ids, "lr": 0.0, "beta1": 0.9, "beta2": 0.99, "eps": 1e-8, "t": 1,
+                         "m": d1, "v": d2},
+        "pg_stats": {"out": ffi.new("pg_stats_t *")},
+    }
+
+
+def refused(ret, result):
+    """Whether a call's result says 'invalid argument', by the contract's conventions."""
+    if ret == "int":
+        return result in (5, -1)              # PG_EINVAL, or -1 from pg_op/pg_nkids
+    if ret in ("int32_t", "int64_t"):
+        return result in (-5, -1)             # -PG_EINVAL, or -1 from pg_program_size
+    if ret == "double":
+        return math.isnan(result)
+    if ret == "const char *":
+        return result == ffi.NULL
+    return True                               # void: it returned, which is the point
+
+
+def test_every_contract_function_has_valid_arguments_here(graph):
+    functions = contract_functions()
+    assert len(functions) > 30
+    assert set(valid_args(graph)) == set(functions)
+    for name, (_, params) in functions.items():
+        assert list(valid_args(graph)[name]) == [p for _, p in params], name
+
+
+def test_every_pointer_and_id_is_checked(graph):
+    """Each function, called with valid arguments except one pointer (NULL)
+    or one node id (-1, or one never handed out; also inside an array of
+    ids), returns its 'invalid' result (PG_EINVAL, -PG_EINVAL, NaN or NULL) and changes nothing: no
+    crash, and the core's node count stays."""
+    functions = contract_functions()
+    live = ffi.new("pg_stats_t *")
+    lib.pg_stats(live)
+    before = live.live
+    wrong = []
+    for name, (ret, params) in sorted(functions.items()):
+        for bad_param in checked_params(params):
+            ptype = dict((n, t) for t, n in params)[bad_param]
+            if "*" not in ptype:
+                bads = [-1, 1 << 30]
+            elif ptype == "const int32_t *":   # an array of node ids: NULL, or holding a bad id
+                bads = [ffi.NULL, ffi.new("int32_t[]", [-1, 1 << 30])]
+            else:
+                bads = [ffi.NULL]
+            for bad in bads:
+                args = dict(valid_args(graph)[name])
+                if args[bad_param] == ffi.NULL:
+                    continue                   # NULL is valid there (no params, no program)
+                args[bad_param] = bad
+                result = getattr(lib, name)(*args.values())
+                if not refused(ret, result):
+                    wrong.append(f"{name}({bad_param}={bad}) -> {result}")
+    lib.pg_stats(live)
+    assert wrong == []
+    assert live.live == before
+    assert lib.pg_stats(ffi.NULL) == 5
