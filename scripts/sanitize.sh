@@ -21,9 +21,9 @@ export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # Run from outside the checkout so the instrumented build, not ./pygrad, is imported.
 cd tests && python -c "import pygrad._pygrad as m; print('sanitized core:', m.__file__)"
-# Deselected: RSS bounds (ASan's allocator quarantines freed memory), the
+# Deselected: RSS bounds and resident memory (ASan's allocator quarantines freed memory), the
 # RLIMIT_AS out-of-memory probe (ASan reserves terabytes of address space),
 # and the benchmark suite's tests (they time things and run probes under
 # address-space limits; the C core calls they make are the suite's own).
-python -m pytest -q -p no:cacheprovider -k "not rss_stays_flat and not out_of_memory" \
+python -m pytest -q -p no:cacheprovider -k "not rss_stays_flat and not resident_memory and not out_of_memory" \
     --ignore=test_benchmarks.py "$@" .
