@@ -13,8 +13,10 @@ NaN never passes.
 The inputs are left as found: their data and grads are restored afterwards,
 even if f raises. The backward pass runs with graph building on, even
 inside `no_grad()`; the nudged evaluations run with it off (no graph is
-needed for a value), and the caller's setting is restored. (Values that f uses but that are not inputs, such as a
-model's parameters, do accumulate the backward pass's gradients.)
+needed for a value), and the caller's setting is restored. Grad mode is
+per thread, so other threads build their graphs as usual meanwhile.
+(Values that f uses but that are not inputs, such as a model's
+parameters, do accumulate the backward pass's gradients.)
 """
 import math
 from dataclasses import dataclass
