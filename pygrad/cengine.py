@@ -252,8 +252,9 @@ class Value(ValueBase):
 
     @staticmethod
     def dense(rows, biases):
-        """A fused dense layer: `plan(xs, relu)` gives, for each row of weights,
-        (b + w . xs) (then relu'd), as a list of Values, in one C call."""
+        """A fused dense layer: `layer = Value.dense(rows, biases)`, then
+        `layer(xs, relu)` gives, for each row of weights, (b + w . xs) (then
+        relu'd), as a list of Values, in one C call."""
         from ._cdense import Dense
         return Dense(rows, biases)
 

@@ -333,21 +333,22 @@ class Value(ValueBase):
 
     @staticmethod
     def dense(rows, biases):
-        """A dense layer: `plan(xs, relu)` gives, for each row of weights,
-        (b + w . xs) (then relu'd), as a list of Values."""
+        """A dense layer: `layer = Value.dense(rows, biases)`, then
+        `layer(xs, relu)` gives, for each row of weights, (b + w . xs) (then
+        relu'd), as a list of Values."""
         rows, biases = [list(r) for r in rows], list(biases)
         if len(biases) != len(rows) or len({len(r) for r in rows}) > 1:
             raise ValueError("dense: every row needs the same number of weights, and one bias per row")
 
         nin = len(rows[0]) if rows else 0
 
-        def plan(xs, relu=False):
+        def layer(xs, relu=False):
             xs = list(xs)
             if len(xs) != nin:
                 raise ValueError(f"dense: {nin} weights per row but {len(xs)} inputs")
             outs = [Value.dot(w, xs, b) for w, b in zip(rows, biases)]
             return [o.relu() for o in outs] if relu else outs
-        return plan
+        return layer
 
     # -- backpropagation ------------------------------------------------------
 

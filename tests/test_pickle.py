@@ -50,7 +50,7 @@ def _trained_mlp(steps):
                          ids=["pickle", "deepcopy"])
 def test_modules_keep_structure_parameters_and_outputs(engine, clone):
     model = _trained_mlp(3)
-    model([1.0, 2.0])       # builds the Layer's fused plan, which must not be pickled
+    model([1.0, 2.0])       # makes the Layer's fused call, which must not be pickled
     twin = clone(model)
     assert repr(twin) == repr(model)
     assert [repr(p.data) for p in twin.parameters()] == [repr(p.data) for p in model.parameters()]
