@@ -239,6 +239,7 @@ def test_graph_walk_through_prev_reaches_every_node(engine):
 DEPTH = {"c": 1_000_000, "python": 100_000}
 
 
+@pytest.mark.slow
 def test_deep_chain_has_the_exact_gradient(engine):
     # acc = acc * 1.0 + x, DEPTH op nodes deep: every step adds exactly 0.5
     # and passes the gradient through unchanged, so x.grad is the step count.
@@ -253,6 +254,7 @@ def test_deep_chain_has_the_exact_gradient(engine):
     assert start.grad == 1.0
 
 
+@pytest.mark.slow
 def test_dropping_a_deep_chain_frees_it(live_nodes):
     # Releasing must be iterative: a recursive free would overflow the C stack.
     before = live_nodes()
@@ -298,6 +300,7 @@ def test_node_with_many_children(engine):
     assert all(leaf.grad == 3.0 for leaf in leaves)
 
 
+@pytest.mark.slow
 def test_wide_dot(engine):
     n = 100_000
     ws = [engine(float(i % 3) - 1.0) for i in range(n)]

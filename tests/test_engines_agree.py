@@ -226,6 +226,7 @@ FUZZ = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=st.data())
 def test_hypothesis_programs_agree_bitwise(data):
@@ -234,6 +235,7 @@ def test_hypothesis_programs_agree_bitwise(data):
     assert_engines_agree(C, Ref, leaves, steps)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=st.data())
 def test_hypothesis_programs_match_finite_differences(engine, data):

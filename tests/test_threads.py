@@ -63,6 +63,7 @@ def independent_graph(V, seed, steps=1500):
     return [repr(acc.data)] + [repr(x.grad) for x in xs]
 
 
+@pytest.mark.slow
 def test_independent_graphs_in_threads_are_exact(engine):
     seeds = list(range(THREADS * 2))
     expected = [independent_graph(engine, s) for s in seeds]

@@ -11,6 +11,7 @@ import pytest
 import pygrad._pypy
 
 cengine = pytest.importorskip("pygrad.cengine")
+C = cengine.Value
 GRAPHS, LENGTH = 400, 1_000        # 400 chains of 3,000 nodes (~96 kB each), each dropped at once
 
 
@@ -20,7 +21,7 @@ def held():
 
 
 @pytest.mark.slow
-def test_dropped_graphs_are_freed_without_gc_collect(C, monkeypatch):
+def test_dropped_graphs_are_freed_without_gc_collect(monkeypatch):
     monkeypatch.setattr(pygrad._pypy, "GROWTH", 1 << 20)   # the hook's threshold, lowered for a short run
     x = C(0.5)
     before = held()

@@ -128,6 +128,7 @@ def test_truncation_draws_the_nodes_nearest_the_root(engine):
     assert "... more nodes not drawn" in to_dot(root, max_nodes=12)
 
 
+@pytest.mark.slow
 def test_deep_chain_is_walked_without_recursion(engine):
     # 100k levels would overflow any recursive walk (and Python's stack).
     depth = 100_000
