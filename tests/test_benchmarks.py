@@ -12,7 +12,8 @@ import pytest
 import pygrad
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+if ROOT not in sys.path:
+    sys.path.append(ROOT)      # after site-packages: an installed pygrad stays first
 from benchmarks import floor, workloads  # noqa: E402
 from benchmarks.harness import alternate, load  # noqa: E402
 
