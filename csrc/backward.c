@@ -9,8 +9,9 @@
  * Grads are accumulated, never zeroed, as micrograd does.
  *
  * The sort's scratch (stack and list) grows with the graph being sorted,
- * not with the pool, and is given back after a big sort, so memory follows
- * the graph at hand. Both steps check the cancel hook every few thousand
+ * not with the pool. It is kept for the next sort (repeated backward calls
+ * on a big graph pay no allocation) until the pool shrinks (the big graph
+ * died) or a sort needs far less of it, so memory follows the graph at hand. Both steps check the cancel hook every few thousand
  * nodes.
  */
 #include <stdlib.h> /* realloc, free */
@@ -23,9 +24,9 @@ static int32_t *stack = NULL;   /* pending work                        */
 static int32_t *topo = NULL;    /* non-leaf nodes, children first      */
 static int64_t stack_cap = 0, topo_cap = 0;
 
-/* Scratch up to this many entries per array is kept between sorts (small
- * graphs do not pay for allocation); more is freed after the sort. */
-enum { KEEP = 1 << 18 };
+/* Scratch up to this many entries per array is always kept. */
+enum { KEEP = 1 << 16 };
+static int64_t last_sorted = 0;   /* the last sort's node count */
 
 /* Room for `need` entries in *buf, growing geometrically. */
 static int reserve(int32_t **buf, int64_t *cap, int64_t need) {
@@ -39,16 +40,19 @@ static int reserve(int32_t **buf, int64_t *cap, int64_t need) {
     return PG_OK;
 }
 
-static void trim(int32_t **buf, int64_t *cap) {
-    if (*cap <= KEEP) return;
-    free(*buf);
-    *buf = NULL;
-    *cap = 0;
+static void release_scratch(void) {
+    if (topo_cap <= KEEP && stack_cap <= KEEP) return;
+    free(stack);
+    free(topo);
+    stack = topo = NULL;
+    stack_cap = topo_cap = 0;
 }
 
+/* After a sort: give the scratch back if it is big and this graph needed
+ * under a quarter of it (the graph it was grown for is gone, or not the
+ * one in use). */
 void pg_topo_done(void) {
-    trim(&stack, &stack_cap);
-    trim(&topo, &topo_cap);
+    if (topo_cap > 4 * last_sorted) release_scratch();
 }
 
 static uint32_t next_generation(void) {
@@ -99,7 +103,9 @@ static int64_t sort(int32_t root, uint32_t gen) {
 }
 
 int64_t pg_topo(int32_t root, const int32_t **order) {
+    pg_pool_on_shrink(release_scratch);   /* a dropped big graph gives its scratch back */
     int64_t n = sort(root, next_generation());
+    last_sorted = n < 0 ? 0 : n;
     *order = topo;
     return n;
 }

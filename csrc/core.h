@@ -91,7 +91,8 @@ void pg_add_kid_bytes(int64_t delta);
 void pg_add_edges(int64_t delta);
 int64_t pg_edge_count(void);          /* children over all live nodes */
 int64_t pg_pool_count(void);          /* ids handed out so far (high water) */
-void pg_pool_stats(pg_stats_t *out);  /* pg_stats without the sort's scratch */
+void pg_pool_stats(pg_stats_t *out);
+void pg_pool_on_shrink(void (*fn)(void));   /* run after the pool shrank */  /* pg_stats without the sort's scratch */
 
 /* ops.c: the rules of ops.def */
 int pg_forward(int op, double a, double b, double *out);

@@ -60,6 +60,12 @@ static void sort_free_list(void) {
  * rebuilt (which this does), so the scan is O(1) amortized per free. */
 enum { SHRINK_MIN = 1 << 16 };   /* pools smaller than this are kept */
 
+static void (*on_shrink)(void) = NULL;
+
+/* `fn` runs whenever the pool has shrunk: an upper layer's hook (backward.c
+ * gives its scratch back then) without this file calling up into it. */
+void pg_pool_on_shrink(void (*fn)(void)) { on_shrink = fn; }
+
 static void maybe_shrink(void) {
     if (count < SHRINK_MIN || live >= count / 4 || freed_since_sort <= count / 2) return;
     int32_t top = count;
@@ -74,6 +80,7 @@ static void maybe_shrink(void) {
         }
     }
     sort_free_list();
+    if (on_shrink) on_shrink();
 }
 
 int32_t pg_node_alloc(void) {
