@@ -23,23 +23,33 @@ _binary, _binary_k, _unary, _nary, _leaf = lib.pg_binary, lib.pg_binary_k, lib.p
 # node id -> weak reference to a handle on that node, for `_prev` to give
 # back: leaves (Value(x)), Values given a label, and the handles `_prev`
 # made itself. An operator's result is not registered: a weak reference per
-# op would cost a quarter of the op. Entries of dead handles are dropped in
-# sweeps (a sweep every time the table doubles), not by each handle's
-# __del__, which every handle runs.
+# op would cost a quarter of the op. Entries of dead handles are not removed
+# by each handle's __del__ (which every handle runs, op results included)
+# but in sweeps, one after as many registrations as the table held after
+# the last: O(1) per registration, and the dead entries never outnumber
+# the live ones plus the registrations since.
 _handles: Dict[int, Any] = {}
-_sweep_at = 1024
+_since_sweep = 0
+_sweep_after = 1024
 _handles_lock = threading.RLock()
 
 
 def _register(v):
-    global _sweep_at
+    global _since_sweep
     _handles[v._id] = _ref(v)
-    if len(_handles) > _sweep_at:
-        with _handles_lock:
-            for node_id, wr in list(_handles.items()):
-                if wr() is None and _handles.get(node_id) is wr:   # not re-registered meanwhile
-                    del _handles[node_id]
-            _sweep_at = max(1024, 2 * len(_handles))
+    _since_sweep += 1
+    if _since_sweep > _sweep_after:
+        _sweep()
+
+
+def _sweep():
+    global _since_sweep, _sweep_after
+    with _handles_lock:
+        for node_id, wr in list(_handles.items()):
+            if wr() is None and _handles.get(node_id) is wr:   # not re-registered meanwhile
+                del _handles[node_id]
+        _since_sweep = 0
+        _sweep_after = max(1024, len(_handles))
 
 
 def _handle(node_id):
@@ -157,17 +167,21 @@ class Value(ValueBase):
         if node_id < 0:
             raise error(-node_id)
         self._id = node_id
-        _register(self)
+        global _since_sweep               # _register(self), inlined: Value() is a hot path too
+        _handles[node_id] = _ref(self)
+        _since_sweep += 1
+        if _since_sweep > _sweep_after:
+            _sweep()
         return self
 
     def __init__(self, data, _children=(), _op="", label=""):
         """Value(data, label=''): a leaf holding float(data) (its node is made in __new__)."""
-        if _children or _op:
+        if _children or _op or label or type(self) is not Value:
             check_leaf_args(_children, _op)
-        if label:
-            self.label = label
-        if type(self) is not Value:   # a subclass's __init__ may pass on other data
-            self.data = data
+            if label:
+                self.label = label
+            if type(self) is not Value:   # a subclass's __init__ may pass on other data
+                self.data = data
 
     def __del__(self, _decref=lib.pg_decref):
         try:

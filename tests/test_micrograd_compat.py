@@ -187,3 +187,20 @@ def test_walk_below_fused_nodes_reaches_the_users_parameters(engine):
             reached[id(v)] = v
             stack.extend(v._prev)
     assert {id(v) for v in [*ws[0], *ws[1], *bs, *xs]} <= reached.keys()
+
+
+def test_c_engines_handle_table_forgets_dropped_values():
+    # The C engine remembers leaves and named Values weakly, for _prev; the
+    # entries of dropped ones are swept, so the table follows what is alive.
+    cengine = pytest.importorskip("pygrad.cengine")
+    keep = [cengine.Value(float(i), label=f"k{i}") for i in range(3000)]
+    batch = [cengine.Value(float(i)) for i in range(40_000)]
+    del batch
+    gc.collect()              # (PyPy frees dropped objects only when its GC runs)
+    for i in range(50_000):   # one at a time: their nodes reuse the batch's ids
+        cengine.Value(float(i))
+        if i % 5000 == 0:
+            gc.collect()
+    # without sweeps the batch's 40,000 dead entries would stay
+    assert len(keep) <= len(cengine._handles) <= 2 * (len(keep) + 5000) + 2048
+    assert any(c is keep[7] for c in (keep[7] * 2)._prev)
