@@ -108,9 +108,8 @@ def rows(workload, unit, samples, notes, **extra):
 
 @contextmanager
 def recursion_room(eng, depth):
-    """Room for micrograd's recursive topological sort on a graph `depth`
-    deep: from Python 3.11 a Python-to-Python call uses no C stack, so a
-    higher limit is safe; before that a deep recursion can crash."""
+    """Room for micrograd's recursive sort on a graph `depth` deep: safe from Python
+    3.11 (a Python-to-Python call uses no C stack); before, it could crash."""
     old = sys.getrecursionlimit()
     if getattr(eng, "recursive", False) and depth > old - 200:
         if sys.version_info < (3, 11):

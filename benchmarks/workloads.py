@@ -281,9 +281,8 @@ def scaling(ctx):
 
 
 class ScalarValue:
-    """A pure-Python scalar Value in microgpt's style (each node keeps its
-    children and their local gradients; backward sorts and sweeps): what
-    microgpt users run before they swap in pygrad."""
+    """microgpt's style of pure-Python Value (children and their local gradients
+    on each node): what microgpt users run before they swap in pygrad."""
     __slots__ = ("data", "grad", "_children", "_local_grads")
 
     def __init__(self, data, children=(), local_grads=()):
