@@ -9,6 +9,8 @@ Program per shape, traced on first use and cached. Parameters stay shared
 with the eager Values: a program reads their `.data` at every run and adds
 into their `.grad`.
 """
+import gc
+import sys
 import threading
 from collections import OrderedDict
 from typing import Any, Callable, Dict, Hashable, Iterable, List, NamedTuple, Optional, Tuple
@@ -76,6 +78,8 @@ class Program:
         self.inputs, self.params = inputs, params
         self._code = code(root, inputs, params)
         if strict:
+            if sys.implementation.name == "pypy":
+                gc.collect()    # PyPy frees dropped handles only when it collects: they hold nothing
             held = self._code.held_constants()
             if held:
                 raise ValueError(f"compile(strict=True): the graph reads {len(held)} leaf Value(s) that are "

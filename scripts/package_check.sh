@@ -58,7 +58,8 @@ install_and_train() {  # python artifact engine [VAR=value ...]
 say "install and train on every interpreter here"
 pythons=()
 for p in python3.9 python3.13 python3 pypy3; do
-    if command -v "$p" >/dev/null; then pythons+=("$p"); else echo "  $p: not installed here, skipped"; fi
+    # runs, not only found: a pyenv shim for a version not installed is found but fails
+    if "$p" -c "import sys" >/dev/null 2>&1; then pythons+=("$p"); else echo "  $p: not installed here, skipped"; fi
 done
 [ "$quick" = --quick ] && pythons=(python3)
 for python in "${pythons[@]}"; do

@@ -7,6 +7,7 @@ bounded size; threads calling one compiled function get exact results.
 """
 import math
 import random
+import sys
 import threading
 
 import pytest
@@ -197,9 +198,18 @@ def test_default_reads_an_unlisted_leaf_as_a_constant(engine):
     assert (w.grad, c.grad) == (4.0, 0.0)
 
 
+# strict=True asks which leaves something outside the graph still holds. On
+# PyPy the reference engine cannot tell (it needs CPython's reference
+# counts, and says so); the C engine collects first there.
+def strict_engine(engine):
+    if sys.implementation.name == "pypy" and engine.__module__ == "pygrad.reference":
+        pytest.skip("compile(strict=True) on the reference engine needs CPython's reference counts")
+
+
 def test_strict_names_an_unlisted_leaf(engine):
     x, w, c = engine(0.0), engine(2.0), engine(0.5)
     y = (x * w + 3) * c + x ** 2 + engine.sum([x, 1.0])     # 3, 2 and 1.0: the graph's own constants
+    strict_engine(engine)
     with pytest.raises(ValueError, match=r"^compile\(strict=True\): .*1 leaf .* Value\(data=0\.5\)"):
         pygrad.compile(y, inputs=[x], params=[w], strict=True)
     assert len(pygrad.compile(y, inputs=[x], params=[w, c], strict=True)) > 0
@@ -212,10 +222,13 @@ def test_strict_accepts_leaves_nobody_else_holds(engine):
     def build():
         a = engine(2.0)                # dropped when build returns: a constant
         return x * a
-    assert pygrad.compile(build(), inputs=[x], strict=True)(3.0) == 6.0
+    y = build()
+    strict_engine(engine)
+    assert pygrad.compile(y, inputs=[x], strict=True)(3.0) == 6.0
 
 
 def test_compile_fn_strict_catches_a_forgotten_param(engine):
+    strict_engine(engine)
     params = make_params(engine, 2)
     forgotten = engine(0.25)
     f = pygrad.compile_fn(lambda t: t * params[0] + t * forgotten, params=params, strict=True)
