@@ -268,3 +268,28 @@ def test_every_pointer_and_id_is_checked(graph):
     assert wrong == []
     assert live.live == before
     assert lib.pg_stats(ffi.NULL) == 5
+
+
+def test_c_files_are_layered_one_way():
+    """Each C file calls only functions defined in the files before it in the
+    build's source list (the pool, then the op rules, then graph building,
+    ...): the dependency picture of csrc/ has no cycle."""
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
+    with open(os.path.join(root, "pygrad", "_build.py")) as f:
+        listed = re.search(r"SOURCES = \[(.*?)\]", f.read(), re.S).group(1)
+    files = re.findall(r'"csrc/(\w+\.c)"', listed)
+    assert sorted(files) == sorted(f for f in os.listdir(os.path.join(root, "csrc")) if f.endswith(".c"))
+    code, defined_in = {}, {}
+    for name in files:
+        with open(os.path.join(root, "csrc", name)) as f:
+            text = re.sub(r"/\*.*?\*/|//[^\n]*", " ", f.read(), flags=re.S)
+        code[name] = text
+        for fn in re.findall(r"^[a-z][\w \*]*?\b(pg_\w+)\s*\([^;{]*\)\s*\{", text, re.M):
+            defined_in[fn] = name
+    wrong = []
+    for i, name in enumerate(files):
+        for fn in set(re.findall(r"\b(pg_\w+)\s*\(", code[name])):
+            home = defined_in.get(fn, name)
+            if files.index(home) > i:
+                wrong.append(f"{name} calls {fn} of {home}, a later layer")
+    assert wrong == []
