@@ -8,11 +8,15 @@ are the tutorial's. Parameters are created on the engine that is active
 when the module is built.
 """
 import random
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from ._api import ValueBase, as_float
 from ._engines import value_class
 from .optim import SGD, zero_grads
+
+if TYPE_CHECKING:
+    from ._api import Operand
+    from ._api import ValueBase as Value
 
 __all__ = ["Module", "Neuron", "Layer", "MLP", "SingleLayerNeuron", "squared_error_loss", "SGD"]
 
@@ -29,14 +33,14 @@ class Module:
         """Set every parameter's grad to 0."""
         zero_grads(self.parameters())
 
-    def parameters(self) -> List[Any]:
+    def parameters(self) -> List["Value"]:
         """The trainable Values."""
         return [p for _, p in self.named_parameters()]
 
-    def named_parameters(self) -> List[Tuple[str, Any]]:
+    def named_parameters(self) -> List[Tuple[str, "Value"]]:
         """(name, Value) for every Value found in the attributes, e.g.
         ("layers.0.neurons.3.w.1", w): attribute names and list indices."""
-        found: List[Tuple[str, Any]] = []
+        found: List[Tuple[str, "Value"]] = []
         _collect(self, "", found, set())
         return found
 
@@ -60,7 +64,7 @@ class Module:
             p.data = values[k]
 
 
-def _collect(obj: Any, prefix: str, found: List[Tuple[str, Any]], seen: Set[int]) -> None:
+def _collect(obj: Any, prefix: str, found: List[Tuple[str, "Value"]], seen: Set[int]) -> None:
     """Append (name, Value) pairs found in obj's attributes (or items) to `found`."""
     if isinstance(obj, ValueBase):
         if id(obj) not in seen:
@@ -95,11 +99,11 @@ class Neuron(Module):
             raise AttributeError(f"a Neuron's {name} cannot be replaced; set its attributes instead")
         super().__setattr__(name, value)
 
-    def __call__(self, x: Sequence[Any]) -> Any:
+    def __call__(self, x: Sequence["Operand"]) -> Any:
         act = type(self.b).dot(self.w, x, self.b)
         return act.relu() if self.nonlin else act
 
-    def parameters(self) -> List[Any]:
+    def parameters(self) -> List["Value"]:
         """The weights, then the bias."""
         return list(self.w) + [self.b]
 
@@ -136,7 +140,7 @@ class Layer(Module):
     def __init__(self, nin: int, nout: int, **kwargs: Any) -> None:
         self.neurons = [Neuron(nin, **kwargs) for _ in range(nout)]
 
-    def __call__(self, x: Sequence[Any]) -> Any:
+    def __call__(self, x: Sequence["Operand"]) -> Any:
         # All neurons in one fused call; the same numbers as [n(x) for n in neurons].
         neurons = self.neurons
         fused = self.__dict__.get("_fused")
@@ -145,7 +149,7 @@ class Layer(Module):
         out = fused.call(x, fused.relu) if fused.call is not None else [n(x) for n in neurons]
         return out[0] if len(out) == 1 else out
 
-    def parameters(self) -> List[Any]:
+    def parameters(self) -> List["Value"]:
         """Every neuron's parameters, neuron by neuron."""
         return [p for n in self.neurons for p in n.parameters()]
 
@@ -166,12 +170,12 @@ class MLP(Module):
         sz = [nin] + nouts
         self.layers = [Layer(sz[i], sz[i + 1], nonlin=i != len(nouts) - 1) for i in range(len(nouts))]
 
-    def __call__(self, x: Sequence[Any]) -> Any:
+    def __call__(self, x: Sequence["Operand"]) -> Any:
         for layer in self.layers:
             x = layer(x)
         return x
 
-    def parameters(self) -> List[Any]:
+    def parameters(self) -> List["Value"]:
         """Every layer's parameters, layer by layer."""
         return [p for layer in self.layers for p in layer.parameters()]
 
@@ -202,7 +206,7 @@ class SingleLayerNeuron(Module):
         for p in self.weights_bias_parameters():
             p.value = 0.0
 
-    def __call__(self, x: Sequence[Any]) -> Any:
+    def __call__(self, x: Sequence["Operand"]) -> Any:
         cumulative_sum = self.bias
         for wi, xi in zip(self.weights, x):
             product = wi.times(xi)

@@ -52,10 +52,10 @@ class Optimizer:
     """Holds the parameters (a tuple) and clears their grads."""
 
     _c: Optional[Any]            # the C kernels, or None: the Python loops
-    _params: Tuple[Any, ...]
+    _params: Tuple[ValueBase, ...]
     _lr: float
 
-    def __init__(self, params: Iterable[Any]) -> None:
+    def __init__(self, params: Iterable[ValueBase]) -> None:
         if isinstance(params, ValueBase):
             raise TypeError("an optimizer takes an iterable of Values (e.g. model.parameters()), not one Value")
         ps = tuple(params)
@@ -68,7 +68,7 @@ class Optimizer:
         self._c = _c_kernels(ps)
 
     @property
-    def params(self) -> Tuple[Any, ...]:
+    def params(self) -> Tuple[ValueBase, ...]:
         """The parameters, fixed when the optimizer was made."""
         return self._params
 
@@ -115,7 +115,7 @@ class SGD(Optimizer):
     """Stochastic gradient descent, with optional momentum:
     v = momentum * v + grad; p.data -= lr * v (v = grad without momentum)."""
 
-    def __init__(self, params: Iterable[Any], lr: float = 0.01, momentum: float = 0.0) -> None:
+    def __init__(self, params: Iterable[ValueBase], lr: float = 0.01, momentum: float = 0.0) -> None:
         super().__init__(params)
         self.lr, self.momentum = lr, _hyper("momentum", momentum)
         self.velocity = self._zeros()
@@ -137,7 +137,7 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     """Adam (Kingma & Ba), with bias correction."""
 
-    def __init__(self, params: Iterable[Any], lr: float = 0.001,
+    def __init__(self, params: Iterable[ValueBase], lr: float = 0.001,
                  betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
         super().__init__(params)
         b1, b2 = betas

@@ -12,3 +12,5 @@ a.tanh(2)                # error: tanh takes no argument
 opt = optim.SGD([a], lr=0.1)
 opt.lr = "fast"          # error: lr is a number
 MLP(2, [1]).load_state_dict({"w": "x"})   # error: a state maps names to floats
+optim.SGD([1.0, 2.0])     # error: an optimizer steps Values
+MLP(2, [1]).parameters()[0].data = "x"   # error: a parameter's data is a float

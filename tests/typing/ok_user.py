@@ -30,6 +30,10 @@ out = model([1.0, -1.0])
 opt = optim.SGD(model.parameters(), lr=0.1)
 opt.zero_grad()
 opt.step()
+for p in model.parameters():
+    p.data -= 0.1 * p.grad
+adam = optim.Adam(model.parameters(), lr=0.01)
+names = [name for name, _ in model.named_parameters()]
 program = pygrad.compile(node, inputs=[], params=[a, b])
 opt.lr = 0.05
 adam = optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.99))
