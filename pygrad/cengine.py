@@ -1,10 +1,13 @@
 """The C engine: `Value` as a thin handle on a node owned by the C core.
 
-A Value holds one int, its node id. Each operator is one call into C that
-computes the forward value and returns the new node's id; `backward()` is
-one call that sorts and sweeps the whole graph in C. The handle keeps its
-node alive through the core's reference count; parents keep their
-children alive, so intermediate nodes need no Python object at all.
+A Value holds its node's id (and, once set, a label or the user's own
+attributes). Each operator is one call into C that computes the forward
+value and returns the new node's id; `backward()` is one call that sorts
+and sweeps the whole graph in C. The handle keeps its node alive through
+the core's reference count; parents keep their children alive, so
+intermediate nodes need no Python object at all: `_prev` wraps them on
+demand, and gives back the user's own Value for leaves and labelled
+Values (the weak table `_handles`).
 """
 import threading
 from typing import Any, Dict
@@ -157,6 +160,7 @@ class Value(ValueBase):
     _id: int   # the node's id in the C core
 
     def __new__(cls, data, *args, **kwargs):
+        global _since_sweep
         x = data if type(data) is float else as_float(data)
         try:
             node_id = _leaf(x)
@@ -167,7 +171,7 @@ class Value(ValueBase):
         if node_id < 0:
             raise error(-node_id)
         self._id = node_id
-        global _since_sweep               # _register(self), inlined: Value() is a hot path too
+        # _register(self), inlined: Value() is a hot path too
         _handles[node_id] = _ref(self)
         _since_sweep += 1
         if _since_sweep > _sweep_after:
