@@ -22,6 +22,7 @@ static int32_t capacity = 0;
 static int32_t free_head = -1;
 static int64_t freed_since_sort = 0;  /* frees since the free list was last put in order */
 static int64_t live = 0;
+static int64_t made = 0;         /* nodes created, ever: tells Python whether new handles can exist */
 static int64_t kid_bytes = 0;
 static int64_t edges = 0;        /* children over all live nodes */
 
@@ -98,6 +99,7 @@ int32_t pg_node_alloc(void) {
     n->refs = 1;
     n->op = PG_LEAF;
     live++;
+    made++;
     return id;
 }
 
@@ -225,4 +227,5 @@ void pg_pool_stats(pg_stats_t *out) {
     out->node_bytes = (int64_t)sizeof(pg_node);
     out->pool_bytes = (int64_t)capacity * (int64_t)sizeof(pg_node);
     out->kid_bytes = kid_bytes;
+    out->made = made;
 }

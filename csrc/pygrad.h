@@ -134,6 +134,7 @@ typedef struct {
     int64_t node_bytes;  /* sizeof one node                     */
     int64_t pool_bytes;  /* bytes held by the pool and scratch  */
     int64_t kid_bytes;   /* bytes held by n-ary child arrays    */
+    int64_t made;        /* nodes created since the process began */
 } pg_stats_t;
 int pg_stats(pg_stats_t *out);
 /* END CDEF */

@@ -45,4 +45,4 @@ def stats() -> Dict[str, int]:
     require()
     s = ffi.new("pg_stats_t *")
     check(lib.pg_stats(s))
-    return {name: getattr(s, name) for name in ("live", "capacity", "node_bytes", "pool_bytes", "kid_bytes")}
+    return {name: getattr(s, name) for name in ("live", "capacity", "node_bytes", "pool_bytes", "kid_bytes", "made")}

@@ -6,9 +6,10 @@ value and returns the new node's id; `backward()` is one call that sorts
 and sweeps the whole graph in C. The handle keeps its node alive through
 the core's reference count; parents keep their children alive, so
 intermediate nodes need no Python object at all: `_prev` wraps them on
-demand, and gives back the user's own Value for leaves and labelled
-Values (the weak table `_handles`).
+demand, and gives back the user's own Value wherever one is alive (the
+weak table `_handles`).
 """
+import gc
 import threading
 from typing import Any, Dict
 from weakref import ref as _ref
@@ -25,8 +26,9 @@ _binary, _binary_k, _unary, _nary, _leaf = lib.pg_binary, lib.pg_binary_k, lib.p
 
 # node id -> weak reference to a handle on that node, for `_prev` to give
 # back: leaves (Value(x)), Values given a label, and the handles `_prev`
-# made itself. An operator's result is not registered: a weak reference per
-# op would cost a quarter of the op. Entries of dead handles are not removed
+# made itself. An operator's result is not registered as it is made: a weak
+# reference per op would cost a quarter of the op; `_handle` finds the ones
+# still alive when it needs them (_gather_handles). Entries of dead handles are not removed
 # by each handle's __del__ (which every handle runs, op results included)
 # but in sweeps, one after as many registrations as the table held after
 # the last: O(1) per registration, and the dead entries never outnumber
@@ -55,11 +57,41 @@ def _sweep():
         _sweep_after = max(1024, len(_handles))
 
 
+def _live_handle(node_id):
+    wr = _handles.get(node_id)
+    return wr() if wr is not None else None
+
+
+# Nodes made (pg_stats' count) when _gather_handles last looked.
+_gathered_at = -1
+
+
+def _gather_handles():
+    """Register the live handles that operators made, found through the
+    garbage collector's list of objects. Costs a pass over every object,
+    so it runs only when a lookup misses and the core has made nodes since
+    the last pass (so one graph walk pays for it at most once); otherwise
+    any Value the user holds would not come back from `_prev` as itself."""
+    global _gathered_at
+    made = stats()["made"]
+    if made == _gathered_at:
+        return
+    _gathered_at = made
+    for obj in gc.get_objects():
+        if issubclass(type(obj), Value):   # (type(): a proxy's __class__ may raise)
+            node_id = getattr(obj, "_id", -1)   # -1: interrupted before it got its node
+            if node_id >= 0 and _live_handle(node_id) is None:
+                _handles[node_id] = _ref(obj)
+
+
 def _handle(node_id):
-    """The registered live handle on an existing node, or a new one (taking a reference)."""
+    """The live handle on an existing node (the user's own Value where one
+    exists), or a new one (taking a reference)."""
     with _handles_lock:      # two threads asking for one node get one handle
-        wr = _handles.get(node_id)
-        v = wr() if wr is not None else None
+        v = _live_handle(node_id)
+        if v is None:
+            _gather_handles()
+            v = _live_handle(node_id)
         if v is None:
             v = _new(Value)
             v._id = node_id          # before the incref: an interrupt in between leaks nothing
@@ -156,7 +188,7 @@ class Value(ValueBase):
     keep their children alive in C, and `_prev` wraps a child on demand.
     """
 
-    __slots__ = ("_id", "_label", "__dict__", "__weakref__")
+    __slots__ = ("_id", "_label", "_operands", "__dict__", "__weakref__")
     _id: int   # the node's id in the C core
 
     def __new__(cls, data, *args, **kwargs):
@@ -240,10 +272,16 @@ class Value(ValueBase):
 
     @property
     def _children(self):  # type: ignore[override]
-        """The operands in order: a Value registered for a node (see
-        _handles) comes back as itself, others get a new handle."""
-        i = self._id
-        return tuple(_handle(lib.pg_kid(i, k)) for k in range(lib.pg_nkids(i)))
+        """The operands in order: the user's own Value where one is alive
+        (see _handle), else a new handle. This handle keeps them, as
+        micrograd's Value keeps its `_prev`, so a walk from a root the user
+        holds meets each node as one object, even one keyed by id() alone."""
+        try:
+            return self._operands
+        except AttributeError:
+            i = self._id
+            self._operands = tuple(_handle(lib.pg_kid(i, k)) for k in range(lib.pg_nkids(i)))
+            return self._operands
 
     # -- fused n-ary nodes ----------------------------------------------------
 

@@ -111,6 +111,7 @@ def test_c_stats_report_the_pool():
     before = stats()
     keep = [Value(1.0) for _ in range(10)]
     after = stats()
-    assert set(after) == {"live", "capacity", "node_bytes", "pool_bytes", "kid_bytes"}
+    assert set(after) == {"live", "capacity", "node_bytes", "pool_bytes", "kid_bytes", "made"}
     assert after["live"] == before["live"] + len(keep)
+    assert after["made"] == before["made"] + len(keep)
     assert after["capacity"] >= after["live"] and after["node_bytes"] > 0

@@ -90,6 +90,30 @@ def test_lecture_walk_by_id_gives_micrograds_nodes_and_edges(engine):
     assert shape(*ours) == shape(*theirs)
 
 
+def ids_only_walk(root):
+    """A walk that keeps nothing but id()s: right only if every node met is
+    one object for the whole walk (micrograd's graph holds them all)."""
+    seen, edges, stack = set(), set(), [root]
+    while stack:
+        v = stack.pop()
+        if id(v) not in seen:
+            seen.add(id(v))
+            for child in v._prev:
+                edges.add((id(child), id(v)))
+                stack.append(child)
+    return len(seen), len(edges)
+
+
+def test_walk_keyed_by_id_alone_counts_micrograds_nodes_and_edges(engine):
+    def chain(V):
+        xs = [V(float(i)) for i in range(5)]
+        acc = V(0.0)
+        for i in range(200):
+            acc = acc * 1.5 + xs[i % 5]      # unnamed intermediates, dropped as made
+        return acc
+    assert ids_only_walk(chain(engine)) == ids_only_walk(chain(Mini)) == (606, 800)
+
+
 def test_prev_gives_the_users_own_leaves_and_named_values(engine):
     a = engine(3.0)
     assert any(c is a for c in (a * 2)._prev)
@@ -97,6 +121,23 @@ def test_prev_gives_the_users_own_leaves_and_named_values(engine):
     e.label = "e"
     assert any(c is e for c in (e + 1)._prev)
     assert any(c is a for c in (2 ** a)._prev)     # reflected: the constant comes first
+
+
+def test_prev_gives_the_users_own_operator_results(engine):
+    # Unnamed intermediates the user holds come back as themselves, with
+    # their attributes, however deep and however many nodes were made since.
+    a, b = engine(2.0), engine(3.0)
+    c = a * b
+    c._vis_color = "red"
+    d = c + 1
+    e = d * c
+    filler = [a * i for i in range(100)]     # more nodes made after c, d, e
+    assert any(k is c for k in d._prev)
+    assert [k for k in e._prev if k is c][0]._vis_color == "red"
+    assert any(k is d for k in e._prev)
+    f = e.tanh()
+    assert any(k is e for k in f._prev)
+    assert len(filler) == 100
 
 
 def test_prev_gives_the_same_object_on_every_access(engine):
