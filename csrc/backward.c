@@ -27,6 +27,11 @@ static int64_t stack_cap = 0, topo_cap = 0;
 /* Scratch up to this many entries per array is always kept. */
 enum { KEEP = 1 << 16 };
 static int64_t last_sorted = 0;   /* the last sort's node count */
+/* Sorts begun and not yet done: above 1 only when a signal handler, run by
+ * the cancel hook in the middle of one, starts another (refused: the
+ * scratch is in use). While a sort or its sweep runs, the scratch is not
+ * given back, only marked to be. */
+static int walks = 0, release_due = 0;
 
 /* Room for `need` entries in *buf, growing geometrically. */
 static int reserve(int32_t **buf, int64_t *cap, int64_t need) {
@@ -42,6 +47,8 @@ static int reserve(int32_t **buf, int64_t *cap, int64_t need) {
 
 static void release_scratch(void) {
     if (topo_cap <= KEEP && stack_cap <= KEEP) return;
+    if (walks > 0) { release_due = 1; return; }
+    release_due = 0;
     free(stack);
     free(topo);
     stack = topo = NULL;
@@ -52,7 +59,8 @@ static void release_scratch(void) {
  * under a quarter of it (the graph it was grown for is gone, or not the
  * one in use). */
 void pg_topo_done(void) {
-    if (topo_cap > 4 * last_sorted) release_scratch();
+    if (--walks > 0) return;
+    if (release_due || topo_cap > 4 * last_sorted) release_scratch();
 }
 
 static uint32_t next_generation(void) {
@@ -78,6 +86,7 @@ static int64_t sort(int32_t root, uint32_t gen) {
         if (++ticks >= PG_CANCEL_EVERY) {   /* one tick per entry and per child seen */
             ticks = 0;
             if (pg_cancelled()) return -PG_EINTR;
+            nodes = pg_nodes;   /* a signal handler may have grown the pool */
         }
         int32_t id = stack[--sp];
         if (id < 0) {
@@ -104,6 +113,8 @@ static int64_t sort(int32_t root, uint32_t gen) {
 
 int64_t pg_topo(int32_t root, const int32_t **order) {
     pg_pool_on_shrink(release_scratch);   /* a dropped big graph gives its scratch back */
+    *order = NULL;
+    if (++walks > 1) return -PG_EBUSY;    /* (pg_topo_done still follows) */
     int64_t n = sort(root, next_generation());
     last_sorted = n < 0 ? 0 : n;
     *order = topo;
@@ -117,7 +128,7 @@ int pg_backward(int32_t root) {
     int st = n < 0 ? (int)-n : PG_OK;
     if (st == PG_OK) {
         pg_nodes[root].grad = 1.0;
-        st = pg_sweep_cancellable(pg_nodes, topo, n);
+        st = pg_sweep_pool(topo, n);
     }
     pg_topo_done();
     return st;

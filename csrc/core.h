@@ -101,15 +101,16 @@ int pg_select_index(double x, int64_t n, int64_t *out);
 int pg_eval(const pg_node *base, pg_node *n);
 void pg_local_step(pg_node *base, pg_node *n);
 void pg_sweep(pg_node *base, const int32_t *topo, int64_t n);
-int pg_sweep_cancellable(pg_node *base, const int32_t *topo, int64_t n);   /* or PG_EINTR */
+/* The pool's sweep, asking the cancel hook now and then: or PG_EINTR. */
+int pg_sweep_pool(const int32_t *topo, int64_t n);
 
 /* graph.c: op nodes over existing nodes */
 int32_t pg_nary_unchecked(int op, int32_t n, const int32_t *kids);
 
 /* backward.c */
 /* The non-leaf nodes below root, children first, in scratch memory valid
- * until pg_topo_done() or the next call; returns their count, or
- * -PG_ENOMEM or -PG_EINTR. */
+ * until pg_topo_done(), which must follow every call; returns their
+ * count, or -PG_ENOMEM, -PG_EINTR or -PG_EBUSY. */
 int64_t pg_topo(int32_t root, const int32_t **order);
 void pg_topo_done(void);   /* gives back the scratch of a big sort */
 

@@ -191,9 +191,11 @@ void pg_sweep(pg_node *base, const int32_t *topo, int64_t n) {
     for (int64_t i = n - 1; i >= 0; i--) local_step(base, &base[topo[i]]);
 }
 
-/* The same, asking the cancel hook after every PG_CANCEL_EVERY children
- * updated (a node with many children counts for many). */
-int pg_sweep_cancellable(pg_node *base, const int32_t *topo, int64_t n) {
+/* The sweep over the pool, asking the cancel hook after every
+ * PG_CANCEL_EVERY children updated (a node with many children counts for
+ * many). A signal handler run by the hook may grow the pool: re-read it. */
+int pg_sweep_pool(const int32_t *topo, int64_t n) {
+    pg_node *base = pg_nodes;
     int64_t work = 0;
     for (int64_t i = n - 1; i >= 0; i--) {
         pg_node *node = &base[topo[i]];
@@ -202,6 +204,7 @@ int pg_sweep_cancellable(pg_node *base, const int32_t *topo, int64_t n) {
         if (work >= PG_CANCEL_EVERY) {
             work = 0;
             if (i > 0 && pg_cancelled()) return PG_EINTR;
+            base = pg_nodes;
         }
     }
     return PG_OK;

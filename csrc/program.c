@@ -390,7 +390,10 @@ int pg_program_run(pg_program *p, int64_t nrows, const double *batch, double *ou
                    int backward, double scale, int64_t *bad_row) {
     if (bad_row) *bad_row = -1;
     if (!p || !bad_row || nrows < 0 || (nrows > 0 && (!out || (p->ninputs > 0 && !batch)))) return PG_EINVAL;
+    if (p->running) return PG_EBUSY;   /* a signal handler, run by the cancel hook inside this run */
+    p->running = 1;
     int st = run(p, nrows, batch, out, backward, scale, bad_row);
+    p->running = 0;
     if (st == PG_OK)
         for (int64_t r = 0; r < nrows; r++) out[r] = pg_canonical(out[r]);
     return st;

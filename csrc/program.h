@@ -30,6 +30,7 @@ struct pg_program {
     int32_t nslots, nleaves, ninputs, nparams, root, ncode, nops;
     int blocks;          /* forward runs may go BLOCK rows at a time        */
     int grad_blocks;     /* so may accumulate runs (see lanes.c)            */
+    int running;         /* in pg_program_run (a signal handler may not re-enter) */
 };
 
 /* lanes.c: BLOCK rows at a time, slot s's rows in lanes[s * BLOCK ...]. */

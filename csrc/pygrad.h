@@ -35,7 +35,9 @@ enum pg_status {
     PG_EINVAL = 5,    /* bad id, op or argument         -> ValueError        */
     PG_EINDEX = 6,    /* select: index out of range     -> IndexError        */
     PG_ENOTINT = 7,   /* select: index not an integer   -> ValueError        */
-    PG_EINTR = 8      /* the cancel hook said stop      -> KeyboardInterrupt */
+    PG_EINTR = 8,     /* the cancel hook said stop      -> KeyboardInterrupt */
+    PG_EBUSY = 9      /* called from a signal handler that the cancel hook ran
+                         inside a sort or compiled run  -> RuntimeError      */
 };
 
 /* Ops, listed in csrc/ops.def (the enum is made from it below, outside
@@ -70,7 +72,10 @@ int pg_set_grad_enabled(int on);
 /* Long calls (backward, compile, compiled runs) call the hook every few
  * thousand nodes or rows; when it returns nonzero they stop and return
  * PG_EINTR (what they leave is said at each). pygrad's binding installs a
- * hook that runs Python's signal handlers (Ctrl-C). NULL: no hook. */
+ * hook that runs Python's signal handlers (Ctrl-C). NULL: no hook.
+ * A handler may call the core (make nodes, drop them), except to start
+ * another sort (backward, compile) or to run the program being run: those
+ * return PG_EBUSY. */
 void pg_set_cancel_hook(int (*hook)(void));
 
 /* Differentiate: sort the graph below root, set root's grad to 1 and

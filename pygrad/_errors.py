@@ -6,7 +6,7 @@ exception with the same message on either engine.
 
 from typing import Optional
 
-OK, ENOMEM, EDOMAIN, EZERODIV, EOVERFLOW, EINVAL, EINDEX, ENOTINT, EINTR = range(9)
+OK, ENOMEM, EDOMAIN, EZERODIV, EOVERFLOW, EINVAL, EINDEX, ENOTINT, EINTR, EBUSY = range(10)
 
 # What a signal handler raised while the C core ran (set by the binding's
 # cancel hook, see _build.py); raised when the call returns EINTR.
@@ -20,6 +20,8 @@ _EXCEPTIONS = {
     EINVAL: (ValueError, "invalid argument"),
     EINDEX: (IndexError, "select index out of range"),
     ENOTINT: (ValueError, "select index is not an integer"),
+    EBUSY: (RuntimeError, "a signal handler cannot start a backward, compile or run of the same "
+                          "program while one is interrupted; call it after the handler returns"),
 }
 
 

@@ -102,7 +102,7 @@ def test_op_lists_of_both_engines_are_the_same():
 
 def test_status_codes_match_the_c_enum():
     from pygrad._ffi import lib
-    for name in ("OK", "ENOMEM", "EDOMAIN", "EZERODIV", "EOVERFLOW", "EINVAL", "EINDEX", "ENOTINT", "EINTR"):
+    for name in ("OK", "ENOMEM", "EDOMAIN", "EZERODIV", "EOVERFLOW", "EINVAL", "EINDEX", "ENOTINT", "EINTR", "EBUSY"):
         assert getattr(lib, f"PG_{name}") == getattr(_errors, name)
 
 

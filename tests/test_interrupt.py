@@ -168,3 +168,43 @@ def test_interrupts_during_eager_arithmetic_leak_no_node(engine, live_nodes):
             break
     assert not hit_finalizer
     assert left == 0
+
+
+def test_a_signal_handler_may_use_the_core_during_a_long_backward(engine, alarm_after):
+    """A handler that runs (via the cancel hook) in the middle of a C
+    backward may make and drop nodes, growing and shrinking the pool under
+    the sort and sweep; starting another backward from it is refused
+    (RuntimeError: the sort's scratch is in use). The interrupted backward
+    then finishes with the uninterrupted numbers."""
+    if pygrad.get_engine() != "c":
+        pytest.skip("the reference engine keeps no scratch: a handler's backward simply runs")
+    from pygrad.cengine import stats
+    build = layered(engine, 200, 200)
+    root, xs = build()
+    root.backward()
+    expected = [repr(x.grad) for x in xs]
+    other = engine(3.0) * engine(4.0)
+    seen = []
+
+    def handler(signum, frame):
+        if seen:
+            return
+        capacity = stats()["capacity"]
+        many = [engine(float(i)) for i in range(2 * capacity)]   # the pool must grow
+        seen.append(stats()["capacity"] > capacity)
+        del many                                                   # ... and may shrink
+        try:
+            other.backward()
+        except RuntimeError as exc:
+            seen.append("cannot start" in str(exc))
+
+    root, xs = build()
+    previous = signal.signal(signal.SIGALRM, handler)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.005)
+        root.backward()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert seen[:2] == [True, True]
+    assert [repr(x.grad) for x in xs] == expected
