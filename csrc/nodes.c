@@ -59,7 +59,7 @@ static void sort_free_list(void) {
  * highest live one) and give its memory back. Only when under a quarter of
  * the pool is live and half of it was freed since the free list was last
  * rebuilt (which this does), so the scan is O(1) amortized per free. */
-enum { SHRINK_MIN = 1 << 16 };   /* pools smaller than this are kept */
+enum { SHRINK_MIN = 1 << 18 };   /* pools under 8 MB are kept: steps of smaller graphs never regrow it */
 
 static void (*on_shrink)(void) = NULL;
 

@@ -190,7 +190,7 @@ def test_a_signal_handler_may_use_the_core_during_a_long_backward(engine, alarm_
         if seen:
             return
         capacity = stats()["capacity"]
-        many = [engine(float(i)) for i in range(2 * capacity)]   # the pool must grow
+        many = [other * 2.0 for _ in range(capacity)]   # two nodes each: the pool must grow
         seen.append(stats()["capacity"] > capacity)
         del many                                                   # ... and may shrink
         try:
