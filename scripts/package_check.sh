@@ -58,8 +58,16 @@ install_and_train() {  # python artifact engine [VAR=value ...]
 say "install and train on every interpreter here"
 pythons=()
 for p in python3.9 python3.13 python3 pypy3; do
-    # runs, not only found: a pyenv shim for a version not installed is found but fails
-    if "$p" -c "import sys" >/dev/null 2>&1; then pythons+=("$p"); else echo "  $p: not installed here, skipped"; fi
+    # On PATH, and it runs (a pyenv shim for a version not selected is found but fails);
+    # else a pyenv-installed one of that version.
+    found=
+    if "$p" -c "import sys" >/dev/null 2>&1; then found=$p
+    elif command -v pyenv >/dev/null; then
+        for cand in "$(pyenv root)"/versions/${p#python}*/bin/"$p"; do
+            if [ -x "$cand" ] && "$cand" -c "import sys" >/dev/null 2>&1; then found=$cand; break; fi
+        done
+    fi
+    if [ -n "$found" ]; then pythons+=("$found"); else echo "  $p: not installed here, skipped"; fi
 done
 [ "$quick" = --quick ] && pythons=(python3)
 for python in "${pythons[@]}"; do
