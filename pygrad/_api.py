@@ -55,6 +55,8 @@ def number_or_none(x: object) -> Optional[float]:
     for anything else (so an operator can return NotImplemented)."""
     if type(x) is float:
         return x
+    if type(x) is int or type(x) is bool:   # exact types first: no typing call at run time
+        return float(x)
     if type(x) in _REAL_TYPES:
         return float(cast(SupportsFloat, x))
     if isinstance(x, numbers.Real):   # int, bool, Fraction, numpy integer/floating

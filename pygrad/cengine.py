@@ -109,7 +109,9 @@ _release_unowned = lib.pg_release_unowned
 
 # -- operators: ValueBase's methods, made fast for this engine ----------------
 # Each is ValueBase's method with its op code bound, calling C directly: an
-# extra Python call per op (ValueBase's engine hooks) would cost ~7%.
+# extra Python call per op (ValueBase's engine hooks) would cost ~7%. A
+# float operand, the common case, is taken as it is; an int (sum()'s
+# starting 0, `x ** 2`) is converted inline, also before the general check.
 
 def _binary_method(op, kop):
     def method(self, other):
@@ -123,7 +125,7 @@ def _binary_method(op, kop):
                 _release_unowned()
                 raise
         else:
-            k = number_or_none(other)
+            k = other if type(other) is float else float(other) if type(other) is int else number_or_none(other)
             if k is None:
                 if isinstance(other, ValueBase):
                     raise mixed_engines(type(self), type(other))
@@ -143,7 +145,7 @@ def _binary_method(op, kop):
 
 def _reflected_method(op):
     def method(self, other):
-        k = number_or_none(other)
+        k = other if type(other) is float else float(other) if type(other) is int else number_or_none(other)
         if k is None:
             return NotImplemented
         a = self._id
@@ -247,23 +249,28 @@ class Value(ValueBase):
         self._label = text
         _register(self)   # a named Value is the one `_prev` gives back
 
+    # The C functions are bound as defaults: a local is the cheapest name.
     @property
-    def data(self) -> float:
+    def data(self, _get=lib.pg_data) -> float:
         """The value (a float; ints and numpy reals are converted on assignment)."""
-        return lib.pg_data(self._id)
+        return _get(self._id)
 
     @data.setter
-    def data(self, x):
-        check(lib.pg_set_data(self._id, as_float(x)))
+    def data(self, x, _set=lib.pg_set_data):
+        status = _set(self._id, x if type(x) is float else as_float(x))
+        if status:
+            raise error(status)
 
     @property
-    def grad(self) -> float:
+    def grad(self, _get=lib.pg_grad) -> float:
         """d(root)/d(this), accumulated by backward(); also called `value`."""
-        return lib.pg_grad(self._id)
+        return _get(self._id)
 
     @grad.setter
-    def grad(self, g):
-        check(lib.pg_set_grad(self._id, as_float(g)))
+    def grad(self, g, _set=lib.pg_set_grad):
+        status = _set(self._id, g if type(g) is float else as_float(g))
+        if status:
+            raise error(status)
 
     # Read from the node (the reference engine keeps them as attributes).
     @property
