@@ -11,7 +11,7 @@ weak table `_handles`).
 """
 import gc
 import threading
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
 from weakref import ref as _ref
 
 from . import _ops
@@ -192,6 +192,7 @@ class Value(ValueBase):
 
     __slots__ = ("_id", "_label", "_operands", "__dict__", "__weakref__")
     _id: int   # the node's id in the C core
+    _operands: Tuple[Any, ...]   # the handles `_children` gave, kept (set on first use)
 
     def __new__(cls, data, *args, **kwargs):
         global _since_sweep
