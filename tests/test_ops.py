@@ -7,7 +7,9 @@ Values, gives the formula on plain floats, the hand-derived partial
 derivatives, the expected `_op`, and the input points (away from kinks).
 Adding an op = one row here.
 """
+import enum
 import math
+import struct
 from fractions import Fraction
 from typing import Callable, NamedTuple
 
@@ -186,6 +188,27 @@ def test_fields_accept_any_real_number(engine, field):
     for x, expected in ((3, 3.0), (np.float32(0.5), 0.5), (False, 0.0), (-2.25, -2.25)):
         setattr(v, field, x)
         assert type(getattr(v, field)) is float and getattr(v, field) == expected
+
+
+class _Two(enum.IntEnum):
+    TWO = 2
+
+
+@pytest.mark.parametrize("k", [0, 7, True, 10 ** 20, _Two.TWO, np.int64(3), 0.5, -0.0])
+def test_number_operands_act_as_their_float(engine, k):
+    """ints, bools, int subclasses and numpy scalars as operands (the fast
+    paths for float and int, and the general check) act as float(k)."""
+    v, f = engine(1.5), float(k)
+    for got, want in ((v + k, 1.5 + f), (k + v, f + 1.5), (v * k, 1.5 * f), (k - v, f - 1.5),
+                      (v - k, 1.5 - f), (k * v, f * 1.5)):
+        assert struct.pack("<d", got.data) == struct.pack("<d", want), (k, got.data, want)
+
+
+def test_an_int_too_big_for_a_float_is_an_overflow_error(engine):
+    v = engine(1.5)
+    for op in (lambda: v * 10 ** 400, lambda: 10 ** 400 + v, lambda: v ** 10 ** 400):
+        with pytest.raises(OverflowError):
+            op()
 
 
 def test_repr_is_micrograds(engine):
