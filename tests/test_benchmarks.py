@@ -28,7 +28,8 @@ def floor_module():
 def test_floor_flags_are_the_build_scripts(monkeypatch, sanitize):
     monkeypatch.setenv("PYGRAD_SANITIZE", sanitize)     # the sanitizer's flags are the core's alone
     flags, libraries = floor.build_settings()
-    assert flags == ["-O3", "-std=c11", "-ffp-contract=off", "-Wall", "-Wextra"]   # pygrad/_build.py's
+    # pygrad/_build.py's:
+    assert flags == ["-O3", "-std=c11", "-ffp-contract=off", "-fvisibility=hidden", "-Wall", "-Wextra"]
     assert libraries == ["m"]
 
 
