@@ -118,6 +118,7 @@ def test_unknown_workload_is_a_usage_error():
     assert proc.returncode == 2 and "unknown workload or engine: nonesuch" in proc.stderr
 
 
+@pytest.mark.slow
 def test_plot_draws_time_per_node_against_size(tmp_path):
     pytest.importorskip("matplotlib")
     from benchmarks.__main__ import plot

@@ -183,7 +183,8 @@ def assert_matches_finite_differences(V, leaves, steps, eps=1e-6, atol=1e-5, rto
 SEEDS = range(300)
 
 
-@pytest.mark.parametrize("seed_block", range(6))
+# The first of six blocks of 50 seeds runs by default, the other five with -m slow.
+@pytest.mark.parametrize("seed_block", [0] + [pytest.param(b, marks=pytest.mark.slow) for b in range(1, 6)])
 def test_seeded_programs_agree_bitwise(seed_block):
     for seed in SEEDS[seed_block::6]:
         choose = Seeded(seed)
