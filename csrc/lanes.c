@@ -70,25 +70,71 @@ static void load_inputs(pg_program *p, const double *rows) {
         for (int b = 0; b < BLOCK; b++) LANE(p->lanes, s)[b] = rows[b * p->ninputs + s];
 }
 
+/* The sums below keep their BLOCK running totals in a local array (in
+ * registers, not in the slot's row in memory, whose store and reload would
+ * sit on every step's dependent chain), then write the row once. */
 static void nary_forward(const pg_node *n, const double *v, double *restrict o) {
     const int32_t *k = pg_kids_of(n);
     int32_t nk = pg_nkids_of(n), m = nk / 2;
-    int dot = n->op == PG_DOT;
-    copy_lanes(o, LANE(v, k[dot ? 2 * m : 0]));
-    for (int32_t i = dot ? 0 : 1; i < (dot ? m : nk); i++) {
-        if (dot) add_product(o, LANE(v, k[i]), LANE(v, k[m + i]));   /* o + w * x */
-        else add_lanes(o, LANE(v, k[i]));
+    double acc[BLOCK];
+    if (n->op == PG_DOT) {
+        copy_lanes(acc, LANE(v, k[2 * m]));
+        for (int32_t i = 0; i < m; i++) add_product(acc, LANE(v, k[i]), LANE(v, k[m + i]));   /* acc + w * x */
+    } else {
+        copy_lanes(acc, LANE(v, k[0]));
+        for (int32_t i = 1; i < nk; i++) add_lanes(acc, LANE(v, k[i]));
     }
+    copy_lanes(o, acc);
 }
 
 static void chain_forward(const pg_instr *in, const double *v, double *restrict o) {
     const int32_t *t = in->t;
-    copy_lanes(o, LANE(v, t[0]));
+    double acc[BLOCK];
+    copy_lanes(acc, LANE(v, t[0]));
     for (int32_t i = 0; i < in->nterms; i++) {
         const int32_t *wx = t + 1 + 2 * i;
-        if (wx[1] < 0) add_lanes(o, LANE(v, wx[0]));
-        else add_product(o, LANE(v, wx[0]), LANE(v, wx[1]));
+        if (wx[1] < 0) add_lanes(acc, LANE(v, wx[0]));
+        else add_product(acc, LANE(v, wx[0]), LANE(v, wx[1]));
     }
+    copy_lanes(o, acc);
+}
+
+/* The rules that can fail run through ops.c's pg_forward, lane by lane
+ * (their names in ops.def resolve to these); all others are ops.def's
+ * expressions inlined below, so a block looks its op up once, not per row. */
+static double via(int op, double a, double b, int *st) {
+    double v = 0.0;
+    int s = pg_forward(op, a, b, &v);
+    if (s != PG_OK) *st = s;
+    return v;
+}
+static double divide(double a, double b, int *st) { return via(PG_DIV, a, b, st); }
+static double power(double a, double b, int *st) { return via(PG_POW, a, b, st); }
+static double exp_rule(double a, int *st) { return via(PG_EXP, a, 0.0, st); }
+static double log_rule(double a, int *st) { return via(PG_LOG, a, 0.0, st); }
+
+/* One unary or binary op's values for BLOCK rows (b is unused by unary rules). */
+static int op_forward(int op, const double *A, const double *B, double *restrict o) {
+    int st = PG_OK;
+    switch (op) {
+#define LANES(FWD) \
+        for (int lane = 0; lane < BLOCK; lane++) { \
+            double a = A[lane], b = B[lane]; (void)a; (void)b; \
+            o[lane] = (FWD); } \
+        break;
+#define OP1(NAME, FWD, DA) case PG_##NAME: LANES(FWD)
+#define OP2(NAME, FWD, DA, DB) case PG_##NAME: LANES(FWD)
+#define OPK(NAME, FWD, DA) case PG_##NAME: LANES(FWD)
+#define OPN(NAME)
+#include "ops.def"
+#undef OP1
+#undef OP2
+#undef OPK
+#undef OPN
+#undef LANES
+    default: return PG_EINVAL;
+    }
+    return st;
 }
 
 int pg_lanes_forward(pg_program *p, const double *rows, double *out) {
@@ -108,11 +154,8 @@ int pg_lanes_forward(pg_program *p, const double *rows, double *out) {
         }
         const int32_t *k = pg_kids_of(n);
         const double *a = LANE(v, k[0]);
-        const double *b2 = pg_arity[n->op] == 2 ? LANE(v, k[1]) : NULL;
-        for (int b = 0; b < BLOCK; b++) {
-            int st = pg_forward(n->op, a[b], b2 ? b2[b] : 0.0, &o[b]);
-            if (st != PG_OK) return st;
-        }
+        int st = op_forward(n->op, a, pg_arity[n->op] == 2 ? LANE(v, k[1]) : a, o);
+        if (st != PG_OK) return st;
     }
     for (int b = 0; b < BLOCK; b++) out[b] = LANE(v, p->root)[b];
     return PG_OK;
