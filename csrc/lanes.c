@@ -7,10 +7,9 @@
  * different rows overlap in the CPU.
  *
  * Backward adds into op slots per row, as the row-by-row sweep does. A
- * param's grad is a running sum over the rows; the block keeps each row's
- * contribution apart, starting from -0.0 (the exact additive identity),
- * and adds the rows into the param in row order at the end. That is the
- * row-by-row sum only if a row adds into each param at most once, so
+ * param's grad is a running sum over the rows: a block adds its rows'
+ * contributions into it in row order, where the param is read. That is
+ * the row-by-row sum only if a row adds into each param at most once, so
  * accumulate uses lanes only for programs where each param has at most
  * one reader (pg_lanes_grad_ok): an MLP's weights, not `w * w`.
  */
@@ -165,23 +164,89 @@ int pg_lanes_forward(pg_program *p, const double *rows, double *out) {
 // backward: each kernel is its row-by-row counterpart (ops.c's local step,
 // program.c's chain_step) with every statement run for the BLOCK rows
 
+/* Where a kernel's grad contributions go. An op slot's rows each take
+ * theirs (row b's in glanes[s * BLOCK + b]); a param's grad is one running
+ * sum over the rows, so its block's contributions are added into it in row
+ * order right away, as the row-by-row sweeps add them. That is their order
+ * only because a row adds into each param once (pg_lanes_grad_ok). */
+typedef struct {
+    double *gr;           /* the op slots' grad rows */
+    const double *v;      /* every slot's value rows */
+    pg_node *slots;       /* the params' running grads */
+    int32_t first, end;   /* the param slots */
+} sweep;
 
-/* Child `which`'s step for a rule DERIV of a, b and out (one lane each).
- * Each lane adds what the row-by-row step adds: DERIV * g. */
+static inline int is_param(const sweep *w, int32_t s) { return s >= w->first && s < w->end; }
+
+/* Slot s's grad += c, row by row. */
+static inline void take(const sweep *w, int32_t s, const double *restrict c) {
+    if (!is_param(w, s)) {
+        add_lanes(LANE(w->gr, s), c);
+        return;
+    }
+    double sum = w->slots[s].grad;
+    for (int b = 0; b < BLOCK; b++) sum = sum + c[b];
+    w->slots[s].grad = sum;
+}
+
+/* Slot s's grad += x * g, row by row (a product's step, or a dot's). */
+static inline void take_product(const sweep *w, int32_t s, const double *restrict x, const double *restrict g) {
+    if (!is_param(w, s)) {
+        add_product(LANE(w->gr, s), x, g);
+        return;
+    }
+    double sum = w->slots[s].grad;
+    for (int b = 0; b < BLOCK; b++) sum = sum + x[b] * g[b];
+    w->slots[s].grad = sum;
+}
+
+/* take_product for four params at once (ws), their x's rows xs: the four
+ * running sums are independent, so their chains interleave in the CPU. */
+enum { GROUP = 4 };
+static inline void take_products_of_params(const sweep *w, const int32_t *ws, const int32_t *xs,
+                                           const double *restrict g) {
+    double sum[GROUP];
+    const double *x[GROUP];
+    for (int j = 0; j < GROUP; j++) {
+        sum[j] = w->slots[ws[j]].grad;
+        x[j] = LANE(w->v, xs[j]);
+    }
+    for (int b = 0; b < BLOCK; b++)
+        for (int j = 0; j < GROUP; j++) sum[j] = sum[j] + x[j][b] * g[b];
+    for (int j = 0; j < GROUP; j++) w->slots[ws[j]].grad = sum[j];
+}
+
+/* A dot's step into its weights k[0..m) (x's in k[m..2m)): params four at a time. */
+static void dot_weights(const sweep *w, const int32_t *k, int32_t m, const double *G) {
+    int32_t i = 0;
+    while (i < m) {
+        if (i + GROUP <= m && is_param(w, k[i]) && is_param(w, k[i + GROUP - 1])
+            && k[i + GROUP - 1] - k[i] == GROUP - 1) {   /* consecutive params */
+            take_products_of_params(w, k + i, k + m + i, G);
+            i += GROUP;
+            continue;
+        }
+        take_product(w, k[i], LANE(w->v, k[m + i]), G);
+        i++;
+    }
+}
+
+/* Child `which`'s step for a rule DERIV of a, b and out (one lane each):
+ * each row adds what the row-by-row step adds, DERIV * g. */
 #define CHILD_STEP(which, DERIV) do { \
-        double *restrict GK = LANE(gr, k[which]); \
-        const double *restrict G_ = G; \
+        double c_[BLOCK]; \
         for (int lane = 0; lane < BLOCK; lane++) { \
             double a = A[lane], b = B[lane], out = O[lane]; (void)a; (void)b; (void)out; \
-            GK[lane] += (DERIV) * G_[lane]; } \
+            c_[lane] = (DERIV) * G[lane]; } \
+        take(w, k[which], c_); \
     } while (0)
 
 /* One op node's local step, from the rules in ops.def. */
-static void op_backward(const pg_node *n, int32_t s, const double *v, double *gr) {
+static void op_backward(const sweep *w, const pg_node *n, int32_t s) {
     const int32_t *k = pg_kids_of(n);
-    const double *G = LANE(gr, s), *O = LANE(v, s);
-    const double *A = pg_arity[n->op] >= 1 ? LANE(v, k[0]) : O;
-    const double *B = pg_arity[n->op] == 2 ? LANE(v, k[1]) : O;   /* unary: b unused */
+    const double *G = LANE(w->gr, s), *O = LANE(w->v, s);
+    const double *A = pg_arity[n->op] >= 1 ? LANE(w->v, k[0]) : O;
+    const double *B = pg_arity[n->op] == 2 ? LANE(w->v, k[1]) : O;   /* unary: b unused */
     switch (n->op) {
 #define OP1(NAME, FWD, DA) case PG_##NAME: CHILD_STEP(0, DA); break;
 #define OP2(NAME, FWD, DA, DB) case PG_##NAME: CHILD_STEP(0, DA); CHILD_STEP(1, DB); break;
@@ -194,66 +259,54 @@ static void op_backward(const pg_node *n, int32_t s, const double *v, double *gr
 #undef OPN
 #undef CHILD_STEP
     case PG_SUM:
-        for (int32_t i = 0, nk = pg_nkids_of(n); i < nk; i++) add_lanes(LANE(gr, k[i]), G);
+        for (int32_t i = 0, nk = pg_nkids_of(n); i < nk; i++) take(w, k[i], G);
         break;
     case PG_DOT: {
         int32_t m = pg_nkids_of(n) / 2;
-        for (int32_t i = 0; i < m; i++) add_product(LANE(gr, k[i]), LANE(v, k[m + i]), G);
-        for (int32_t i = 0; i < m; i++) add_product(LANE(gr, k[m + i]), LANE(v, k[i]), G);
-        add_lanes(LANE(gr, k[2 * m]), G);
+        dot_weights(w, k, m, G);
+        for (int32_t i = 0; i < m; i++) take_product(w, k[m + i], LANE(w->v, k[i]), G);
+        take(w, k[2 * m], G);
         break;
     }
     default: break;   /* select and max_data programs never run in lanes */
     }
 }
 
-static void chain_backward(const pg_instr *in, const double *v, double *gr) {
+static void chain_backward(const sweep *w, const pg_instr *in) {
     const int32_t *t = in->t;
     const int32_t last = in->nterms - 1;
     double g[BLOCK], gp[BLOCK];
     for (int b = 0; b < BLOCK; b++) {
-        g[b] = LANE(gr, in->slot)[b];
+        g[b] = LANE(w->gr, in->slot)[b];
         gp[b] = 0.0 + g[b];
     }
     for (int32_t i = last; i >= 0; i--) {
         const int32_t *wx = t + 1 + 2 * i;
-        if (i == 0) add_lanes(LANE(gr, t[0]), last == 0 ? g : gp);
+        if (i == 0) take(w, t[0], last == 0 ? g : gp);
         if (wx[1] < 0) {
-            add_lanes(LANE(gr, wx[0]), i == last ? g : gp);
+            take(w, wx[0], i == last ? g : gp);
             continue;
         }
-        add_product(LANE(gr, wx[0]), LANE(v, wx[1]), gp);   /* the MUL's step: w, then x */
-        add_product(LANE(gr, wx[1]), LANE(v, wx[0]), gp);
+        take_product(w, wx[0], LANE(w->v, wx[1]), gp);   /* the MUL's step: w, then x */
+        take_product(w, wx[1], LANE(w->v, wx[0]), gp);
     }
 }
 
 void pg_lanes_backward(pg_program *p, double scale) {
-    double *gr = p->glanes;
-    int32_t first = p->ninputs, end = p->ninputs + p->nparams;
-    for (int64_t i = (int64_t)p->nleaves * BLOCK; i < (int64_t)p->nslots * BLOCK; i++) gr[i] = 0.0;
-    for (int b = 0; b < BLOCK; b++) LANE(gr, p->root)[b] = scale;
+    sweep w = {p->glanes, p->lanes, p->slots, p->ninputs, p->ninputs + p->nparams};
+    for (int64_t i = (int64_t)p->nleaves * BLOCK; i < (int64_t)p->nslots * BLOCK; i++) w.gr[i] = 0.0;
+    for (int b = 0; b < BLOCK; b++) LANE(w.gr, p->root)[b] = scale;
     for (int32_t i = p->ncode - 1; i >= 0; i--) {
         const pg_instr *in = &p->code[i];
-        if (in->nterms) chain_backward(in, p->lanes, gr);
-        else op_backward(&p->slots[in->slot], in->slot, p->lanes, gr);
-    }
-    for (int32_t s = first; s < end; s++) {   /* row after row, as the rows' sweeps add */
-        double *row = LANE(gr, s), sum = p->slots[s].grad;
-        for (int b = 0; b < BLOCK; b++) {
-            sum = sum + row[b];
-            row[b] = -0.0;                     /* ready for the next block */
-        }
-        p->slots[s].grad = sum;
+        if (in->nterms) chain_backward(&w, in);
+        else op_backward(&w, &p->slots[in->slot], in->slot);
     }
 }
 
-/* Grad rows before the first block: params -0.0 (the exact additive
- * identity, so a row's lone contribution c is -0.0 + c == c, bit for bit),
- * other leaves 0.0 (inputs' and constants' rows are written, never read). */
+/* The leaves' grad rows: inputs' and constants' are written, never read
+ * (params' are not used: they add into their running sums). */
 void pg_lanes_clear_grads(pg_program *p) {
-    int32_t first = p->ninputs, end = p->ninputs + p->nparams;
-    for (int32_t s = 0; s < p->nleaves; s++)
-        for (int b = 0; b < BLOCK; b++) LANE(p->glanes, s)[b] = s >= first && s < end ? -0.0 : 0.0;
+    for (int64_t i = 0; i < (int64_t)p->nleaves * BLOCK; i++) p->glanes[i] = 0.0;
 }
 
 /* Whether accumulate may run in lanes: forward can, the root is an op (its
