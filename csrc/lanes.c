@@ -64,9 +64,11 @@ void pg_lanes_load_constants(pg_program *p) {   /* params and constants: every l
         for (int b = 0; b < BLOCK; b++) LANE(p->lanes, s)[b] = p->slots[s].data;
 }
 
-static void load_inputs(pg_program *p, const double *rows) {
+/* Rows [0, nrows) of the block; a short block (the batch's tail) repeats
+ * its last row in the rest, which is computed and never read. */
+static void load_inputs(pg_program *p, const double *rows, int nrows) {
     for (int32_t s = 0; s < p->ninputs; s++)
-        for (int b = 0; b < BLOCK; b++) LANE(p->lanes, s)[b] = rows[b * p->ninputs + s];
+        for (int b = 0; b < BLOCK; b++) LANE(p->lanes, s)[b] = rows[(b < nrows ? b : nrows - 1) * p->ninputs + s];
 }
 
 /* The sums below keep their BLOCK running totals in a local array (in
@@ -136,9 +138,9 @@ static int op_forward(int op, const double *A, const double *B, double *restrict
     return st;
 }
 
-int pg_lanes_forward(pg_program *p, const double *rows, double *out) {
+int pg_lanes_forward(pg_program *p, const double *rows, int nrows, double *out) {
     double *v = p->lanes;
-    load_inputs(p, rows);
+    load_inputs(p, rows, nrows);
     for (int32_t i = 0; i < p->ncode; i++) {
         const pg_instr *in = &p->code[i];
         const pg_node *n = &p->slots[in->slot];
@@ -156,7 +158,7 @@ int pg_lanes_forward(pg_program *p, const double *rows, double *out) {
         int st = op_forward(n->op, a, pg_arity[n->op] == 2 ? LANE(v, k[1]) : a, o);
         if (st != PG_OK) return st;
     }
-    for (int b = 0; b < BLOCK; b++) out[b] = LANE(v, p->root)[b];
+    for (int b = 0; b < nrows; b++) out[b] = LANE(v, p->root)[b];
     return PG_OK;
 }
 
@@ -174,6 +176,7 @@ typedef struct {
     const double *v;      /* every slot's value rows */
     pg_node *slots;       /* the params' running grads */
     int32_t first, end;   /* the param slots */
+    int rows;             /* the block's real rows (a tail block has fewer) */
 } sweep;
 
 static inline int is_param(const sweep *w, int32_t s) { return s >= w->first && s < w->end; }
@@ -185,7 +188,7 @@ static inline void take(const sweep *w, int32_t s, const double *restrict c) {
         return;
     }
     double sum = w->slots[s].grad;
-    for (int b = 0; b < BLOCK; b++) sum = sum + c[b];
+    for (int b = 0; b < w->rows; b++) sum = sum + c[b];
     w->slots[s].grad = sum;
 }
 
@@ -196,7 +199,7 @@ static inline void take_product(const sweep *w, int32_t s, const double *restric
         return;
     }
     double sum = w->slots[s].grad;
-    for (int b = 0; b < BLOCK; b++) sum = sum + x[b] * g[b];
+    for (int b = 0; b < w->rows; b++) sum = sum + x[b] * g[b];
     w->slots[s].grad = sum;
 }
 
@@ -211,7 +214,7 @@ static inline void take_products_of_params(const sweep *w, const int32_t *ws, co
         sum[j] = w->slots[ws[j]].grad;
         x[j] = LANE(w->v, xs[j]);
     }
-    for (int b = 0; b < BLOCK; b++)
+    for (int b = 0; b < w->rows; b++)
         for (int j = 0; j < GROUP; j++) sum[j] = sum[j] + x[j][b] * g[b];
     for (int j = 0; j < GROUP; j++) w->slots[ws[j]].grad = sum[j];
 }
@@ -292,8 +295,8 @@ static void chain_backward(const sweep *w, const pg_instr *in) {
     }
 }
 
-void pg_lanes_backward(pg_program *p, double scale) {
-    sweep w = {p->glanes, p->lanes, p->slots, p->ninputs, p->ninputs + p->nparams};
+void pg_lanes_backward(pg_program *p, double scale, int nrows) {
+    sweep w = {p->glanes, p->lanes, p->slots, p->ninputs, p->ninputs + p->nparams, nrows};
     for (int64_t i = (int64_t)p->nleaves * BLOCK; i < (int64_t)p->nslots * BLOCK; i++) w.gr[i] = 0.0;
     for (int b = 0; b < BLOCK; b++) LANE(w.gr, p->root)[b] = scale;
     for (int32_t i = p->ncode - 1; i >= 0; i--) {

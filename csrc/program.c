@@ -329,23 +329,31 @@ static int forward_rows(pg_program *p, int64_t r0, int64_t r1, const double *bat
     return PG_OK;
 }
 
+/* The rows of the lanes block starting at row r: BLOCK, or a tail of at
+ * least half a block (its spare lanes cost less than as many rows one by
+ * one), else 0: the rest go row by row. */
+static int block_rows(int64_t r, int64_t nrows) {
+    int64_t left = nrows - r;
+    return left >= BLOCK ? BLOCK : left >= BLOCK / 2 ? (int)left : 0;
+}
+
 static int forward_only(pg_program *p, int64_t nrows, const double *batch, double *out, int64_t *bad_row) {
     int64_t r = 0;
     if (nrows >= BLOCK && p->blocks && !p->lanes)   /* on failure: row by row, as below */
         p->lanes = malloc((size_t)p->nslots * BLOCK * sizeof(double));
     if (nrows >= BLOCK && p->lanes) pg_lanes_load_constants(p);
     int64_t work = 0;
-    for (; p->lanes && r + BLOCK <= nrows; r += BLOCK) {
+    for (int n; p->lanes && (n = block_rows(r, nrows)) > 0; r += n) {
         if (cancelled(&work, (int64_t)BLOCK * p->nslots)) return PG_EINTR;
         /* An error: redo the block row by row, to name the first bad row. */
         const double *rows = p->ninputs ? batch + r * p->ninputs : batch;
-        if (pg_lanes_forward(p, rows, out + r) != PG_OK)
-            return forward_rows(p, r, r + BLOCK, batch, out, bad_row);
+        if (pg_lanes_forward(p, rows, n, out + r) != PG_OK)
+            return forward_rows(p, r, r + n, batch, out, bad_row);
     }
     return forward_rows(p, r, nrows, batch, out, bad_row);
 }
 
-/* Forward and backward BLOCK rows at a time while the program allows it
+/* Forward and backward BLOCK rows at a time (a tail block may have fewer) while the program allows it
  * (lanes.c) and no row fails; returns the first row left for the row-by-row
  * loop (a failing block is redone there, to name its row), or -PG_EINTR. */
 static int64_t accumulate_blocks(pg_program *p, int64_t nrows, const double *batch, double *out,
@@ -357,11 +365,11 @@ static int64_t accumulate_blocks(pg_program *p, int64_t nrows, const double *bat
     pg_lanes_load_constants(p);
     pg_lanes_clear_grads(p);
     int64_t r = 0;
-    for (; r + BLOCK <= nrows; r += BLOCK) {
+    for (int n; (n = block_rows(r, nrows)) > 0; r += n) {
         if (cancelled(work, 2 * (int64_t)BLOCK * p->nslots)) return -PG_EINTR;
         const double *rows = p->ninputs ? batch + r * p->ninputs : batch;
-        if (pg_lanes_forward(p, rows, out + r) != PG_OK) break;
-        pg_lanes_backward(p, scale);
+        if (pg_lanes_forward(p, rows, n, out + r) != PG_OK) break;
+        pg_lanes_backward(p, scale, n);
     }
     return r;
 }

@@ -36,9 +36,10 @@ struct pg_program {
 /* lanes.c: BLOCK rows at a time, slot s's rows in lanes[s * BLOCK ...]. */
 enum { BLOCK = 8 };
 void pg_lanes_load_constants(pg_program *p);
-int pg_lanes_forward(pg_program *p, const double *rows, double *out);
+/* nrows <= BLOCK: a short block (a batch's tail) runs its rows' lanes only. */
+int pg_lanes_forward(pg_program *p, const double *rows, int nrows, double *out);
 void pg_lanes_clear_grads(pg_program *p);
-void pg_lanes_backward(pg_program *p, double scale);
+void pg_lanes_backward(pg_program *p, double scale, int nrows);
 int pg_lanes_grad_ok(const pg_program *p);
 
 /* The instructions for op slots [nleaves, nslots) of `slots`, in order;
