@@ -747,6 +747,41 @@ def test_blocked_accumulate_names_the_bad_row_and_adds_nothing(engine, bad_row):
     assert w.grad == 0.125
 
 
+@pytest.mark.parametrize("nrows", [3, 4, 8, 12, 13, 15, 21])
+@pytest.mark.parametrize("order", ["in order", "shuffled"])
+def test_blocked_accumulate_of_a_layer_equals_eager_bitwise(engine, nrows, order):
+    """Two relu neurons of six weights, then a dot of them: full blocks,
+    tails of any length, params listed in the layer's order (weights taken
+    several at a time) or shuffled; the grads and outputs must be eager's,
+    bit for bit."""
+    rng = random.Random(nrows)
+    xs = [engine(0.0) for _ in range(6)]
+    layer = [[engine(rng.uniform(-1, 1)) for _ in range(7)] for _ in range(2)]
+    top = [engine(rng.uniform(-1, 1)) for _ in range(3)]
+
+    def net(inputs):
+        hidden = [engine.dot(n[:6], inputs, n[6]).relu() for n in layer]
+        return engine.dot(top[:2], hidden, top[2])
+    params = [p for n in layer for p in n] + top
+    if order == "shuffled":
+        rng.shuffle(params)
+    prog = pygrad.compile(net(xs), inputs=xs, params=params)
+    rows = [[rng.uniform(-2, 2) for _ in range(6)] for _ in range(nrows)]
+    for p in params:
+        p.grad = 0.25
+    expected_out = []
+    for r in rows:
+        out = net(r)
+        expected_out.append(repr(out.data))
+        (-0.5 * out).backward()
+    expected = [repr(p.grad) for p in params]
+    for p in params:
+        p.grad = 0.25
+    got_out = prog.accumulate(rows, scale=-0.5)
+    assert [repr(float(v)) for v in got_out] == expected_out
+    assert [repr(p.grad) for p in params] == expected
+
+
 def test_blocked_accumulate_adds_negative_zeros_exactly(engine):
     # scale -0.0: every row adds x * -0.0 == -0.0 into w, which must stay -0.0
     x, w = engine(0.0), engine(2.0)
