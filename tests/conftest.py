@@ -66,13 +66,18 @@ def live_nodes():
     def count():
         gc.collect()
         live = stats()["live"]
-        # PyPy runs a dead handle's finalizer after the collection that found
-        # it, and what that handle alone kept alive dies only in a later one:
-        # collect until the count settles (CPython frees it all at once).
-        for _ in range(20 if sys.implementation.name == "pypy" else 0):
+        # PyPy runs a dead handle's finalizer at a periodic check after the
+        # collection that found it, and what that handle alone kept alive
+        # dies only in a later collection: collect, let some bytecodes run,
+        # until the count holds three times (CPython frees it all at once).
+        same = 0
+        for _ in range(50 if sys.implementation.name == "pypy" else 0):
             gc.collect()
+            for _ in range(5_000):
+                pass
             live, before = stats()["live"], live
-            if live == before:
+            same = same + 1 if live == before else 0
+            if same == 3:
                 break
         return live
     return count

@@ -119,7 +119,8 @@ def test_failed_ops_in_a_loop_leak_nothing(stats, live_nodes):
             except (ArithmeticError, ValueError, TypeError):
                 pass
     assert live_nodes() == before
-    assert stats()["capacity"] <= capacity     # (the pool may shrink, never grow)
+    if sys.implementation.name != "pypy":      # (on PyPy the dead temporaries wait for a collection)
+        assert stats()["capacity"] <= capacity     # (the pool may shrink, never grow)
 
 
 OOM_PROBE = """
