@@ -33,6 +33,19 @@ settings.load_profile("pygrad")
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes more than ~2 s; deselected by default, run with -m slow")
+    config.addinivalue_line("markers", "exact_node_counts: asserts the core's exact live-node count "
+                            "across a whole test (skipped on PyPy)")
+
+
+def pytest_collection_modifyitems(config, items):
+    # On PyPy, garbage that earlier tests left is finalized at PyPy's own
+    # times, even during a later test, so an exact count of live nodes from
+    # a test's start to its end can be off by nodes that are not the test's.
+    if sys.implementation.name == "pypy":
+        skip = pytest.mark.skip(reason="PyPy finalizes other tests' garbage at its own times: exact counts vary")
+        for item in items:
+            if "exact_node_counts" in item.keywords:
+                item.add_marker(skip)
 
 
 @pytest.fixture(params=ENGINE_NAMES)

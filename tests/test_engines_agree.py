@@ -21,6 +21,7 @@ import itertools
 import math
 import random
 import struct
+import sys
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -355,7 +356,8 @@ class Boundary(RuleBasedStateMachine):
         self.c.clear()
         self.r.clear()
         gc.collect()
-        assert self.stats()["live"] == self.live_at_start
+        if sys.implementation.name != "pypy":   # PyPy finalizes earlier garbage at its own times
+            assert self.stats()["live"] == self.live_at_start
 
 
 TestBoundary = pytest.mark.slow(Boundary.TestCase)

@@ -78,6 +78,7 @@ def test_intermediates_live_as_long_as_their_parent(live_nodes):
 
 
 @pytest.mark.slow
+@pytest.mark.exact_node_counts
 def test_node_storage_is_reused(stats, live_nodes):
     one_round(C)
     live_nodes()                          # collects: PyPy frees nodes only then

@@ -71,6 +71,7 @@ def test_independent_graphs_in_threads_are_exact(engine):
     assert got == expected
 
 
+@pytest.mark.exact_node_counts
 def test_threads_dropping_graphs_leave_no_c_node(live_nodes):
     before = live_nodes()
     run_in_threads(independent_graph, [(C, s) for s in range(THREADS)])
@@ -138,6 +139,7 @@ def _forward_backward(model, V, rows):
     return out
 
 
+@pytest.mark.exact_node_counts
 def test_threads_sharing_one_mlp_get_the_single_thread_numbers(engine, live_nodes):
     # Nothing a model keeps may be per-call scratch: eight threads calling one
     # MLP (its Layers' fused calls included) get exactly the serial results.

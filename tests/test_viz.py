@@ -172,6 +172,7 @@ def test_c_and_python_engines_draw_identical_text():
     assert len(parse(to_dot(c_root))[0]) > 10
 
 
+@pytest.mark.exact_node_counts
 def test_to_dot_keeps_no_c_nodes_alive(live_nodes):
     before = live_nodes()
     root = wide_graph(C)[0]
