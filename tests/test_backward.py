@@ -93,25 +93,6 @@ def test_diamond(engine):
     assert x.grad == pytest.approx(3 * ((1 - th * th) * ex + th * ex), rel=1e-14)
 
 
-def test_micrograd_readme_expression(engine):
-    # micrograd's README example; numbers from its test_sanity_check (PyTorch).
-    a, b = engine(-4.0), engine(2.0)
-    c = a + b
-    d = a * b + b ** 3
-    c += c + 1
-    c += 1 + c + (-a)
-    d += d * 2 + (b + a).relu()
-    d += 3 * d + (b - a).relu()
-    e = c - d
-    f = e ** 2
-    g = f / 2.0
-    g += 10.0 / f
-    g.backward()
-    assert g.data == pytest.approx(24.70408163265306, rel=1e-12)
-    assert a.grad == pytest.approx(138.83381924198252, rel=1e-12)
-    assert b.grad == pytest.approx(645.5772594752186, rel=1e-12)
-
-
 # -- one step at a time, as in Karpathy's lecture ------------------------------
 
 

@@ -63,6 +63,10 @@ def test_the_readme_prints_these_figures(engine):
     assert f"{g.data:.4f}" == "24.7041"       # the forward pass
     assert f"{a.grad:.4f}" == "138.8338"      # dg/da
     assert f"{b.grad:.4f}" == "645.5773"      # dg/db
+    # and to 1e-12 of PyTorch's figures (micrograd's test_sanity_check)
+    assert g.data == pytest.approx(24.70408163265306, rel=1e-12)
+    assert a.grad == pytest.approx(138.83381924198252, rel=1e-12)
+    assert b.grad == pytest.approx(645.5772594752186, rel=1e-12)
 
 
 def test_the_sanity_check_by_hand(engine):
