@@ -14,6 +14,10 @@
  *    fused step runs at the top's. A child that some other node also
  *    updates between those places would see its additions reordered, so
  *    such a chain is left unfused (as is one naming a child twice).
+ * A SUM node over products is a chain in one node: its first child is the
+ * base and every other child a term, fused as a product where it is a MUL
+ * feeding only the SUM. Its step gives every child the SUM's own grad g
+ * (a fused MUL's node received 0.0 + g, as in ADD chains).
  */
 #include <stdlib.h> /* malloc, calloc, free */
 #include "program.h"
@@ -111,8 +115,34 @@ static int32_t chain_at(graph *g, int32_t top, int32_t *t, int32_t gen) {
     return n >= 2 || products ? n : 0;
 }
 
-/* The ADD slots that top a chain: not the inner ADD of a longer one. */
+/* The SUM node at `top` as a chain: its first child the base, each other
+ * child a term (fused as a product if it is a MUL read only here). Its
+ * term count, or 0 if it is not to be fused (no product to fuse). */
+static int32_t sum_chain_at(graph *g, int32_t top, int32_t *t, int32_t gen) {
+    const int32_t *k = pg_kids_of(&g->slots[top]);
+    int32_t n = pg_nkids_of(&g->slots[top]) - 1, products = 0;
+    if (n < 1 || !child_ok(g, k[0], top, top, gen)) return 0;
+    t[0] = k[0];
+    for (int32_t i = 0; i < n; i++) {
+        int32_t term = k[1 + i], *wx = t + 1 + 2 * i;
+        if (fused_mul(g, term)) {
+            wx[0] = kid(g, term, 0);
+            wx[1] = kid(g, term, 1);
+            products++;
+            if (!child_ok(g, wx[0], term, top, gen)) return 0;
+            if (wx[1] != wx[0] && !child_ok(g, wx[1], term, top, gen)) return 0;
+        } else {
+            wx[0] = term;
+            wx[1] = -1;
+            if (!child_ok(g, term, top, top, gen)) return 0;
+        }
+    }
+    return products ? n : 0;
+}
+
+/* The ADD slots that top a chain: not the inner ADD of a longer one; and SUMs. */
 static int is_top(const graph *g, int32_t s) {
+    if (is_op(g, s, PG_SUM)) return 1;
     if (!is_op(g, s, PG_ADD)) return 0;
     if (!inner_add(g, s)) return 1;
     int32_t reader = g->cons[g->first[s]];
@@ -120,6 +150,11 @@ static int is_top(const graph *g, int32_t s) {
 }
 
 static void absorb(const graph *g, int32_t top, int32_t n, char *absorbed) {
+    if (is_op(g, top, PG_SUM)) {   /* its fused products */
+        for (int32_t i = 1; i <= n; i++)
+            if (fused_mul(g, kid(g, top, i))) absorbed[kid(g, top, i)] = 1;
+        return;
+    }
     int32_t cur = top;
     for (int32_t i = 0; i < n; i++, cur = kid(g, cur, 0)) {
         if (cur != top) absorbed[cur] = 1;
@@ -133,7 +168,7 @@ static int emit(graph *g, pg_instr *code, int32_t *ncode, int32_t *t, char *abso
     for (int32_t s = g->nleaves; s < g->nslots; s++) {
         chain_of[s] = 0;
         if (!is_top(g, s)) continue;
-        int32_t n = chain_at(g, s, next, ++gen);
+        int32_t n = is_op(g, s, PG_SUM) ? sum_chain_at(g, s, next, ++gen) : chain_at(g, s, next, ++gen);
         if (!n) continue;
         chain_of[s] = n;
         absorb(g, s, n, absorbed);
@@ -147,6 +182,7 @@ static int emit(graph *g, pg_instr *code, int32_t *ncode, int32_t *t, char *abso
         in->slot = s;
         in->nterms = chain_of[s];
         in->t = chain_of[s] ? next : NULL;
+        in->sum = chain_of[s] && is_op(g, s, PG_SUM);
         next += chain_of[s] ? 1 + 2 * chain_of[s] : 0;
     }
     free(chain_of);
@@ -157,9 +193,13 @@ int pg_fuse(const pg_node *slots, int32_t nleaves, int32_t nslots, int32_t root,
             pg_instr **code, int32_t *ncode, int32_t **terms) {
     graph g = {slots, nleaves, nslots, root, NULL, NULL, NULL};
     int32_t nops = nslots - nleaves;
-    /* A chain of n terms takes 1 + 2n ints and has n ADDs: 3 ints per op suffice. */
+    /* An ADD chain of n terms takes 1 + 2n ints and has n ADDs: 3 ints per
+     * op; a SUM chain 1 + 2n for its n + 1 children: 2 per child. */
+    int64_t nterms = (int64_t)nops * 3 + 1;
+    for (int32_t s = nleaves; s < nslots; s++)
+        if (slots[s].op == PG_SUM) nterms += 2 * (int64_t)pg_nkids_of(&slots[s]);
     *code = malloc(((size_t)nops + 1) * sizeof(pg_instr));
-    *terms = malloc(((size_t)nops * 3 + 1) * sizeof(int32_t));
+    *terms = malloc((size_t)nterms * sizeof(int32_t));
     g.mark = calloc((size_t)nslots + 1, sizeof(int32_t));
     char *absorbed = calloc((size_t)nslots + 1, 1);
     int st = *code && *terms && g.mark && absorbed ? index_consumers(&g) : PG_ENOMEM;

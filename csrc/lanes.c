@@ -285,9 +285,9 @@ static void chain_backward(const sweep *w, const pg_instr *in) {
     }
     for (int32_t i = last; i >= 0; i--) {
         const int32_t *wx = t + 1 + 2 * i;
-        if (i == 0) take(w, t[0], last == 0 ? g : gp);
+        if (i == 0) take(w, t[0], last == 0 || in->sum ? g : gp);
         if (wx[1] < 0) {
-            take(w, wx[0], i == last ? g : gp);
+            take(w, wx[0], i == last || in->sum ? g : gp);
             continue;
         }
         take_product(w, wx[0], LANE(w->v, wx[1]), gp);   /* the MUL's step: w, then x */

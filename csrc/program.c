@@ -271,16 +271,17 @@ static int forward_row(pg_program *p) {
 /* A fused chain's backward, as its nodes' steps did it: the top's grad g
  * reached each inner node as 0.0 + g (gp); term i's step ran before term
  * i-1's, and the first ADD's step (base, then term 0) last. A product term
- * is a MUL node's step with grad gp; a plain term got its ADD's grad. */
+ * is a MUL node's step with grad gp; a plain term got its ADD's grad. In a
+ * SUM chain every plain child (the base too) got the SUM's grad g. */
 static void chain_step(pg_node *v, const pg_instr *in) {
     const int32_t *t = in->t;
     const int32_t last = in->nterms - 1;
     const double g = v[in->slot].grad, gp = 0.0 + g;
     for (int32_t i = last; i >= 0; i--) {
         const int32_t *wx = t + 1 + 2 * i;
-        if (i == 0) v[t[0]].grad += last == 0 ? g : gp;
+        if (i == 0) v[t[0]].grad += last == 0 || in->sum ? g : gp;
         if (wx[1] < 0) {
-            v[wx[0]].grad += i == last ? g : gp;
+            v[wx[0]].grad += i == last || in->sum ? g : gp;
         } else {
             double w = v[wx[0]].data, x = v[wx[1]].data;
             v[wx[0]].grad += x * gp;

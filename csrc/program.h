@@ -7,7 +7,9 @@
  * micrograd-style linear layers build one ADD (and MUL) node at a time:
  * each term is a plain node or a product w * x. It computes and
  * differentiates exactly what those nodes did, in the same order, with one
- * dispatch instead of two per term.
+ * dispatch instead of two per term. A SUM node whose children are such
+ * products (`pygrad.sum(p * p for p in params)`) runs as a chain too: its
+ * first child is the base, the others its terms.
  */
 #ifndef PYGRAD_PROGRAM_H
 #define PYGRAD_PROGRAM_H
@@ -18,6 +20,7 @@ typedef struct {
     int32_t slot;     /* the slot it computes (a chain: its last ADD)      */
     int32_t nterms;   /* 0: the slot's own op; > 0: a fused chain           */
     int32_t *t;       /* chain: base, then (w, x) per term, x == -1 for a plain term */
+    int32_t sum;      /* chain: one SUM node, not ADDs (see chain_step)     */
 } pg_instr;
 
 struct pg_program {
