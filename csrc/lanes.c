@@ -62,6 +62,7 @@ static inline void copy_lanes(double *restrict y, const double *restrict x) {
 void pg_lanes_load_constants(pg_program *p) {   /* params and constants: every lane */
     for (int32_t s = p->ninputs; s < p->nleaves; s++)
         for (int b = 0; b < BLOCK; b++) LANE(p->lanes, s)[b] = p->slots[s].data;
+    pg_layers_load(p);
 }
 
 /* Rows [0, nrows) of the block; a short block (the batch's tail) repeats
@@ -145,6 +146,11 @@ int pg_lanes_forward(pg_program *p, const double *rows, int nrows, double *out) 
         const pg_instr *in = &p->code[i];
         const pg_node *n = &p->slots[in->slot];
         double *o = LANE(v, in->slot);
+        if (in->layer >= 0) {   /* a whole dense layer (layers.c) */
+            pg_layer_forward(&p->layers[in->layer], v);
+            i = p->layers[in->layer].end - 1;
+            continue;
+        }
         if (in->nterms) {
             chain_forward(in, v, o);
             continue;
@@ -301,6 +307,12 @@ void pg_lanes_backward(pg_program *p, double scale, int nrows) {
     for (int b = 0; b < BLOCK; b++) LANE(w.gr, p->root)[b] = scale;
     for (int32_t i = p->ncode - 1; i >= 0; i--) {
         const pg_instr *in = &p->code[i];
+        if (in->layer >= 0) {
+            const pg_layer *L = &p->layers[in->layer];
+            pg_layer_backward(L, w.gr, w.v, w.slots, w.first, w.end, p->nleaves, nrows);
+            i = L->first;
+            continue;
+        }
         if (in->nterms) chain_backward(&w, in);
         else op_backward(&w, &p->slots[in->slot], in->slot);
     }

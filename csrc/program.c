@@ -28,6 +28,7 @@ void pg_program_free(pg_program *p) {
     free(p->terms);
     free(p->lanes);
     free(p->glanes);
+    pg_layers_free(p);
     free(p);
 }
 
@@ -198,6 +199,7 @@ static int build(pg_program *p, int32_t root, int32_t ninputs, const int32_t *in
     p->nops = p->nslots - p->nleaves;
     st = pg_fuse(p->slots, p->nleaves, p->nslots, p->root, &p->code, &p->ncode, &p->terms);
     if (st == PG_OK) st = compact(p);
+    if (st == PG_OK) st = pg_layers_find(p);
     p->grad_blocks = st == PG_OK && pg_lanes_grad_ok(p);
     return st;
 }
@@ -365,6 +367,7 @@ static int64_t accumulate_blocks(pg_program *p, int64_t nrows, const double *bat
     if (!p->lanes || !p->glanes) return 0;   /* row by row instead */
     pg_lanes_load_constants(p);
     pg_lanes_clear_grads(p);
+    pg_layers_grads(p, 0);
     int64_t r = 0;
     for (int n; (n = block_rows(r, nrows)) > 0; r += n) {
         if (cancelled(work, 2 * (int64_t)BLOCK * p->nslots)) return -PG_EINTR;
@@ -372,6 +375,7 @@ static int64_t accumulate_blocks(pg_program *p, int64_t nrows, const double *bat
         if (pg_lanes_forward(p, rows, n, out + r) != PG_OK) break;
         pg_lanes_backward(p, scale, n);
     }
+    pg_layers_grads(p, 1);   /* the rows left go on from the params' grads */
     return r;
 }
 

@@ -21,7 +21,21 @@ typedef struct {
     int32_t nterms;   /* 0: the slot's own op; > 0: a fused chain           */
     int32_t *t;       /* chain: base, then (w, x) per term, x == -1 for a plain term */
     int32_t sum;      /* chain: one SUM node, not ADDs (see chain_step)     */
+    int32_t layer;    /* the dense layer it belongs to (layers.c), or -1    */
 } pg_instr;
+
+/* A dense layer (layers.c): instructions code[first, end), nout neurons
+ * over the same m inputs; neuron k is the DOT at slot dot[k], then the
+ * RELU at act[k] (-1: none), weights w[k * m ...], bias b[k]. */
+typedef struct {
+    int32_t first, end, nout, m;
+    int32_t *x, *dot, *act, *w, *b;   /* slots (one block: ints)          */
+    double *wd, *bd;    /* the weights' and biases' values in this run     */
+    double *gw, *gb;    /* their grads: the params' running sums           */
+    double *xt;         /* a block's inputs, row by row (BLOCK x m)         */
+    int32_t *ints;
+    double *doubles;
+} pg_layer;
 
 struct pg_program {
     pg_node *slots;      /* nslots: leaves, then op nodes children first   */
@@ -30,6 +44,8 @@ struct pg_program {
     int32_t *terms;      /* the fused chains' children (one block)          */
     double *lanes;       /* BLOCK rows of every slot's value (lanes.c)      */
     double *glanes;      /* BLOCK rows of every slot's grad                 */
+    pg_layer *layers;    /* the dense layers among the instructions         */
+    int32_t nlayers;
     int32_t nslots, nleaves, ninputs, nparams, root, ncode, nops;
     int blocks;          /* forward runs may go BLOCK rows at a time        */
     int grad_blocks;     /* so may accumulate runs (see lanes.c)            */
@@ -44,6 +60,16 @@ int pg_lanes_forward(pg_program *p, const double *rows, int nrows, double *out);
 void pg_lanes_clear_grads(pg_program *p);
 void pg_lanes_backward(pg_program *p, double scale, int nrows);
 int pg_lanes_grad_ok(const pg_program *p);
+
+/* layers.c: the dense layers of p's code (marking their instructions),
+ * their values and grads, and their kernels for one block of rows. */
+int pg_layers_find(pg_program *p);
+void pg_layers_free(pg_program *p);
+void pg_layers_load(pg_program *p);
+void pg_layers_grads(pg_program *p, int out);
+void pg_layer_forward(const pg_layer *L, double *v);
+void pg_layer_backward(const pg_layer *L, double *gr, const double *v, pg_node *slots,
+                       int32_t pfirst, int32_t pend, int32_t nleaves, int rows);
 
 /* The instructions for op slots [nleaves, nslots) of `slots`, in order;
  * chains are fused where that changes no bit of any value or gradient.

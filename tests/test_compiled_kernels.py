@@ -14,6 +14,7 @@ import random
 import pytest
 
 import pygrad
+from pygrad import nn
 
 np = pytest.importorskip("numpy")
 
@@ -90,3 +91,120 @@ def test_fused_sum_passes_signed_zero_grads_as_the_reference_program(start):
         got[name] = bits(out) + bits(p.grad for p in ps)
     assert got["c"] == got["python"]
     assert got["c"][-5:] == [repr(start), "0.0", repr(start), "0.0", repr(start)]
+
+
+# -- dense layers: neurons over shared inputs, then maybe a relu ------------------------
+
+
+def dense_net(V, rng, nin, widths, relu="all", constants=(), bias=0.0):
+    """Layers of neurons (engine.dot over the previous outputs, plus relu
+    per `relu`: "all", "none" or "odd" neurons), then a dot of the last
+    layer's outputs into one. Weights whose (layer, neuron) is in `constants`
+    are left out of the params: the program reads them as constants.
+    Returns (net(inputs) -> root, params)."""
+    layers, params, sizes = [], [], [nin] + list(widths)
+    for li, (a, n) in enumerate(zip(sizes, sizes[1:])):
+        neurons = [([V(rng.uniform(-1, 1)) for _ in range(a)], V(bias + rng.uniform(-0.5, 0.5))) for _ in range(n)]
+        layers.append(neurons)
+        params += [p for k, (w, b) in enumerate(neurons) if (li, k) not in constants for p in w + [b]]
+    top_w, top_b = [V(rng.uniform(-1, 1)) for _ in range(sizes[-1])], V(0.1)
+    params += top_w + [top_b]
+
+    def act(k, d):
+        return d.relu() if relu == "all" or (relu == "odd" and k % 2) else d
+
+    def net(xs):
+        for neurons in layers:
+            xs = [act(k, V.dot(w, xs, b)) for k, (w, b) in enumerate(neurons)]
+        return V.dot(top_w, xs, top_b)
+    return net, params
+
+
+LAYER_SHAPES = {
+    # name: (nin, widths, options)
+    "the demo's 2-16-16": (2, [16, 16], {}),
+    "one neuron of 17 inputs": (17, [1], {"relu": "none"}),
+    "33 inputs, 3 neurons": (33, [3], {}),
+    "three inputs, five neurons, no relu": (3, [5], {"relu": "none"}),
+    "relu on odd neurons": (4, [6, 5], {"relu": "odd"}),
+    "dead relus": (3, [4, 4], {"bias": -5.0}),
+    "constant weights inside": (5, [4, 18], {"constants": {(0, 1), (1, 0), (1, 3)}}),
+    "one input per neuron": (1, [7, 1], {}),
+}
+
+
+@pytest.mark.parametrize("shape", LAYER_SHAPES)
+@pytest.mark.parametrize("nrows", [4, 5, 8, 13, 21])
+def test_dense_layers_equal_eager_bitwise(engine, shape, nrows):
+    nin, widths, options = LAYER_SHAPES[shape]
+    rng = random.Random(f"{shape} {nrows}")
+    net, params = dense_net(engine, rng, nin, widths, **options)
+    for start in (0.25, -0.0):
+        assert_program_equals_eager(engine, net, nin, params, uniform_rows(rng, nrows, nin),
+                                    scale=-0.5, start=start)
+
+
+def layer_around(V, rng, kind):
+    """One layer of three relu neurons over inputs, in a graph where
+    something other than the layer touches its inputs or outputs."""
+    w = [[V(rng.uniform(-1, 1)) for _ in range(3)] for _ in range(3)]
+    b = [V(rng.uniform(-0.5, 0.5)) for _ in range(3)]
+    p, c = V(0.75), V(-1.25)           # a param outside the layer, a constant
+    params = [q for row in w for q in row] + b + [p]
+
+    def net(xs):
+        ins = {"param input": [xs[0], p, xs[1]],       # a param read by every neuron: row by row
+               "constant input": [xs[0], c, xs[1]],
+               "input computed": [xs[0] * p, xs[1].tanh(), xs[2]],
+               "input twice": [xs[0], xs[0], xs[1]],   # not a layer: the same slot twice
+               "outputs read twice": xs}.get(kind, xs)
+        dots = [V.dot(w[k], ins, b[k]) for k in range(3)]
+        hidden = [d.relu() for d in dots]
+        out = V.sum([h * h for h in hidden]) + p * xs[2]
+        return out + dots[1] * 0.5 if kind == "outputs read twice" else out
+    return net, params
+
+
+@pytest.mark.parametrize("kind", ["param input", "constant input", "input computed", "input twice",
+                                  "outputs read twice"])
+@pytest.mark.parametrize("nrows", [5, 16])
+def test_a_layer_among_other_nodes_equals_eager_bitwise(engine, kind, nrows):
+    rng = random.Random(kind)
+    net, params = layer_around(engine, rng, kind)
+    assert_program_equals_eager(engine, net, 3, params, uniform_rows(rng, nrows, 3), scale=0.375)
+
+
+@pytest.mark.parametrize("nrows", [4, 9])
+def test_a_one_neuron_layer_over_a_param_input_equals_eager_bitwise(engine, nrows):
+    """A param among a single neuron's inputs: read once per row, so the
+    block runs it, adding its rows' w * g into its running grad."""
+    rng = random.Random(nrows)
+    w, b, p = [engine(rng.uniform(-1, 1)) for _ in range(3)], engine(0.5), engine(-0.75)
+    params = [p] + w + [b]
+    assert_program_equals_eager(engine, lambda xs: engine.dot(w, [xs[0], p, xs[1]], b).relu(), 2, params,
+                                uniform_rows(rng, nrows, 2), scale=2.0)
+
+
+def test_the_demo_mlp_equals_eager_bitwise(engine):
+    """micrograd's MLP(2, [16, 16, 1]) with its hinge loss (nn.Layer's fused dense calls)."""
+    random.seed(3)
+    model = nn.MLP(2, [16, 16, 1])
+    rng = random.Random(3)
+    rows = [[rng.uniform(-2, 2), rng.uniform(-2, 2), rng.choice([-1.0, 1.0])] for _ in range(37)]
+    net = lambda xs: (1 + -xs[2] * model(xs[:2])).relu()   # noqa: E731
+    assert_program_equals_eager(engine, net, 3, model.parameters(), rows, scale=1 / 37)
+
+
+def test_a_layer_keeps_negative_zero_sums(engine):
+    """Zero weights and a -0.0 bias over negative inputs: each neuron's sum
+    is -0.0, which relu passes on as -0.0 (it is not < 0): so must the layer."""
+    w = [[engine(0.0), engine(0.0)] for _ in range(3)]
+    b = [engine(-0.0) for _ in range(3)]
+    params = [p for row in w for p in row] + b
+
+    def net(xs):
+        return engine.sum([engine.dot(w[k], xs, b[k]).relu() for k in range(3)])
+    rows = [[-1.0 - i, -0.5 * i - 0.25] for i in range(9)]
+    assert_program_equals_eager(engine, net, 2, params, rows)
+    xs = [engine(0.0), engine(0.0)]
+    assert bits(pygrad.compile(net(xs), inputs=xs).forward_batch(rows)) == ["-0.0"] * 9
