@@ -117,15 +117,20 @@ def read_cdef(path=HEADER):
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
             "-fno-omit-frame-pointer", "-g"] if os.environ.get("PYGRAD_SANITIZE") == "1" else []
 
+# The C engine's Value handle as a CPython type (see the file): binding
+# code beside the wrappers, not part of the core.
+with open(os.path.join(ROOT, "pygrad", "_handle.c")) as f:
+    HANDLE = f.read()
+
 CDEF = read_cdef()
 ffibuilder = FFI()
-ffibuilder.cdef(CDEF + "void pygrad_install_cancel_hook(void);")
+ffibuilder.cdef(CDEF + "void pygrad_install_cancel_hook(void);\nint pygrad_publish_handle(void);")
 ffibuilder.set_source(
     "pygrad._pygrad",
-    '#include "pygrad.h"\n' + KEEP_GIL + CANCEL_HOOK + pypy_lock(CDEF),
+    '#include "pygrad.h"\n' + KEEP_GIL + CANCEL_HOOK + pypy_lock(CDEF) + HANDLE,
     sources=SOURCES,
     include_dirs=["csrc"],
-    depends=["csrc/pygrad.h", "csrc/core.h", "csrc/ops.def", "csrc/program.h", "pygrad/_build.py"],
+    depends=["csrc/pygrad.h", "csrc/core.h", "csrc/ops.def", "csrc/program.h", "pygrad/_build.py", "pygrad/_handle.c"],
     # -O3: measured 10-15% faster sweeps than -O2 (benchmarks/). It changes no
     # result: without -ffast-math the compiler may not reassociate, and
     # -ffp-contract=off forbids fused multiply-adds, so sums round exactly

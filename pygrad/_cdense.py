@@ -8,9 +8,7 @@ buffer, so threads may share one.
 from ._api import as_value
 from ._errors import error
 from ._ffi import ffi, lib
-from .cengine import Value
-
-_new = object.__new__
+from .cengine import Value, _new
 
 
 class Dense:

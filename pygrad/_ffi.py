@@ -2,13 +2,17 @@
 turning of C status codes into Python exceptions. Every other module goes
 through here, so the C/Python boundary sits in one place.
 """
-from typing import Dict, Optional
+import os
+from typing import Any, Dict, Optional
 
 from . import _pypy
 from ._coreinfo import why_no_core
 from ._errors import error
 
 LOAD_ERROR: Optional[ImportError]
+# The C engine's handle type (pygrad/_handle.c), which the core's module
+# puts here on CPython; None on PyPy, where cengine's Python handle serves.
+Handle: Any = None
 try:
     from ._pygrad import ffi, lib
 except ImportError as exc:  # not built: the reference engine still works
@@ -17,6 +21,8 @@ except ImportError as exc:  # not built: the reference engine still works
 else:
     LOAD_ERROR = None
     lib.pygrad_install_cancel_hook()   # Ctrl-C stops long calls (see _build.py)
+    if os.environ.get("PYGRAD_C_HANDLE", "1") != "0":   # 0: the Python handle (to compare, to test)
+        lib.pygrad_publish_handle()    # sets Handle, on CPython
     _pypy.install(ffi, lib)   # on PyPy: the GC learns of the core's memory
 
 

@@ -17,11 +17,11 @@ from weakref import ref as _ref
 from . import _ops
 from ._api import ValueBase, as_float, as_value, check_leaf_args, mixed_engines, number_or_none
 from ._errors import error
+from ._ffi import Handle as _CHandle
 from ._ffi import check, check_id, ffi, lib, require, stats  # noqa: F401  (stats re-exported)
 
 require()
 
-_new = object.__new__
 _binary, _binary_k, _unary, _nary, _leaf = lib.pg_binary, lib.pg_binary_k, lib.pg_unary, lib.pg_nary, lib.pg_leaf
 
 # node id -> weak reference to a handle on that node, for `_prev` to give
@@ -183,15 +183,62 @@ def set_grad_enabled(on):
     return bool(lib.pg_set_grad_enabled(1 if on else 0))
 
 
-class Value(ValueBase):
+# -- the handle ----------------------------------------------------------------
+# A Value is a handle: its node's id, the reference it holds, the operators,
+# `data` and `grad`. On CPython the handle is a C type (pygrad/_handle.c): an
+# operator is then one C call with no Python frame. Elsewhere (PyPy), or with
+# PYGRAD_C_HANDLE=0, it is this class, with the operators installed below.
+
+class _PyHandle:
+    """The handle in Python: the operators call C through cffi."""
+
+    __slots__ = ("_id",)
+    _id: int   # the node's id in the C core
+
+    def __del__(self, _decref=lib.pg_decref):
+        try:
+            _decref(self._id)
+        except AttributeError:   # interrupted before it got its node: nothing to release
+            pass
+
+    # The C functions are bound as defaults: a local is the cheapest name.
+    @property
+    def data(self, _get=lib.pg_data) -> float:
+        """The value (a float; ints and numpy reals are converted on assignment)."""
+        return _get(self._id)
+
+    @data.setter
+    def data(self, x, _set=lib.pg_set_data):
+        status = _set(self._id, x if type(x) is float else as_float(x))
+        if status:
+            raise error(status)
+
+    @property
+    def grad(self, _get=lib.pg_grad) -> float:
+        """d(root)/d(this), accumulated by backward(); also called `value`."""
+        return _get(self._id)
+
+    @grad.setter
+    def grad(self, g, _set=lib.pg_set_grad):
+        status = _set(self._id, g if type(g) is float else as_float(g))
+        if status:
+            raise error(status)
+
+
+_Handle: Any = _CHandle if _CHandle is not None else _PyHandle
+# A handle on no node yet (its _id is set next): object.__new__ for the
+# Python handle; the C type's __new__ gives _id -1.
+_new = _Handle.__new__
+
+
+class Value(_Handle, ValueBase):
     """A scalar and its gradient, stored in the C core.
 
     A handle holds its node's id. Intermediate nodes need no handle: parents
     keep their children alive in C, and `_prev` wraps a child on demand.
     """
 
-    __slots__ = ("_id", "_label", "_operands", "__dict__", "__weakref__")
-    _id: int   # the node's id in the C core
+    __slots__ = ("_label", "_operands", "__dict__", "__weakref__")
     _operands: Tuple[Any, ...]   # the handles `_children` gave, kept (set on first use)
 
     def __new__(cls, data, *args, **kwargs):
@@ -222,12 +269,6 @@ class Value(ValueBase):
             if type(self) is not Value:   # a subclass's __init__ may pass on other data
                 self.data = data
 
-    def __del__(self, _decref=lib.pg_decref):
-        try:
-            _decref(self._id)
-        except AttributeError:   # interrupted before it got its node: nothing to release
-            pass
-
     # `==` and hash mean "the same node", as identity does on the reference
     # engine (where a node is its Value): an operator's result the user holds
     # and the handle `_prev` gives for its node are equal.
@@ -249,29 +290,6 @@ class Value(ValueBase):
     def label(self, text: str) -> None:
         self._label = text
         _register(self)   # a named Value is the one `_prev` gives back
-
-    # The C functions are bound as defaults: a local is the cheapest name.
-    @property
-    def data(self, _get=lib.pg_data) -> float:
-        """The value (a float; ints and numpy reals are converted on assignment)."""
-        return _get(self._id)
-
-    @data.setter
-    def data(self, x, _set=lib.pg_set_data):
-        status = _set(self._id, x if type(x) is float else as_float(x))
-        if status:
-            raise error(status)
-
-    @property
-    def grad(self, _get=lib.pg_grad) -> float:
-        """d(root)/d(this), accumulated by backward(); also called `value`."""
-        return _get(self._id)
-
-    @grad.setter
-    def grad(self, g, _set=lib.pg_set_grad):
-        status = _set(self._id, g if type(g) is float else as_float(g))
-        if status:
-            raise error(status)
 
     # Read from the node (the reference engine keeps them as attributes).
     @property
@@ -351,8 +369,8 @@ def _from_nary(op, vals):
 
 
 def _install_operators(cls):
-    """Replace ValueBase's operator methods (engine-neutral, through hooks)
-    with this engine's direct ones, keeping their names and docstrings."""
+    """Give the Python handle its operators: ValueBase's methods with this
+    engine's direct calls, keeping their names and docstrings."""
     def install(name, method):
         base = getattr(ValueBase, name)
         method.__name__, method.__qualname__, method.__doc__ = name, f"Value.{name}", base.__doc__
@@ -363,10 +381,27 @@ def _install_operators(cls):
         install(f"__r{stem}__", _reflected_method(op))
     for name, op in _ops.UNARY.items():
         install(name, _unary_method(op))
-    # ValueBase's hooks too, for code that calls ValueBase's methods itself.
-    cls._binary_op = lambda self, op, kop, other: _binary_method(op, kop)(self, other)
-    cls._reflected_op = lambda self, op, other: _reflected_method(op)(self, other)
-    cls._unary_op = lambda self, op: _unary_method(op)(self)
 
 
-_install_operators(Value)
+# What the C handle calls back into Python for: the exceptions, and operands
+# that are neither a float nor an int.
+def _fail(status, op):
+    raise error(status, _ops.LABELS[op])
+
+
+def _operand(self, other):
+    """other as a float for an operator with self; None if it is not a number."""
+    k = number_or_none(other)
+    if k is None and isinstance(other, ValueBase):
+        raise mixed_engines(type(self), type(other))
+    return k
+
+
+if _Handle is _PyHandle:
+    _install_operators(_PyHandle)
+else:
+    _Handle._bind(Value, _fail, _operand, as_float)
+# ValueBase's hooks, for code that calls ValueBase's methods itself.
+Value._binary_op = lambda self, op, kop, other: _binary_method(op, kop)(self, other)  # type: ignore[method-assign]
+Value._reflected_op = lambda self, op, other: _reflected_method(op)(self, other)  # type: ignore[method-assign]
+Value._unary_op = lambda self, op: _unary_method(op)(self)  # type: ignore[method-assign]

@@ -16,12 +16,17 @@ def method_names():
 
 
 def test_every_op_method_is_written_once_and_bound_by_the_c_engine():
+    """The C engine's handle serves every op method itself: the C type on
+    CPython (its dunders carry CPython's slot docstrings), else the Python
+    handle, whose methods keep ValueBase's docstrings."""
     C, Ref = value_class("c"), value_class("python")
+    handle = C.__mro__[1]
     for name in method_names():
         base = getattr(ValueBase, name)
         assert getattr(Ref, name) is base, name                    # the reference uses ValueBase's
-        assert getattr(C, name) is not base, name                  # the C engine binds its own
-        assert getattr(C, name).__doc__ == base.__doc__, name
+        assert name in vars(handle), name                          # the C engine's handle binds its own
+        if not name.startswith("__") or handle.__module__ == "pygrad.cengine":   # the Python handle
+            assert getattr(C, name).__doc__ == base.__doc__, name
 
 
 @pytest.mark.parametrize("name", list(method_names()))
