@@ -42,6 +42,14 @@ static PyObject *py_as_float;  /* as_float(x): a float, or raises TypeError */
 #define ID(o) (((Handle *)(o))->id)
 #define IS_HANDLE(o) ((PyTypeObject *)Py_TYPE(o) == result_type || PyObject_TypeCheck((o), HandleType))
 
+/* Handle is usable from pygrad._ffi before pygrad.cengine has bound it. */
+static int unbound(void) {
+    if (result_type != NULL)
+        return 0;
+    PyErr_SetString(PyExc_RuntimeError, "pygrad's C handle is used before pygrad.cengine was imported");
+    return 1;
+}
+
 static PyObject *fail(int status, int op) {
     PyObject *r = PyObject_CallFunction(py_fail, "ii", status, op);
     if (r != NULL) {   /* fail() always raises; this is only a safety net */
@@ -53,6 +61,11 @@ static PyObject *fail(int status, int op) {
 
 /* A handle of result_type on node r (r < 0: the core's error status). */
 static PyObject *wrap(int32_t r, int op) {
+    if (unbound()) {
+        if (r >= 0)
+            pg_decref(r);
+        return NULL;
+    }
     if (r < 0)
         return fail((int)-r, op);
     Handle *h = (Handle *)PyType_GenericAlloc(result_type, 0);   /* a Python class's tp_alloc */
@@ -67,6 +80,8 @@ static PyObject *wrap(int32_t r, int op) {
 /* x as a number for an operator with self: 1 and *k set; 0 if x is not a
  * number (the operator returns NotImplemented); -1 with an exception set. */
 static int operand(PyObject *self, PyObject *x, double *k) {
+    if (unbound())
+        return -1;
     if (PyFloat_Check(x)) {
         *k = PyFloat_AsDouble(x);
         return 1;
@@ -141,6 +156,8 @@ PG_HANDLE_UNARY(PG_DEFINE_UNARY)
 /* x as a C double for data/grad: ints and floats directly, others through
  * as_float (numpy reals; a TypeError for anything else). */
 static int to_double(PyObject *x, double *out) {
+    if (unbound())
+        return -1;
     if (x == NULL) {
         PyErr_SetString(PyExc_AttributeError, "a Value's data and grad cannot be deleted");
         return -1;

@@ -87,3 +87,18 @@ def test_operator_results_free_their_nodes(engine, live_nodes):
     assert live_nodes() == before + 19     # c and the 18 nodes below it (number operands are leaves)
     del c
     assert live_nodes() == before
+
+
+@pytest.mark.skipif(_ffi.Handle is None, reason="the C handle type is not in this build")
+def test_the_handle_type_before_the_engine_is_imported_raises():
+    """pygrad._ffi publishes the type before pygrad.cengine binds it to Value:
+    using it in between is an error, not a crash."""
+    code = ("import sys, pygrad._ffi as f\n"
+            "assert 'pygrad.cengine' not in sys.modules\n"
+            "h = f.Handle.__new__(f.Handle)\n"
+            "for op in (lambda: h * h, lambda: h * 2.0, lambda: 2 ** h, lambda: h.exp(), lambda: -h):\n"
+            "    try:\n        op()\n    except RuntimeError as e:\n        assert 'before pygrad.cengine' in str(e)\n"
+            "    else:\n        raise SystemExit('no error')\n"
+            "print('ok')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout == "ok\n", out.stderr
