@@ -41,8 +41,13 @@ for step in range(30):
     for p in model.parameters():
         p.data -= 0.05 * p.grad
 assert loss.data < 0.5, loss.data
+handle = ""
+if sys.argv[1] == "c":     # CPython gets the C handle type; PyPy the Python one
+    from pygrad import _ffi, cengine
+    assert (_ffi.Handle is not None) == (sys.implementation.name == "cpython"), _ffi.Handle
+    handle = f", {cengine.Value.__mro__[1].__name__}"
 print(f"  trained on the {pygrad.get_engine()} engine ({sys.implementation.name} "
-      f"{sys.version.split()[0]}): final loss {loss.data:.4f}")
+      f"{sys.version.split()[0]}{handle}): final loss {loss.data:.4f}")
 '
 
 # install ARTIFACT into a fresh venv of PYTHON, then train on ENGINE; extra env before the command
