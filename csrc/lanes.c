@@ -309,7 +309,7 @@ void pg_lanes_backward(pg_program *p, double scale, int nrows) {
         const pg_instr *in = &p->code[i];
         if (in->layer >= 0) {
             const pg_layer *L = &p->layers[in->layer];
-            pg_layer_backward(L, w.gr, w.v, w.slots, w.first, w.end, p->nleaves, nrows);
+            pg_layer_backward(L, w.gr, w.v, w.slots, w.first, w.end, nrows);
             i = L->first;
             continue;
         }

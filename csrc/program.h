@@ -28,11 +28,15 @@ typedef struct {
  * over the same m inputs; neuron k is the DOT at slot dot[k], then the
  * RELU at act[k] (-1: none), weights w[k * m ...], bias b[k]. */
 typedef struct {
-    int32_t first, end, nout, m;
+    int32_t first, end, nout, m, nxop;
     int32_t *x, *dot, *act, *w, *b;   /* slots (one block: ints)          */
+    int32_t *rdot;      /* dot, last neuron first                           */
+    int32_t *xop;       /* the i whose input x[i] is an op slot (nxop)      */
     double *wd, *bd;    /* the weights' and biases' values in this run     */
+    double *wt;         /* wd by input (m x nout), neurons last to first    */
     double *gw, *gb;    /* their grads: the params' running sums           */
     double *xt;         /* a block's inputs, row by row (BLOCK x m)         */
+    double *spare;      /* a lone neuron's partner's grads (m), discarded   */
     int32_t *ints;
     double *doubles;
 } pg_layer;
@@ -69,7 +73,7 @@ void pg_layers_load(pg_program *p);
 void pg_layers_grads(pg_program *p, int out);
 void pg_layer_forward(const pg_layer *L, double *v);
 void pg_layer_backward(const pg_layer *L, double *gr, const double *v, pg_node *slots,
-                       int32_t pfirst, int32_t pend, int32_t nleaves, int rows);
+                       int32_t pfirst, int32_t pend, int rows);
 
 /* The instructions for op slots [nleaves, nslots) of `slots`, in order;
  * chains are fused where that changes no bit of any value or gradient.
