@@ -24,7 +24,7 @@
  */
 #include <stdlib.h> /* malloc, calloc, free */
 #include <string.h> /* memcmp */
-#include "pair.h"
+#include "vec.h"
 #include "program.h"
 
 #define LANE(base, slot) ((base) + (int64_t)(slot) * BLOCK)
@@ -86,7 +86,7 @@ static int add_layer(pg_program *p, int32_t first, int32_t end, int32_t nout) {
     L->nout = nout;
     L->m = m;
     L->ints = malloc((size_t)(2 * m + 4 * nout + nw) * sizeof(int32_t));
-    L->doubles = calloc((size_t)(3 * nw + 2 * nout + (int64_t)(BLOCK + 1) * m + BLOCK), sizeof(double));
+    L->doubles = calloc((size_t)(3 * nw + 2 * nout + (int64_t)(BLOCK + 4) * m), sizeof(double));
     if (!L->ints || !L->doubles) {
         free(L->ints);
         free(L->doubles);
@@ -189,154 +189,62 @@ void pg_layers_grads(pg_program *p, int out) {
 }
 
 // ---------------------------------------------------------------------------
-// kernels: two outputs at a time (so each row loaded serves both), their
-// running values in registers; a lone last output pairs with a spare one
+// kernels (layer_kernels.h): compiled for the build's own flags, and on x86
+// with GCC or Clang also for AVX, used where the CPU has it (the same bits)
 
-/* acc0 and acc1 (BLOCK rows each) + w0[j] (w1[j]) times the rows of slot
- * src[j], for j in order: two neurons' sums, or two inputs' grads. */
-static void lanes_sums(const double *base, const int32_t *src, int32_t n,
-                       const double *w0, const double *w1, double *acc0, double *acc1) {
-    enum { P = BLOCK / 2 };
-    pg_pair a[P], c[P];
-    for (int q = 0; q < P; q++) {
-        a[q] = pair_load(acc0 + 2 * q);
-        c[q] = pair_load(acc1 + 2 * q);
+#if defined(PG_VECTORS)
+#define VT pg_d2
+#define VF(op) d2_##op
+#define VW 2
+#else
+#define VT pg_d1
+#define VF(op) d1_##op
+#define VW 1
+#endif
+#define KERNEL(name) name##_base
+#define KERNEL_TARGET
+#include "layer_kernels.h"
+#undef KERNEL
+#undef KERNEL_TARGET
+#undef VT
+#undef VF
+#undef VW
+
+#if defined(PG_VECTORS) && (defined(__x86_64__) || defined(__i386__)) \
+    && !defined(PG_NO_AVX)   /* -DPG_NO_AVX: test the base kernels on an AVX machine */
+#define VT pg_d4
+#define VF(op) d4_##op
+#define VW 4
+#define KERNEL(name) name##_avx
+#define KERNEL_TARGET __attribute__((target("avx")))
+#include "layer_kernels.h"
+#undef KERNEL
+#undef KERNEL_TARGET
+#undef VT
+#undef VF
+#undef VW
+
+static int has_avx(void) {
+    static int known = -1;   /* the GIL serializes calls into the core */
+    if (known < 0) {
+        __builtin_cpu_init();
+        known = __builtin_cpu_supports("avx") != 0;
     }
-    for (int32_t j = 0; j < n; j++) {
-        const double *s = LANE(base, src[j]);
-        const pg_pair wa = pair_splat(w0[j]), wc = pair_splat(w1[j]);
-        for (int q = 0; q < P; q++) {
-            const pg_pair x = pair_load(s + 2 * q);
-            a[q] = pair_madd(a[q], wa, x);
-            c[q] = pair_madd(c[q], wc, x);
-        }
-    }
-    for (int q = 0; q < P; q++) {
-        pair_store(acc0 + 2 * q, a[q]);
-        pair_store(acc1 + 2 * q, c[q]);
-    }
+    return known;
 }
+#else
+static int has_avx(void) { return 0; }
+#define forward_avx forward_base
+#define backward_avx backward_base
+#endif
 
-/* gw0[0..2n) and gw1[0..2n) + each row's x * g0[r] (g1[r]), rows in
- * order (the x of row r at xt + r * m): two neurons' weights' grads. */
-enum { TILE = 4 };
-static inline void weight_tile(double *gw0, double *gw1, const double *xt, int32_t m,
-                               const double *g0, const double *g1, int rows, int n) {
-    pg_pair a[TILE], c[TILE];
-    for (int q = 0; q < n; q++) {
-        a[q] = pair_load(gw0 + 2 * q);
-        c[q] = pair_load(gw1 + 2 * q);
-    }
-    for (int r = 0; r < rows; r++) {
-        const pg_pair ga = pair_splat(g0[r]), gc = pair_splat(g1[r]);
-        for (int q = 0; q < n; q++) {
-            const pg_pair x = pair_load(xt + (int64_t)r * m + 2 * q);
-            a[q] = pair_madd(a[q], x, ga);
-            c[q] = pair_madd(c[q], x, gc);
-        }
-    }
-    for (int q = 0; q < n; q++) {
-        pair_store(gw0 + 2 * q, a[q]);
-        pair_store(gw1 + 2 * q, c[q]);
-    }
-}
-
-static void weight_grads(double *gw0, double *gw1, const double *xt, int32_t m,
-                         const double *g0, const double *g1, int rows) {
-    int32_t i = 0;
-    for (; i + 2 * TILE <= m; i += 2 * TILE) weight_tile(gw0 + i, gw1 + i, xt + i, m, g0, g1, rows, TILE);
-    for (; i + 2 <= m; i += 2) weight_tile(gw0 + i, gw1 + i, xt + i, m, g0, g1, rows, 1);
-    if (i == m) return;
-    double s0 = gw0[i], s1 = gw1[i];
-    for (int r = 0; r < rows; r++) {
-        s0 = s0 + xt[(int64_t)r * m + i] * g0[r];
-        s1 = s1 + xt[(int64_t)r * m + i] * g1[r];
-    }
-    gw0[i] = s0;
-    gw1[i] = s1;
-}
-
-// ---------------------------------------------------------------------------
-// forward
-
-static void store_neuron(const pg_layer *L, int32_t k, const double *acc, double *v) {
-    double *restrict d = LANE(v, L->dot[k]);
-    for (int b = 0; b < BLOCK; b++) d[b] = acc[b];
-    if (L->act[k] < 0) return;
-    double *o = LANE(v, L->act[k]);
-    for (int b = 0; b < BLOCK; b += 2) pair_store(o + b, pair_relu(pair_load(acc + b)));
-}
-
-/* Each neuron's sums for the block: b, then + w_i * x_i for i in order. */
 void pg_layer_forward(const pg_layer *L, double *v) {
-    for (int32_t k = 0; k < L->nout; k += 2) {
-        int32_t k1 = k + 1 < L->nout ? k + 1 : k;
-        double acc0[BLOCK], acc1[BLOCK];
-        for (int b = 0; b < BLOCK; b++) {
-            acc0[b] = L->bd[k];
-            acc1[b] = L->bd[k1];
-        }
-        lanes_sums(v, L->x, L->m, L->wd + (int64_t)k * L->m, L->wd + (int64_t)k1 * L->m, acc0, acc1);
-        store_neuron(L, k, acc0, v);
-        if (k1 != k) store_neuron(L, k1, acc1, v);
-    }
-}
-
-// ---------------------------------------------------------------------------
-// backward
-
-/* The op-slot inputs' grad rows: + w_ki * g_k for k last to first. */
-static void input_grads(const pg_layer *L, double *gr) {
-    for (int32_t j = 0; j < L->nxop; j += 2) {
-        int32_t i0 = L->xop[j], i1 = L->xop[j + 1 < L->nxop ? j + 1 : j];
-        double acc0[BLOCK], acc1[BLOCK];
-        double *y0 = LANE(gr, L->x[i0]), *y1 = LANE(gr, L->x[i1]);
-        for (int b = 0; b < BLOCK; b++) {
-            acc0[b] = y0[b];
-            acc1[b] = y1[b];
-        }
-        lanes_sums(gr, L->rdot, L->nout, L->wt + (int64_t)i0 * L->nout, L->wt + (int64_t)i1 * L->nout, acc0, acc1);
-        for (int b = 0; b < BLOCK; b++) y0[b] = acc0[b];
-        if (i1 == i0) continue;
-        for (int b = 0; b < BLOCK; b++) y1[b] = acc1[b];
-    }
-}
-
-/* Input i's grad, a param's running sum: each row's terms, neurons last to first. */
-static void input_param_grad(const pg_layer *L, int32_t i, const double *gr, pg_node *slots, int rows) {
-    double s = slots[L->x[i]].grad;
-    for (int r = 0; r < rows; r++)
-        for (int32_t k = L->nout - 1; k >= 0; k--) s = s + L->wd[(int64_t)k * L->m + i] * LANE(gr, L->dot[k])[r];
-    slots[L->x[i]].grad = s;
+    if (has_avx()) forward_avx(L, v);
+    else forward_base(L, v);
 }
 
 void pg_layer_backward(const pg_layer *L, double *gr, const double *v, pg_node *slots,
                        int32_t pfirst, int32_t pend, int rows) {
-    int32_t m = L->m;
-    for (int32_t k = 0; k < L->nout; k++) {   /* each RELU's step, into its DOT's grad */
-        if (L->act[k] < 0) continue;
-        const double *o = LANE(v, L->act[k]), *ga = LANE(gr, L->act[k]);
-        double *gd = LANE(gr, L->dot[k]);
-        for (int b = 0; b < BLOCK; b += 2)   /* gd + (double)(o > 0.0) * ga */
-            pair_store(gd + b, pair_madd(pair_load(gd + b), pair_positive(pair_load(o + b)), pair_load(ga + b)));
-    }
-    for (int32_t i = 0; i < m; i++)   /* the inputs' rows, row by row */
-        for (int r = 0; r < rows; r++) L->xt[(int64_t)r * m + i] = LANE(v, L->x[i])[r];
-    for (int32_t k = 0; k < L->nout; k += 2) {
-        const double *g0 = LANE(gr, L->dot[k]);
-        if (k + 1 < L->nout)
-            weight_grads(L->gw + (int64_t)k * m, L->gw + (int64_t)(k + 1) * m, L->xt, m, g0,
-                         LANE(gr, L->dot[k + 1]), rows);
-        else
-            weight_grads(L->gw + (int64_t)k * m, L->spare, L->xt, m, g0, g0, rows);
-    }
-    for (int32_t k = 0; k < L->nout; k++) {
-        const double *g = LANE(gr, L->dot[k]);
-        double s = L->gb[k];
-        for (int r = 0; r < rows; r++) s = s + g[r];
-        L->gb[k] = s;
-    }
-    input_grads(L, gr);
-    for (int32_t i = 0; i < m; i++)
-        if (L->x[i] >= pfirst && L->x[i] < pend) input_param_grad(L, i, gr, slots, rows);
+    if (has_avx()) backward_avx(L, gr, v, slots, pfirst, pend, rows);
+    else backward_base(L, gr, v, slots, pfirst, pend, rows);
 }

@@ -36,7 +36,7 @@ typedef struct {
     double *wt;         /* wd by input (m x nout), neurons last to first    */
     double *gw, *gb;    /* their grads: the params' running sums           */
     double *xt;         /* a block's inputs, row by row (BLOCK x m)         */
-    double *spare;      /* a lone neuron's partner's grads (m), discarded   */
+    double *spare;      /* grads of the spare neurons of a pass (4 x m), dropped */
     int32_t *ints;
     double *doubles;
 } pg_layer;
