@@ -66,12 +66,13 @@ static KERNEL_TARGET void KERNEL(weight_grads)(double *const *gw, const double *
         for (int o = 0; o < G; o++) at[o] = gw[o] + i;
         KERNEL(weight_tile)(at, xt + i, m, g, rows, 1);
     }
-    for (; i < m; i++)
-        for (int o = 0; o < G; o++) {
-            double s = gw[o][i];
-            for (int r = 0; r < rows; r++) s = s + xt[(int64_t)r * m + i] * g[o][r];
-            gw[o][i] = s;
-        }
+    for (; i < m; i++) {   /* the G running sums interleaved: independent chains */
+        double s[G];
+        for (int o = 0; o < G; o++) s[o] = gw[o][i];
+        for (int r = 0; r < rows; r++)
+            for (int o = 0; o < G; o++) s[o] = s[o] + xt[(int64_t)r * m + i] * g[o][r];
+        for (int o = 0; o < G; o++) gw[o][i] = s[o];
+    }
 }
 
 static KERNEL_TARGET void KERNEL(store_neuron)(const pg_layer *L, int32_t k, const double *acc, double *v) {

@@ -208,3 +208,24 @@ def test_a_layer_keeps_negative_zero_sums(engine):
     assert_program_equals_eager(engine, net, 2, params, rows)
     xs = [engine(0.0), engine(0.0)]
     assert bits(pygrad.compile(net(xs), inputs=xs).forward_batch(rows)) == ["-0.0"] * 9
+
+
+@pytest.mark.parametrize("bad_row", [2, 11, 20])
+@pytest.mark.parametrize("backward", [False, True], ids=["forward", "accumulate"])
+def test_a_failing_row_after_a_layer_is_named_and_adds_nothing(engine, bad_row, backward):
+    """log of a layer's output: blocks before the bad row run in lanes, the
+    bad one again row by row to name it; no param's grad changes."""
+    rng = random.Random(bad_row)
+    w = [[engine(rng.uniform(0.1, 1)) for _ in range(2)] for _ in range(3)]
+    b = [engine(0.5) for _ in range(3)]
+    params = [p for row in w for p in row] + b
+    xs = [engine(0.0), engine(0.0)]
+    prog = pygrad.compile(engine.sum([engine.dot(w[k], xs, b[k]).relu() for k in range(3)]).log(),
+                          inputs=xs, params=params)
+    rows = uniform_rows(rng, 23, 2, 0.0, 1.0)
+    rows[bad_row] = [-5.0, -5.0]           # every relu dead: log(0)
+    for p in params:
+        p.grad = 0.125
+    with pytest.raises(ValueError, match=f"^row {bad_row}: math domain error$"):
+        (prog.accumulate if backward else prog.forward_batch)(rows)
+    assert [p.grad for p in params] == [0.125] * len(params)
