@@ -9,6 +9,7 @@ param's grad, bitwise (`repr`), with full blocks and short tails, signed
 zeros, and the shapes that must not be fused (a product shared with another
 node, a child named twice) falling back to the ordinary instructions.
 """
+import math
 import random
 
 import pytest
@@ -229,3 +230,26 @@ def test_a_failing_row_after_a_layer_is_named_and_adds_nothing(engine, bad_row, 
     with pytest.raises(ValueError, match=f"^row {bad_row}: math domain error$"):
         (prog.accumulate if backward else prog.forward_batch)(rows)
     assert [p.grad for p in params] == [0.125] * len(params)
+
+
+def test_layers_pass_special_values_as_eager(engine):
+    """inf, nan, -0.0 and huge inputs through two relu layers: the lanes
+    kernels' values and grads are eager's (NaN compares as NaN)."""
+    rng = random.Random(7)
+    net, params = dense_net(engine, rng, 3, [5, 6])
+    specials = [math.inf, -math.inf, math.nan, -0.0, 0.0, 1e308, -1e308, 5e-324]
+    rows = [[rng.choice(specials + [rng.uniform(-1, 1)]) for _ in range(3)] for _ in range(21)]
+    assert_program_equals_eager(engine, net, 3, params, rows, scale=0.5)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_dense_nets_equal_eager_bitwise(engine, seed):
+    """Random widths (1 to 19 inputs and neurons, so every vector width and
+    leftover column shows up), relu patterns, constant weights and row counts."""
+    rng = random.Random(seed)
+    nin, widths = rng.randint(1, 19), [rng.randint(1, 19) for _ in range(rng.randint(1, 2))]
+    constants = {(rng.randrange(len(widths)), rng.randrange(widths[0])) for _ in range(rng.randint(0, 3))}
+    net, params = dense_net(engine, rng, nin, widths, relu=rng.choice(["all", "none", "odd"]),
+                            constants=constants, bias=rng.choice([0.0, -1.0]))
+    assert_program_equals_eager(engine, net, nin, params, uniform_rows(rng, rng.randint(4, 30), nin),
+                                scale=rng.choice([1.0, -0.25, 1 / 3]))
