@@ -128,15 +128,13 @@ static int add_layer(pg_program *p, int32_t first, int32_t end, int32_t nout) {
     return PG_OK;
 }
 
-int pg_layers_find(pg_program *p) {
-    for (int32_t i = 0; i < p->ncode; i++) p->code[i].layer = -1;
+/* Without the memory for them, a program has no layers: its instructions
+ * then run one by one, with the same numbers. */
+void pg_layers_find(pg_program *p) {
     char *seen = calloc((size_t)p->nslots + 1, 1);
     p->layers = calloc((size_t)p->ncode + 1, sizeof(pg_layer));
-    if (!seen || !p->layers) {
-        free(seen);
-        return PG_ENOMEM;
-    }
-    int st = PG_OK;
+    int st = seen && p->layers ? PG_OK : PG_ENOMEM;
+    for (int32_t i = 0; i < p->ncode; i++) p->code[i].layer = -1;
     for (int32_t i = 0, end = 0; i < p->ncode && st == PG_OK;) {
         int32_t nout = extent(p, i, &end, seen);
         if (!nout) {
@@ -147,7 +145,11 @@ int pg_layers_find(pg_program *p) {
         i = end;
     }
     free(seen);
-    return st;
+    if (st == PG_OK) return;
+    pg_layers_free(p);
+    p->layers = NULL;
+    p->nlayers = 0;
+    for (int32_t i = 0; i < p->ncode; i++) p->code[i].layer = -1;
 }
 
 void pg_layers_free(pg_program *p) {

@@ -67,7 +67,7 @@ int pg_lanes_grad_ok(const pg_program *p);
 
 /* layers.c: the dense layers of p's code (marking their instructions),
  * their values and grads, and their kernels for one block of rows. */
-int pg_layers_find(pg_program *p);
+void pg_layers_find(pg_program *p);
 void pg_layers_free(pg_program *p);
 void pg_layers_load(pg_program *p);
 void pg_layers_grads(pg_program *p, int out);
