@@ -88,10 +88,10 @@ static KERNEL_TARGET void KERNEL(forward)(const pg_layer *L, double *v) {
     for (int32_t k0 = 0; k0 < L->nout; k0 += G) {
         double acc[G][BLOCK];
         const double *w[G];
-        for (int o = 0; o < G; o++) {
+        for (int o = 0; o < G; o++) {   /* (vector stores: lanes_sums loads vectors) */
             int32_t k = k0 + o < L->nout ? k0 + o : L->nout - 1;
             w[o] = L->wd + (int64_t)k * L->m;
-            for (int b = 0; b < BLOCK; b++) acc[o][b] = L->bd[k];
+            for (int q = 0; q < Q; q++) VF(store)(acc[o] + VW * q, VF(splat)(L->bd[k]));
         }
         KERNEL(lanes_sums)(v, L->x, L->m, w, acc);
         for (int o = 0; o < G && k0 + o < L->nout; o++) KERNEL(store_neuron)(L, k0 + o, acc[o], v);
@@ -106,12 +106,12 @@ static KERNEL_TARGET void KERNEL(input_grads)(const pg_layer *L, double *gr) {
         for (int o = 0; o < G; o++) {
             int32_t i = L->xop[j0 + o < L->nxop ? j0 + o : L->nxop - 1];
             w[o] = L->wt + (int64_t)i * L->nout;
-            for (int b = 0; b < BLOCK; b++) acc[o][b] = LANE(gr, L->x[i])[b];
+            for (int q = 0; q < Q; q++) VF(store)(acc[o] + VW * q, VF(load)(LANE(gr, L->x[i]) + VW * q));
         }
         KERNEL(lanes_sums)(gr, L->rdot, L->nout, w, acc);
         for (int o = 0; o < G && j0 + o < L->nxop; o++) {
             double *y = LANE(gr, L->x[L->xop[j0 + o]]);
-            for (int b = 0; b < BLOCK; b++) y[b] = acc[o][b];
+            for (int q = 0; q < Q; q++) VF(store)(y + VW * q, VF(load)(acc[o] + VW * q));
         }
     }
 }
