@@ -30,10 +30,14 @@ PG_INLINE pg_d1 d1_positive(pg_d1 a) { return (double)(a > 0.0); }
 
 #if defined(__GNUC__) && !defined(PG_NO_VECTORS)   /* -DPG_NO_VECTORS: test the d1 kernels */
 #define PG_VECTORS 1
-#if !defined(__clang__)
-/* GCC notes that a d4 passed by value in a function built without AVX has
- * another ABI than with it: these helpers are always inlined, so no d4
- * ever crosses a call. */
+/* GCC (and Clang) note that a d4 passed by value in a function built
+ * without AVX has another ABI than with it: these helpers are always
+ * inlined, so no d4 ever crosses a call. */
+#if defined(__clang__)
+#if __has_warning("-Wpsabi")
+#pragma clang diagnostic ignored "-Wpsabi"
+#endif
+#else
 #pragma GCC diagnostic ignored "-Wpsabi"
 #endif
 typedef double pg_d2 __attribute__((vector_size(16)));
