@@ -18,6 +18,9 @@
  * it abi3): a heap type made by PyType_FromSpec, and no struct field of
  * another type is read.
  *
+ * Its functions are named pg_handle_* so that tools that look for the
+ * core's frames (scripts/valgrind.sh) see them too.
+ *
  * The GIL is held throughout (the module's calls keep it: KEEP_GIL), and no
  * Python code runs between a node's creation and its handle taking it, so
  * Ctrl-C cannot leave a node without an owner here.
@@ -35,24 +38,24 @@ static PyTypeObject *HandleType;   /* made by pygrad_publish_handle */
 /* Set once by Handle._bind(): the class operator results get (cengine.Value),
  * and the Python functions for what is rare or has a long message. */
 static PyTypeObject *result_type;
-static PyObject *py_fail;      /* fail(status, op): raises the Python exception */
-static PyObject *py_operand;   /* operand(self, other): a float, None (NotImplemented), or raises */
-static PyObject *py_as_float;  /* as_float(x): a float, or raises TypeError */
+static PyObject *py_fail;      /* cengine._fail(status, op): raises the Python exception */
+static PyObject *py_operand;   /* cengine._operand(self, other): a float, None (NotImplemented), or raises */
+static PyObject *py_as_float;  /* _api.as_float(x): a float, or raises TypeError */
 
 #define ID(o) (((Handle *)(o))->id)
 #define IS_HANDLE(o) ((PyTypeObject *)Py_TYPE(o) == result_type || PyObject_TypeCheck((o), HandleType))
 
 /* Handle is usable from pygrad._ffi before pygrad.cengine has bound it. */
-static int unbound(void) {
+static int pg_handle_unbound(void) {
     if (result_type != NULL)
         return 0;
     PyErr_SetString(PyExc_RuntimeError, "pygrad's C handle is used before pygrad.cengine was imported");
     return 1;
 }
 
-static PyObject *fail(int status, int op) {
+static PyObject *pg_handle_fail(int status, int op) {
     PyObject *r = PyObject_CallFunction(py_fail, "ii", status, op);
-    if (r != NULL) {   /* fail() always raises; this is only a safety net */
+    if (r != NULL) {   /* cengine._fail always raises; this is only a safety net */
         Py_DECREF(r);
         PyErr_Format(PyExc_RuntimeError, "pygrad: core status %d", status);
     }
@@ -60,14 +63,14 @@ static PyObject *fail(int status, int op) {
 }
 
 /* A handle of result_type on node r (r < 0: the core's error status). */
-static PyObject *wrap(int32_t r, int op) {
-    if (unbound()) {
+static PyObject *pg_handle_wrap(int32_t r, int op) {
+    if (pg_handle_unbound()) {
         if (r >= 0)
             pg_decref(r);
         return NULL;
     }
     if (r < 0)
-        return fail((int)-r, op);
+        return pg_handle_fail((int)-r, op);
     Handle *h = (Handle *)PyType_GenericAlloc(result_type, 0);   /* a Python class's tp_alloc */
     if (h == NULL) {
         pg_decref(r);
@@ -79,8 +82,8 @@ static PyObject *wrap(int32_t r, int op) {
 
 /* x as a number for an operator with self: 1 and *k set; 0 if x is not a
  * number (the operator returns NotImplemented); -1 with an exception set. */
-static int operand(PyObject *self, PyObject *x, double *k) {
-    if (unbound())
+static int pg_handle_operand(PyObject *self, PyObject *x, double *k) {
+    if (pg_handle_unbound())
         return -1;
     if (PyFloat_Check(x)) {
         *k = PyFloat_AsDouble(x);
@@ -102,41 +105,41 @@ static int operand(PyObject *self, PyObject *x, double *k) {
 /* a <op> b, with a or b a handle (CPython calls a number slot either way
  * round). A number operand becomes a constant leaf; kop is the op used
  * when it is on the right (x ** 2 is POWK: the exponent has no gradient). */
-static PyObject *binary(PyObject *a, PyObject *b, int op, int kop) {
+static PyObject *pg_handle_binary(PyObject *a, PyObject *b, int op, int kop) {
     double k;
     if (IS_HANDLE(a)) {
         if (IS_HANDLE(b))
-            return wrap(pg_binary(op, ID(a), ID(b)), op);
-        int got = operand(a, b, &k);
+            return pg_handle_wrap(pg_binary(op, ID(a), ID(b)), op);
+        int got = pg_handle_operand(a, b, &k);
         if (got <= 0) {
             if (got == 0)
                 Py_RETURN_NOTIMPLEMENTED;
             return NULL;
         }
-        return wrap(pg_binary_k(kop, ID(a), k, 0), kop);
+        return pg_handle_wrap(pg_binary_k(kop, ID(a), k, 0), kop);
     }
-    int got = operand(b, a, &k);
+    int got = pg_handle_operand(b, a, &k);
     if (got <= 0) {
         if (got == 0)
             Py_RETURN_NOTIMPLEMENTED;
         return NULL;
     }
-    return wrap(pg_binary_k(op, ID(b), k, 1), op);
+    return pg_handle_wrap(pg_binary_k(op, ID(b), k, 1), op);
 }
 
-static PyObject *nb_add(PyObject *a, PyObject *b) { return binary(a, b, PG_ADD, PG_ADD); }
-static PyObject *nb_sub(PyObject *a, PyObject *b) { return binary(a, b, PG_SUB, PG_SUB); }
-static PyObject *nb_mul(PyObject *a, PyObject *b) { return binary(a, b, PG_MUL, PG_MUL); }
-static PyObject *nb_div(PyObject *a, PyObject *b) { return binary(a, b, PG_DIV, PG_DIV); }
-static PyObject *nb_pow(PyObject *a, PyObject *b, PyObject *mod) {
+static PyObject *pg_handle_add(PyObject *a, PyObject *b) { return pg_handle_binary(a, b, PG_ADD, PG_ADD); }
+static PyObject *pg_handle_sub(PyObject *a, PyObject *b) { return pg_handle_binary(a, b, PG_SUB, PG_SUB); }
+static PyObject *pg_handle_mul(PyObject *a, PyObject *b) { return pg_handle_binary(a, b, PG_MUL, PG_MUL); }
+static PyObject *pg_handle_div(PyObject *a, PyObject *b) { return pg_handle_binary(a, b, PG_DIV, PG_DIV); }
+static PyObject *pg_handle_pow(PyObject *a, PyObject *b, PyObject *mod) {
     if (mod != Py_None)
         Py_RETURN_NOTIMPLEMENTED;   /* pow(v, k, m) has no meaning for a real */
-    return binary(a, b, PG_POW, PG_POWK);
+    return pg_handle_binary(a, b, PG_POW, PG_POWK);
 }
 
-static PyObject *unary(PyObject *self, int op) { return wrap(pg_unary(op, ID(self)), op); }
-static PyObject *nb_neg(PyObject *self) { return unary(self, PG_NEG); }
-static PyObject *nb_abs(PyObject *self) { return unary(self, PG_ABS); }
+static PyObject *pg_handle_unary(PyObject *self, int op) { return pg_handle_wrap(pg_unary(op, ID(self)), op); }
+static PyObject *pg_handle_neg(PyObject *self) { return pg_handle_unary(self, PG_NEG); }
+static PyObject *pg_handle_abs(PyObject *self) { return pg_handle_unary(self, PG_ABS); }
 
 /* The unary methods, one row each: name, op, docstring (as _api.ValueBase's). */
 #define PG_HANDLE_UNARY(X)                                                           \
@@ -147,16 +150,16 @@ static PyObject *nb_abs(PyObject *self) { return unary(self, PG_ABS); }
     X(sigmoid, PG_SIGMOID, "1 / (1 + e ** -self), computed so that it never overflows")
 
 #define PG_DEFINE_UNARY(NAME, OP, DOC)                                               \
-    static PyObject *m_##NAME(PyObject *self, PyObject *unused) {                    \
+    static PyObject *pg_handle_##NAME(PyObject *self, PyObject *unused) {                    \
         (void)unused;                                                                \
-        return unary(self, OP);                                                      \
+        return pg_handle_unary(self, OP);                                                      \
     }
 PG_HANDLE_UNARY(PG_DEFINE_UNARY)
 
 /* x as a C double for data/grad: ints and floats directly, others through
  * as_float (numpy reals; a TypeError for anything else). */
-static int to_double(PyObject *x, double *out) {
-    if (unbound())
+static int pg_handle_to_double(PyObject *x, double *out) {
+    if (pg_handle_unbound())
         return -1;
     if (x == NULL) {
         PyErr_SetString(PyExc_AttributeError, "a Value's data and grad cannot be deleted");
@@ -174,32 +177,32 @@ static int to_double(PyObject *x, double *out) {
     return (*out == -1.0 && PyErr_Occurred()) ? -1 : 0;
 }
 
-static PyObject *get_data(PyObject *self, void *unused) {
+static PyObject *pg_handle_get_data(PyObject *self, void *unused) {
     (void)unused;
     return PyFloat_FromDouble(pg_data(ID(self)));
 }
-static PyObject *get_grad(PyObject *self, void *unused) {
+static PyObject *pg_handle_get_grad(PyObject *self, void *unused) {
     (void)unused;
     return PyFloat_FromDouble(pg_grad(ID(self)));
 }
-static int set_data(PyObject *self, PyObject *x, void *unused) {
+static int pg_handle_set_data(PyObject *self, PyObject *x, void *unused) {
     double d;
     (void)unused;
-    if (to_double(x, &d) < 0)
+    if (pg_handle_to_double(x, &d) < 0)
         return -1;
     int status = pg_set_data(ID(self), d);
-    return status ? (fail(status, PG_LEAF), -1) : 0;
+    return status ? (pg_handle_fail(status, PG_LEAF), -1) : 0;
 }
-static int set_grad(PyObject *self, PyObject *x, void *unused) {
+static int pg_handle_set_grad(PyObject *self, PyObject *x, void *unused) {
     double g;
     (void)unused;
-    if (to_double(x, &g) < 0)
+    if (pg_handle_to_double(x, &g) < 0)
         return -1;
     int status = pg_set_grad(ID(self), g);
-    return status ? (fail(status, PG_LEAF), -1) : 0;
+    return status ? (pg_handle_fail(status, PG_LEAF), -1) : 0;
 }
 
-static PyObject *handle_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
+static PyObject *pg_handle_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
     (void)args;
     (void)kwargs;
     Handle *h = (Handle *)PyType_GenericAlloc(type, 0);
@@ -211,7 +214,7 @@ static PyObject *handle_new(PyTypeObject *type, PyObject *args, PyObject *kwargs
 /* Also the last step of a subclass instance's dealloc (CPython's
  * subtype_dealloc has cleared its dict and slots). Handle is a heap type,
  * so this drops the instance's reference to its type. */
-static void handle_dealloc(PyObject *self) {
+static void pg_handle_dealloc(PyObject *self) {
     PyTypeObject *type = Py_TYPE(self);
     if (ID(self) >= 0)
         pg_decref(ID(self));
@@ -222,7 +225,7 @@ static void handle_dealloc(PyObject *self) {
     Py_DECREF(type);
 }
 
-static PyObject *handle_bind(PyObject *unused, PyObject *args) {
+static PyObject *pg_handle_bind(PyObject *unused, PyObject *args) {
     PyObject *cls, *fail_fn, *operand_fn, *as_float_fn;
     (void)unused;
     if (!PyArg_ParseTuple(args, "O!OOO", &PyType_Type, &cls, &fail_fn, &operand_fn, &as_float_fn))
@@ -245,10 +248,10 @@ static PyObject *handle_bind(PyObject *unused, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-#define PG_METHOD_ROW(NAME, OP, DOC) {#NAME, m_##NAME, METH_NOARGS, DOC},
+#define PG_METHOD_ROW(NAME, OP, DOC) {#NAME, pg_handle_##NAME, METH_NOARGS, DOC},
 static PyMethodDef handle_methods[] = {
     PG_HANDLE_UNARY(PG_METHOD_ROW)
-    {"_bind", handle_bind, METH_VARARGS | METH_STATIC,
+    {"_bind", pg_handle_bind, METH_VARARGS | METH_STATIC,
      "_bind(result_class, fail, operand, as_float): set once by pygrad.cengine"},
     {NULL, NULL, 0, NULL},
 };
@@ -259,25 +262,25 @@ static PyMemberDef handle_members[] = {
 };
 
 static PyGetSetDef handle_getset[] = {
-    {"data", get_data, set_data, "The value (a float; ints and numpy reals are converted on assignment).", NULL},
-    {"grad", get_grad, set_grad, "d(root)/d(this), accumulated by backward(); also called `value`.", NULL},
+    {"data", pg_handle_get_data, pg_handle_set_data, "The value (a float; ints and numpy reals are converted on assignment).", NULL},
+    {"grad", pg_handle_get_grad, pg_handle_set_grad, "d(root)/d(this), accumulated by backward(); also called `value`.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
 static PyType_Slot handle_slots[] = {
     {Py_tp_doc, (void *)"A reference to one node of the C core (the base of pygrad.cengine.Value)."},
-    {Py_tp_new, (void *)handle_new},
-    {Py_tp_dealloc, (void *)handle_dealloc},
+    {Py_tp_new, (void *)pg_handle_new},
+    {Py_tp_dealloc, (void *)pg_handle_dealloc},
     {Py_tp_methods, (void *)handle_methods},
     {Py_tp_members, (void *)handle_members},
     {Py_tp_getset, (void *)handle_getset},
-    {Py_nb_add, (void *)nb_add},
-    {Py_nb_subtract, (void *)nb_sub},
-    {Py_nb_multiply, (void *)nb_mul},
-    {Py_nb_true_divide, (void *)nb_div},
-    {Py_nb_power, (void *)nb_pow},
-    {Py_nb_negative, (void *)nb_neg},
-    {Py_nb_absolute, (void *)nb_abs},
+    {Py_nb_add, (void *)pg_handle_add},
+    {Py_nb_subtract, (void *)pg_handle_sub},
+    {Py_nb_multiply, (void *)pg_handle_mul},
+    {Py_nb_true_divide, (void *)pg_handle_div},
+    {Py_nb_power, (void *)pg_handle_pow},
+    {Py_nb_negative, (void *)pg_handle_neg},
+    {Py_nb_absolute, (void *)pg_handle_abs},
     {0, NULL},
 };
 
