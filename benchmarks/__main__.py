@@ -26,6 +26,8 @@ def parse(argv):
     p.add_argument("--json", metavar="PATH", help="write the raw samples and the machine's description")
     p.add_argument("--plot", metavar="PATH", help="PNG of backward time per node against graph size (matplotlib)")
     p.add_argument("--cpp", metavar="PATH", help="a C++ microgpt executable to time beside the engines")
+    p.add_argument("--microgpt-data", metavar="FILE", help="microgpt's documents, one per line, or `names` for "
+                   "the names package's first names (default: made-up three-letter names)")
     p.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
     return p.parse_args(argv)
 
@@ -118,7 +120,7 @@ def main(argv=None):
           f"commit {info['commit'] or 'unknown'}")
     for name, why in missing.items():
         print(f"missing {name}: {why}")
-    ctx, t0, results = Context(engines, floor, cfg, args.cpp), time.perf_counter(), []
+    ctx, t0, results = Context(engines, floor, cfg, args.cpp, args.microgpt_data), time.perf_counter(), []
     for name in names:
         if not args.no_progress:
             print(f"... {name}", file=sys.stderr, flush=True)

@@ -30,6 +30,7 @@ class Context:
     floor: object          # the compiled floor module, or None
     cfg: dict              # QUICK or FULL, maybe with other reps
     cpp: str = None        # a C++ microgpt executable (--cpp)
+    microgpt_data: str = None   # --microgpt-data: a file, or "names"
 
     def pygrad(self):
         return [e for e in self.engines if e.name in ("c", "python")]
@@ -342,7 +343,10 @@ def microgpt(ctx):
     a microgpt-style pure-Python Value, GC on and off; with --cpp, a C++ port (run as `PATH --steps N`, printing
     `training: X ms/step` as the example does)."""
     mg = runpy.run_path(os.path.join(EXAMPLES, "microgpt.py"))     # the example's setup() and train()
-    docs = [f"{a}{b}{c}" for a in "abcdefgh" for b in "aeiou" for c in "lmnrst"]   # no download needed
+    if ctx.microgpt_data:       # a file, or the names package's names (as the example trains on)
+        docs = mg["load_docs"](None if ctx.microgpt_data == "names" else ctx.microgpt_data)
+    else:
+        docs = [f"{a}{b}{c}" for a in "abcdefgh" for b in "aeiou" for c in "lmnrst"]   # no download needed
     steps, eager = ctx.cfg["microgpt_steps"], {}
     variants = {e.name: (e.Value, eager) for e in ctx.pygrad()}
     if "CompiledGPT" in mg and "c" in variants:        # compile_fn: forward and backward in C

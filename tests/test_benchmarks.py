@@ -77,6 +77,20 @@ def test_microgpt_pure_python_value_gives_pygrads_losses():
         assert results[name]["losses"] == pytest.approx(c, rel=1e-9)
 
 
+@pytest.mark.slow
+def test_microgpt_trains_on_the_documents_given(tmp_path):
+    """--microgpt-data FILE: the documents come from the file (here one
+    long name, so its losses differ from the made-up names' ones)."""
+    data = tmp_path / "docs.txt"
+    data.write_text("abcdefghij\n\njihgfedcba\n")
+    ctx = workloads.Context(load(["c"])[0], None, dict(workloads.QUICK, reps=1), microgpt_data=str(data))
+    made_up = workloads.Context(load(["c"])[0], None, dict(workloads.QUICK, reps=1))
+    ours = {r["engine"]: r["losses"] for r in workloads.microgpt(ctx) if "losses" in r}
+    theirs = {r["engine"]: r["losses"] for r in workloads.microgpt(made_up) if "losses" in r}
+    assert ours["c"] == pytest.approx(ours["pure Python"], rel=1e-9)
+    assert ours["c"] != pytest.approx(theirs["c"], rel=1e-3)
+
+
 def test_alternate_goes_round_by_round_and_drops_a_failing_engine():
     calls = []
 
