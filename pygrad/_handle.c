@@ -106,25 +106,19 @@ static int pg_handle_operand(PyObject *self, PyObject *x, double *k) {
  * round). A number operand becomes a constant leaf; kop is the op used
  * when it is on the right (x ** 2 is POWK: the exponent has no gradient). */
 static PyObject *pg_handle_binary(PyObject *a, PyObject *b, int op, int kop) {
+    if (IS_HANDLE(a) && IS_HANDLE(b))
+        return pg_handle_wrap(pg_binary(op, ID(a), ID(b)), op);
+    int k_first = !IS_HANDLE(a);   /* number <op> handle: the reflected form */
+    PyObject *self = k_first ? b : a;
     double k;
-    if (IS_HANDLE(a)) {
-        if (IS_HANDLE(b))
-            return pg_handle_wrap(pg_binary(op, ID(a), ID(b)), op);
-        int got = pg_handle_operand(a, b, &k);
-        if (got <= 0) {
-            if (got == 0)
-                Py_RETURN_NOTIMPLEMENTED;
-            return NULL;
-        }
-        return pg_handle_wrap(pg_binary_k(kop, ID(a), k, 0), kop);
-    }
-    int got = pg_handle_operand(b, a, &k);
+    int got = pg_handle_operand(self, k_first ? a : b, &k);
     if (got <= 0) {
         if (got == 0)
             Py_RETURN_NOTIMPLEMENTED;
         return NULL;
     }
-    return pg_handle_wrap(pg_binary_k(op, ID(b), k, 1), op);
+    int code = k_first ? op : kop;
+    return pg_handle_wrap(pg_binary_k(code, ID(self), k, k_first), code);
 }
 
 static PyObject *pg_handle_add(PyObject *a, PyObject *b) { return pg_handle_binary(a, b, PG_ADD, PG_ADD); }
@@ -177,28 +171,20 @@ static int pg_handle_to_double(PyObject *x, double *out) {
     return (*out == -1.0 && PyErr_Occurred()) ? -1 : 0;
 }
 
-static PyObject *pg_handle_get_data(PyObject *self, void *unused) {
-    (void)unused;
-    return PyFloat_FromDouble(pg_data(ID(self)));
+/* data and grad: the getset rows below pass the core's reader and writer. */
+typedef double (*pg_reader)(int32_t);
+typedef int (*pg_writer)(int32_t, double);
+typedef struct { pg_reader get; pg_writer set; } pg_field;
+static const pg_field pg_data_field = {pg_data, pg_set_data}, pg_grad_field = {pg_grad, pg_set_grad};
+
+static PyObject *pg_handle_get(PyObject *self, void *field) {
+    return PyFloat_FromDouble(((const pg_field *)field)->get(ID(self)));
 }
-static PyObject *pg_handle_get_grad(PyObject *self, void *unused) {
-    (void)unused;
-    return PyFloat_FromDouble(pg_grad(ID(self)));
-}
-static int pg_handle_set_data(PyObject *self, PyObject *x, void *unused) {
+static int pg_handle_set(PyObject *self, PyObject *x, void *field) {
     double d;
-    (void)unused;
     if (pg_handle_to_double(x, &d) < 0)
         return -1;
-    int status = pg_set_data(ID(self), d);
-    return status ? (pg_handle_fail(status, PG_LEAF), -1) : 0;
-}
-static int pg_handle_set_grad(PyObject *self, PyObject *x, void *unused) {
-    double g;
-    (void)unused;
-    if (pg_handle_to_double(x, &g) < 0)
-        return -1;
-    int status = pg_set_grad(ID(self), g);
+    int status = ((const pg_field *)field)->set(ID(self), d);
     return status ? (pg_handle_fail(status, PG_LEAF), -1) : 0;
 }
 
@@ -262,8 +248,10 @@ static PyMemberDef handle_members[] = {
 };
 
 static PyGetSetDef handle_getset[] = {
-    {"data", pg_handle_get_data, pg_handle_set_data, "The value (a float; ints and numpy reals are converted on assignment).", NULL},
-    {"grad", pg_handle_get_grad, pg_handle_set_grad, "d(root)/d(this), accumulated by backward(); also called `value`.", NULL},
+    {"data", pg_handle_get, pg_handle_set, "The value (a float; ints and numpy reals are converted on assignment).",
+     (void *)&pg_data_field},
+    {"grad", pg_handle_get, pg_handle_set, "d(root)/d(this), accumulated by backward(); also called `value`.",
+     (void *)&pg_grad_field},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

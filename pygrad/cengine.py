@@ -189,6 +189,18 @@ def set_grad_enabled(on):
 # operator is then one C call with no Python frame. Elsewhere (PyPy), or with
 # PYGRAD_C_HANDLE=0, it is this class, with the operators installed below.
 
+def _node_field(get, put, doc):
+    """`data` or `grad` of the Python handle: read and written in the node."""
+    def read(self):
+        return get(self._id)
+
+    def write(self, x):
+        status = put(self._id, x if type(x) is float else as_float(x))
+        if status:
+            raise error(status)
+    return property(read, write, doc=doc)
+
+
 class _PyHandle:
     """The handle in Python: the operators call C through cffi."""
 
@@ -201,28 +213,9 @@ class _PyHandle:
         except AttributeError:   # interrupted before it got its node: nothing to release
             pass
 
-    # The C functions are bound as defaults: a local is the cheapest name.
-    @property
-    def data(self, _get=lib.pg_data) -> float:
-        """The value (a float; ints and numpy reals are converted on assignment)."""
-        return _get(self._id)
-
-    @data.setter
-    def data(self, x, _set=lib.pg_set_data):
-        status = _set(self._id, x if type(x) is float else as_float(x))
-        if status:
-            raise error(status)
-
-    @property
-    def grad(self, _get=lib.pg_grad) -> float:
-        """d(root)/d(this), accumulated by backward(); also called `value`."""
-        return _get(self._id)
-
-    @grad.setter
-    def grad(self, g, _set=lib.pg_set_grad):
-        status = _set(self._id, g if type(g) is float else as_float(g))
-        if status:
-            raise error(status)
+    data = _node_field(lib.pg_data, lib.pg_set_data,
+                       "The value (a float; ints and numpy reals are converted on assignment).")
+    grad = _node_field(lib.pg_grad, lib.pg_set_grad, "d(root)/d(this), accumulated by backward(); also called `value`.")
 
 
 _Handle: Any = _CHandle if _CHandle is not None else _PyHandle
