@@ -85,6 +85,22 @@ static int fused_mul(const graph *g, int32_t s) {
     return is_op(g, s, PG_MUL) && ncons(g, s) == 1 && s != g->root;
 }
 
+/* One term of a chain, read by node `reader`, into wx: (w, x) if it is a
+ * MUL read only there (a fused product, counted in *products), else
+ * (term, -1). 0 if one of its values may not be fused (see child_ok). */
+static int take_term(graph *g, int32_t term, int32_t reader, int32_t top, int32_t gen, int32_t *wx,
+                     int32_t *products) {
+    if (!fused_mul(g, term)) {
+        wx[0] = term;
+        wx[1] = -1;
+        return child_ok(g, term, reader, top, gen);
+    }
+    wx[0] = kid(g, term, 0);
+    wx[1] = kid(g, term, 1);
+    (*products)++;
+    return child_ok(g, wx[0], term, top, gen) && (wx[1] == wx[0] || child_ok(g, wx[1], term, top, gen));
+}
+
 /* The chain topped by ADD slot `top`, written to t (base, then (w, x) per
  * term, first term first); its term count, or 0 if it is not to be fused. */
 static int32_t chain_at(graph *g, int32_t top, int32_t *t, int32_t gen) {
@@ -98,20 +114,8 @@ static int32_t chain_at(graph *g, int32_t top, int32_t *t, int32_t gen) {
     if (!child_ok(g, base, cur, top, gen)) return 0;
     t[0] = base;
     cur = top;
-    for (int32_t i = n - 1; i >= 0; i--, cur = kid(g, cur, 0)) {
-        int32_t term = kid(g, cur, 1), *wx = t + 1 + 2 * i;
-        if (fused_mul(g, term)) {
-            wx[0] = kid(g, term, 0);
-            wx[1] = kid(g, term, 1);
-            products++;
-            if (!child_ok(g, wx[0], term, top, gen)) return 0;
-            if (wx[1] != wx[0] && !child_ok(g, wx[1], term, top, gen)) return 0;
-        } else {
-            wx[0] = term;
-            wx[1] = -1;
-            if (!child_ok(g, term, cur, top, gen)) return 0;
-        }
-    }
+    for (int32_t i = n - 1; i >= 0; i--, cur = kid(g, cur, 0))
+        if (!take_term(g, kid(g, cur, 1), cur, top, gen, t + 1 + 2 * i, &products)) return 0;
     return n >= 2 || products ? n : 0;
 }
 
@@ -123,20 +127,8 @@ static int32_t sum_chain_at(graph *g, int32_t top, int32_t *t, int32_t gen) {
     int32_t n = pg_nkids_of(&g->slots[top]) - 1, products = 0;
     if (n < 1 || !child_ok(g, k[0], top, top, gen)) return 0;
     t[0] = k[0];
-    for (int32_t i = 0; i < n; i++) {
-        int32_t term = k[1 + i], *wx = t + 1 + 2 * i;
-        if (fused_mul(g, term)) {
-            wx[0] = kid(g, term, 0);
-            wx[1] = kid(g, term, 1);
-            products++;
-            if (!child_ok(g, wx[0], term, top, gen)) return 0;
-            if (wx[1] != wx[0] && !child_ok(g, wx[1], term, top, gen)) return 0;
-        } else {
-            wx[0] = term;
-            wx[1] = -1;
-            if (!child_ok(g, term, top, top, gen)) return 0;
-        }
-    }
+    for (int32_t i = 0; i < n; i++)
+        if (!take_term(g, k[1 + i], top, top, gen, t + 1 + 2 * i, &products)) return 0;
     return products ? n : 0;
 }
 
