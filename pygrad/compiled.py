@@ -147,10 +147,16 @@ class CacheInfo(NamedTuple):
     currsize: int
 
 
+_PLAIN = frozenset((float, int))   # exact types: bool and numpy scalars take as_float's way
+
+
 def _flatten(x: Any, flat: List[float]) -> Any:
     """Append the numbers in x (nested lists/tuples) to flat; return x's shape:
     None for a number, a tuple of the items' shapes for a list or tuple."""
     if type(x) is list or type(x) is tuple:
+        if set(map(type, x)) <= _PLAIN:   # a flat list of plain numbers (token ids): no call per item
+            flat.extend(map(float, x))
+            return (None,) * len(x)
         return tuple([_flatten(item, flat) for item in x])
     if type(x) is not float and type(x) is not int and hasattr(x, "ndim") and x.ndim > 0:
         return _flatten(x.tolist(), flat)     # a numpy array: as the nested list it holds

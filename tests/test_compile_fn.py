@@ -131,6 +131,25 @@ def test_numpy_arrays_are_lists(engine):
     assert f.cache_info().misses == 1
 
 
+def test_every_kind_of_number_in_a_list_is_its_float(engine):
+    """Ints, floats, bools and numpy scalars in a list: one program, each
+    number as float(x) (-0.0 and nan kept); an int too big for a float
+    raises OverflowError, as float() does."""
+    np = pytest.importorskip("numpy")
+    params = make_params(engine, 2)
+    f = pygrad.compile_fn(lambda xs: engine.sum([x * params[0] for x in xs]) + xs[0] * params[1], params=params)
+    V = type(params[0])
+
+    def eager(xs):
+        vs = [V(x) for x in xs]
+        return (V.sum([v * params[0] for v in vs]) + vs[0] * params[1]).data
+    for xs in ([1, 2.5, True], [-0.0, 3, 0.5], [np.float64(-0.0), np.int64(3), False], [2 ** 60 + 1, math.nan, -7]):
+        assert repr(f(xs)) == repr(eager([float(x) for x in xs]))
+    assert f.cache_info().misses == 1
+    with pytest.raises(OverflowError):
+        f([1.0, 10 ** 400, 2.0])
+
+
 def test_forward_only_leaves_grads(engine):
     params = make_params(engine)
     f = pygrad.compile_fn(model_fn(params), params=params)
