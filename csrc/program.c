@@ -381,11 +381,18 @@ static int64_t accumulate_blocks(pg_program *p, int64_t nrows, const double *bat
 
 static int run(pg_program *p, int64_t nrows, const double *batch, double *out,
                int backward, double scale, int64_t *bad_row) {
-    /* Params and constants are read live, once per run. */
-    for (int32_t s = p->ninputs; s < p->nleaves; s++) p->slots[s].data = pg_nodes[p->leaf_ids[s]].data;
-    if (!backward) return forward_only(p, nrows, batch, out, bad_row);
+    /* Params and constants are read live, once per run; a backward run
+     * takes each param's grad in the same pass (one visit per node and slot:
+     * a second pass over thousands of params costs a few percent of a
+     * one-row run). */
     int32_t first = p->ninputs, end = p->ninputs + p->nparams;
-    for (int32_t s = first; s < end; s++) p->slots[s].grad = pg_nodes[p->leaf_ids[s]].grad;
+    for (int32_t s = first; s < end; s++) {
+        const pg_node *n = &pg_nodes[p->leaf_ids[s]];
+        p->slots[s].data = n->data;
+        if (backward) p->slots[s].grad = n->grad;
+    }
+    for (int32_t s = end; s < p->nleaves; s++) p->slots[s].data = pg_nodes[p->leaf_ids[s]].data;
+    if (!backward) return forward_only(p, nrows, batch, out, bad_row);
     int64_t work = 0, r = accumulate_blocks(p, nrows, batch, out, scale, &work);
     if (r < 0) return (int)-r;
     for (; r < nrows; r++) {
