@@ -102,3 +102,13 @@ def test_the_handle_type_before_the_engine_is_imported_raises():
             "print('ok')\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout == "ok\n", out.stderr
+
+
+def test_three_argument_pow_is_a_type_error(engine):
+    """pow(v, k, m) means nothing for a real: a TypeError on every handle
+    (the C type's power slot declines it; Python methods take two arguments)."""
+    v = engine(2.0)
+    for args in ((v, 2, 3), (v, engine(2.0), 3)):
+        with pytest.raises(TypeError):
+            pow(*args)
+    assert pow(v, 2).data == 4.0
