@@ -76,10 +76,10 @@ static uint32_t next_generation(void) {
  * expanded once (marked then); its ~id entry sits below its children's,
  * so it is listed after them. Children are pushed last-first, so the
  * first child is explored first. */
-static int64_t sort(int32_t root, uint32_t gen) {
+static int64_t sort(int32_t root, uint32_t gen, int64_t n) {
     pg_node *nodes = pg_nodes;
-    int64_t sp = 0, n = 0, ticks = 0;
-    if (nodes[root].op == PG_LEAF) return 0;
+    int64_t sp = 0, ticks = 0;
+    if (nodes[root].op == PG_LEAF || nodes[root].mark == gen) return n;
     if (reserve(&stack, &stack_cap, 1) != PG_OK) return -PG_ENOMEM;
     stack[sp++] = root;
     while (sp > 0) {
@@ -111,15 +111,19 @@ static int64_t sort(int32_t root, uint32_t gen) {
     return n;
 }
 
-int64_t pg_topo(int32_t root, const int32_t **order) {
+int64_t pg_topo_many(int32_t nroots, const int32_t *roots, const int32_t **order) {
     pg_pool_on_shrink(release_scratch);   /* a dropped big graph gives its scratch back */
     *order = NULL;
     if (++walks > 1) return -PG_EBUSY;    /* (pg_topo_done still follows) */
-    int64_t n = sort(root, next_generation());
+    uint32_t gen = next_generation();
+    int64_t n = 0;
+    for (int32_t i = 0; i < nroots && n >= 0; i++) n = sort(roots[i], gen, n);
     last_sorted = n < 0 ? 0 : n;
     *order = topo;
     return n;
 }
+
+int64_t pg_topo(int32_t root, const int32_t **order) { return pg_topo_many(1, &root, order); }
 
 int pg_backward(int32_t root) {
     if (!pg_valid(root)) return PG_EINVAL;

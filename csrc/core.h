@@ -112,6 +112,8 @@ int32_t pg_nary_unchecked(int op, int32_t n, const int32_t *kids);
  * until pg_topo_done(), which must follow every call; returns their
  * count, or -PG_ENOMEM, -PG_EINTR or -PG_EBUSY. */
 int64_t pg_topo(int32_t root, const int32_t **order);
+/* The same for several roots: each root's nodes follow the earlier roots' (a node below two roots is listed once). */
+int64_t pg_topo_many(int32_t nroots, const int32_t *roots, const int32_t **order);
 void pg_topo_done(void);   /* gives back the scratch of a big sort */
 
 #endif /* PYGRAD_CORE_H */

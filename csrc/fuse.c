@@ -24,7 +24,8 @@
 
 typedef struct {
     const pg_node *slots;
-    int32_t nleaves, nslots, root;
+    int32_t nleaves, nslots;
+    const char *keep;        /* slots that stay instructions: the root, guards' sides */
     int32_t *first, *cons;   /* consumers of slot s: cons[first[s] .. first[s+1]), ascending */
     int32_t *mark;           /* chain generation that last named a slot as a child */
 } graph;
@@ -78,11 +79,11 @@ static int child_ok(graph *g, int32_t y, int32_t at, int32_t top, int32_t gen) {
 }
 
 static int inner_add(const graph *g, int32_t s) {
-    return is_op(g, s, PG_ADD) && ncons(g, s) == 1 && s != g->root;
+    return is_op(g, s, PG_ADD) && ncons(g, s) == 1 && !g->keep[s];
 }
 
 static int fused_mul(const graph *g, int32_t s) {
-    return is_op(g, s, PG_MUL) && ncons(g, s) == 1 && s != g->root;
+    return is_op(g, s, PG_MUL) && ncons(g, s) == 1 && !g->keep[s];
 }
 
 /* One term of a chain, read by node `reader`, into wx: (w, x) if it is a
@@ -171,6 +172,9 @@ static int emit(graph *g, pg_instr *code, int32_t *ncode, int32_t *t, char *abso
     for (int32_t s = g->nleaves; s < g->nslots; s++) {
         if (absorbed[s]) continue;
         pg_instr *in = &code[(*ncode)++];
+        *in = (pg_instr){0};
+        in->kind = chain_of[s] ? PG_I_CHAIN : PG_I_OP;
+        in->layer = -1;
         in->slot = s;
         in->nterms = chain_of[s];
         in->t = chain_of[s] ? next : NULL;
@@ -181,9 +185,9 @@ static int emit(graph *g, pg_instr *code, int32_t *ncode, int32_t *t, char *abso
     return PG_OK;
 }
 
-int pg_fuse(const pg_node *slots, int32_t nleaves, int32_t nslots, int32_t root,
+int pg_fuse(const pg_node *slots, int32_t nleaves, int32_t nslots, const char *keep,
             pg_instr **code, int32_t *ncode, int32_t **terms) {
-    graph g = {slots, nleaves, nslots, root, NULL, NULL, NULL};
+    graph g = {slots, nleaves, nslots, keep, NULL, NULL, NULL};
     int32_t nops = nslots - nleaves;
     /* An ADD chain of n terms takes 1 + 2n ints and has n ADDs: 3 ints per
      * op; a SUM chain 1 + 2n for its n + 1 children: 2 per child. */

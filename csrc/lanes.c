@@ -139,29 +139,41 @@ static int op_forward(int op, const double *A, const double *B, double *restrict
     return st;
 }
 
+/* Does guard `in` hold in each of the block's real rows? */
+static int guard_lanes(const pg_instr *in, const double *v, int nrows) {
+    const double *a = LANE(v, in->slot), *b = in->b >= 0 ? LANE(v, in->b) : NULL;
+    for (int lane = 0; lane < nrows; lane++)
+        if (!pg_guard_holds(in, a[lane], b ? b[lane] : in->c)) return 0;
+    return 1;
+}
+
+static int node_forward(const pg_node *n, const double *v, double *restrict o) {
+    if (pg_is_nary(n->op)) {
+        nary_forward(n, v, o);
+        return PG_OK;
+    }
+    const int32_t *k = pg_kids_of(n);
+    const double *a = LANE(v, k[0]);
+    return op_forward(n->op, a, pg_arity[n->op] == 2 ? LANE(v, k[1]) : a, o);
+}
+
 int pg_lanes_forward(pg_program *p, const double *rows, int nrows, double *out) {
     double *v = p->lanes;
     load_inputs(p, rows, nrows);
     for (int32_t i = 0; i < p->ncode; i++) {
         const pg_instr *in = &p->code[i];
-        const pg_node *n = &p->slots[in->slot];
-        double *o = LANE(v, in->slot);
-        if (in->layer >= 0) {   /* a whole dense layer (layers.c) */
+        int st = PG_OK;
+        switch (in->kind) {
+        case PG_I_OP: st = node_forward(&p->slots[in->slot], v, LANE(v, in->slot)); break;
+        case PG_I_CHAIN: chain_forward(in, v, LANE(v, in->slot)); break;
+        case PG_I_LAYER:   /* the whole dense layer (layers.c), from its first instruction */
             pg_layer_forward(&p->layers[in->layer], v);
             i = p->layers[in->layer].end - 1;
-            continue;
+            break;
+        case PG_I_GUARD:   /* a failing block is redone row by row, which names its row */
+            if (!guard_lanes(in, v, nrows)) st = PG_EGUARD;
+            break;
         }
-        if (in->nterms) {
-            chain_forward(in, v, o);
-            continue;
-        }
-        if (pg_is_nary(n->op)) {
-            nary_forward(n, v, o);
-            continue;
-        }
-        const int32_t *k = pg_kids_of(n);
-        const double *a = LANE(v, k[0]);
-        int st = op_forward(n->op, a, pg_arity[n->op] == 2 ? LANE(v, k[1]) : a, o);
         if (st != PG_OK) return st;
     }
     for (int b = 0; b < nrows; b++) out[b] = LANE(v, p->root)[b];
@@ -301,20 +313,25 @@ static void chain_backward(const sweep *w, const pg_instr *in) {
     }
 }
 
+/* Only programs whose instructions after the root's are guards run
+ * backward in lanes (pg_lanes_grad_ok). */
 void pg_lanes_backward(pg_program *p, double scale, int nrows) {
     sweep w = {p->glanes, p->lanes, p->slots, p->ninputs, p->ninputs + p->nparams, nrows};
     for (int64_t i = (int64_t)p->nleaves * BLOCK; i < (int64_t)p->nslots * BLOCK; i++) w.gr[i] = 0.0;
     for (int b = 0; b < BLOCK; b++) LANE(w.gr, p->root)[b] = scale;
-    for (int32_t i = p->ncode - 1; i >= 0; i--) {
+    for (int32_t i = p->nback - 1; i >= 0; i--) {
         const pg_instr *in = &p->code[i];
-        if (in->layer >= 0) {
+        switch (in->kind) {
+        case PG_I_OP: op_backward(&w, &p->slots[in->slot], in->slot); break;
+        case PG_I_CHAIN: chain_backward(&w, in); break;
+        case PG_I_LAYER: {   /* the whole layer, from its last instruction */
             const pg_layer *L = &p->layers[in->layer];
             pg_layer_backward(L, w.gr, w.v, w.slots, w.first, w.end, nrows);
             i = L->first;
-            continue;
+            break;
         }
-        if (in->nterms) chain_backward(&w, in);
-        else op_backward(&w, &p->slots[in->slot], in->slot);
+        case PG_I_GUARD: break;   /* nothing to differentiate */
+        }
     }
 }
 
@@ -328,14 +345,16 @@ void pg_lanes_clear_grads(pg_program *p) {
  * grad is set, not added), and no param is read twice in a row. */
 int pg_lanes_grad_ok(const pg_program *p) {
     if (!p->blocks || p->root < p->nleaves) return 0;
+    for (int32_t i = p->nback; i < p->ncode; i++)   /* a guard's side computed outside the root's graph */
+        if (p->code[i].kind != PG_I_GUARD) return 0;
     int32_t first = p->ninputs, end = p->ninputs + p->nparams;
     int ok = 1;
     char *seen = calloc((size_t)p->nparams + 1, 1);
     if (!seen) return 0;
-    for (int32_t i = 0; i < p->ncode && ok; i++) {
+    for (int32_t i = 0; i < p->nback && ok; i++) {
         const pg_instr *in = &p->code[i];
-        const int32_t *k = in->nterms ? in->t : pg_kids_of(&p->slots[in->slot]);
-        int32_t nk = in->nterms ? 1 + 2 * in->nterms : pg_nkids_of(&p->slots[in->slot]);
+        const int32_t *k = in->kind == PG_I_CHAIN ? in->t : pg_kids_of(&p->slots[in->slot]);
+        int32_t nk = in->kind == PG_I_CHAIN ? 1 + 2 * in->nterms : pg_nkids_of(&p->slots[in->slot]);
         for (int32_t j = 0; j < nk && ok; j++) {
             if (k[j] < first || k[j] >= end) continue;
             if (seen[k[j] - first]) ok = 0;

@@ -34,7 +34,7 @@
 
 static int is_dot(const pg_program *p, int32_t i) {
     const pg_instr *in = &p->code[i];
-    return !in->nterms && p->slots[in->slot].op == PG_DOT && pg_nkids_of(&p->slots[in->slot]) >= 3;
+    return in->kind == PG_I_OP && p->slots[in->slot].op == PG_DOT && pg_nkids_of(&p->slots[in->slot]) >= 3;
 }
 
 /* Is code[i] a DOT over inputs x[0..m) (m of them), with fixed weights and bias? */
@@ -50,7 +50,7 @@ static int neuron_at(const pg_program *p, int32_t i, const int32_t *x, int32_t m
 
 /* Is code[i] a RELU of slot s? */
 static int relu_of(const pg_program *p, int32_t i, int32_t s) {
-    if (i >= p->ncode || p->code[i].nterms) return 0;
+    if (i >= p->ncode || p->code[i].kind != PG_I_OP) return 0;
     const pg_node *n = &p->slots[p->code[i].slot];
     return n->op == PG_RELU && n->kids.pair[0] == s;
 }
@@ -113,6 +113,7 @@ static int add_layer(pg_program *p, int32_t first, int32_t end, int32_t nout) {
         if (L->x[i] >= p->nleaves) L->xop[L->nxop++] = i;
     for (int32_t i = first, k = 0; i < end; i++) {
         p->code[i].layer = p->nlayers - 1;
+        p->code[i].kind = PG_I_LAYER;
         const pg_node *n = &p->slots[p->code[i].slot];
         if (n->op == PG_RELU) {
             L->act[k - 1] = p->code[i].slot;
@@ -149,7 +150,10 @@ void pg_layers_find(pg_program *p) {
     pg_layers_free(p);
     p->layers = NULL;
     p->nlayers = 0;
-    for (int32_t i = 0; i < p->ncode; i++) p->code[i].layer = -1;
+    for (int32_t i = 0; i < p->ncode; i++) {
+        if (p->code[i].kind == PG_I_LAYER) p->code[i].kind = PG_I_OP;
+        p->code[i].layer = -1;
+    }
 }
 
 void pg_layers_free(pg_program *p) {

@@ -38,8 +38,9 @@ int64_t pg_program_size(const pg_program *p) { return p ? p->nops : -1; }
 static void count_constant_reads(const pg_program *p, int32_t first, int64_t *edges) {
     for (int32_t i = 0; i < p->ncode; i++) {
         const pg_instr *in = &p->code[i];
-        const int32_t *k = in->nterms ? in->t : pg_kids_of(&p->slots[in->slot]);
-        int32_t nk = in->nterms ? 1 + 2 * in->nterms : pg_nkids_of(&p->slots[in->slot]);
+        if (in->kind == PG_I_GUARD) continue;
+        const int32_t *k = in->kind == PG_I_CHAIN ? in->t : pg_kids_of(&p->slots[in->slot]);
+        int32_t nk = in->kind == PG_I_CHAIN ? 1 + 2 * in->nterms : pg_nkids_of(&p->slots[in->slot]);
         for (int32_t j = 0; j < nk; j++)
             if (k[j] >= first && k[j] < p->nleaves) edges[k[j] - first]++;
     }
@@ -141,20 +142,26 @@ static int add_op(pg_program *p, slot_map *slot_of, int32_t id, int32_t s) {
     return PG_OK;
 }
 
-/* Drop the slots of nodes absorbed into fused chains: the instructions'
+/* Drop the slots of nodes absorbed into fused chains: the op instructions'
  * slots become nleaves, nleaves + 1, ... in order (so the values a run
- * touches sit close together), and every reference is renamed. */
+ * touches sit close together), and every reference is renamed. Guards
+ * (after the op instructions) only read slots. */
 static int compact(pg_program *p) {
-    int32_t *to = malloc((size_t)p->nslots * sizeof(int32_t));
+    int32_t *to = malloc((size_t)p->nslots * sizeof(int32_t)), nop = p->ncode - p->nguards;
     if (!to) return PG_ENOMEM;
     for (int32_t s = 0; s < p->nslots; s++) to[s] = s < p->nleaves ? s : -1;
-    for (int32_t i = 0; i < p->ncode; i++) to[p->code[i].slot] = p->nleaves + i;
+    for (int32_t i = 0; i < nop; i++) to[p->code[i].slot] = p->nleaves + i;
     for (int32_t i = 0; i < p->ncode; i++) {   /* ascending: never over a slot still to move */
         pg_instr *in = &p->code[i];
+        if (in->kind == PG_I_GUARD) {
+            in->slot = to[in->slot];
+            if (in->b >= 0) in->b = to[in->b];
+            continue;
+        }
         pg_node *n = &p->slots[p->nleaves + i];
         *n = p->slots[in->slot];
         in->slot = p->nleaves + i;
-        if (in->nterms) {
+        if (in->kind == PG_I_CHAIN) {
             for (int32_t j = 0; j < 1 + 2 * in->nterms; j++)
                 if (in->t[j] >= 0) in->t[j] = to[in->t[j]];
             continue;
@@ -163,15 +170,55 @@ static int compact(pg_program *p) {
         for (int32_t j = 0, nk = pg_nkids_of(n); j < nk; j++) k[j] = to[k[j]];
     }
     p->root = to[p->root];
-    p->nslots = p->nleaves + p->ncode;
+    p->nslots = p->nleaves + nop;
     free(to);
     return PG_OK;
 }
 
-static int build(pg_program *p, int32_t root, int32_t ninputs, const int32_t *inputs,
-                 int32_t nparams, const int32_t *params, const int32_t *order, int64_t nops,
-                 slot_map *slot_of) {
-    /* `order` is scratch that the next sort reuses: nothing here sorts. */
+/* What a caller's guards say: per guard a, b (-1: the number c), cmp, expect. */
+typedef struct {
+    int32_t n;
+    const int32_t *spec;
+    const double *c;
+} guard_list;
+
+/* The guards, as instructions after the op instructions (slots not yet compacted). */
+static int add_guards(pg_program *p, slot_map *slot_of, const guard_list *g) {
+    pg_instr *code = realloc(p->code, ((size_t)p->ncode + (size_t)g->n + 1) * sizeof(pg_instr));
+    if (!code) return PG_ENOMEM;
+    p->code = code;
+    for (int32_t i = 0; i < g->n; i++) {
+        const int32_t *q = g->spec + 4 * i;
+        pg_instr *in = &p->code[p->ncode++];
+        *in = (pg_instr){0};
+        in->kind = PG_I_GUARD;
+        in->layer = -1;
+        in->slot = *map_at(slot_of, q[0]);
+        in->b = q[1] >= 0 ? *map_at(slot_of, q[1]) : -1;
+        in->c = g->c[i];
+        in->cmp = q[2];
+        in->expect = q[3];
+        in->index = i;
+    }
+    p->nguards = g->n;
+    return PG_OK;
+}
+
+/* The slots fusion must keep: the root and every guard's sides. */
+static char *kept_slots(const pg_program *p, slot_map *slot_of, const guard_list *g) {
+    char *keep = calloc((size_t)p->nslots + 1, 1);
+    if (!keep) return NULL;
+    keep[p->root] = 1;
+    for (int32_t i = 0; i < g->n; i++) {
+        keep[*map_at(slot_of, g->spec[4 * i])] = 1;
+        if (g->spec[4 * i + 1] >= 0) keep[*map_at(slot_of, g->spec[4 * i + 1])] = 1;
+    }
+    return keep;
+}
+
+static int add_leaves(pg_program *p, slot_map *slot_of, int32_t root, int32_t ninputs, const int32_t *inputs,
+                      int32_t nparams, const int32_t *params, const int32_t *order, int64_t nops,
+                      const guard_list *g) {
     int st = PG_OK;
     for (int32_t i = 0; i < ninputs && st == PG_OK; i++) st = add_leaf(p, slot_of, inputs[i], 1);
     for (int32_t i = 0; i < nparams && st == PG_OK; i++) st = add_leaf(p, slot_of, params[i], 1);
@@ -182,6 +229,34 @@ static int build(pg_program *p, int32_t root, int32_t ninputs, const int32_t *in
             if (pg_nodes[k[i]].op == PG_LEAF) st = add_leaf(p, slot_of, k[i], 0);
     }
     if (st == PG_OK && pg_nodes[root].op == PG_LEAF) st = add_leaf(p, slot_of, root, 0);
+    for (int32_t i = 0; i < 2 * g->n && st == PG_OK; i++) {
+        int32_t id = g->spec[4 * (i / 2) + i % 2];
+        if (id >= 0 && pg_nodes[id].op == PG_LEAF) st = add_leaf(p, slot_of, id, 0);
+    }
+    return st;
+}
+
+/* Does the root's value depend on an input or a param? (a program that
+ * computes a constant is a trace gone wrong: see compile_fn) */
+static int find_depends(const pg_program *p) {
+    char *dep = calloc((size_t)p->nslots + 1, 1);
+    if (!dep) return 1;   /* unknown: say yes (the check is advice) */
+    for (int32_t s = 0; s < p->ninputs + p->nparams; s++) dep[s] = 1;
+    for (int32_t s = p->nleaves; s <= p->root; s++) {
+        const pg_node *n = &p->slots[s];
+        const int32_t *k = pg_kids_of(n);
+        for (int32_t i = 0, nk = pg_nkids_of(n); i < nk && !dep[s]; i++) dep[s] = dep[k[i]];
+    }
+    int d = dep[p->root];
+    free(dep);
+    return d;
+}
+
+static int build(pg_program *p, int32_t root, int32_t ninputs, const int32_t *inputs,
+                 int32_t nparams, const int32_t *params, const int32_t *order, int64_t nops,
+                 slot_map *slot_of, const guard_list *g) {
+    /* `order` is scratch that the next sort reuses: nothing here sorts. */
+    int st = add_leaves(p, slot_of, root, ninputs, inputs, nparams, params, order, nops, g);
     if (st != PG_OK) return st;
     p->nslots = p->nleaves;
     for (int64_t j = 0; j < nops; j++) {
@@ -192,33 +267,59 @@ static int build(pg_program *p, int32_t root, int32_t ninputs, const int32_t *in
         if (st != PG_OK) return st;
     }
     p->root = *map_at(slot_of, root);
+    p->depends = find_depends(p);
     /* The lanes kernels know sums and dots; other n-ary ops go row by row. */
     p->blocks = 1;
     for (int32_t s = p->nleaves; s < p->nslots; s++)
         if (pg_is_nary(p->slots[s].op) && p->slots[s].op != PG_SUM && p->slots[s].op != PG_DOT) p->blocks = 0;
     p->nops = p->nslots - p->nleaves;
-    st = pg_fuse(p->slots, p->nleaves, p->nslots, p->root, &p->code, &p->ncode, &p->terms);
+    char *keep = kept_slots(p, slot_of, g);
+    st = keep ? pg_fuse(p->slots, p->nleaves, p->nslots, keep, &p->code, &p->ncode, &p->terms) : PG_ENOMEM;
+    free(keep);
+    if (st == PG_OK) st = add_guards(p, slot_of, g);
     if (st == PG_OK) st = compact(p);
-    if (st == PG_OK) pg_layers_find(p);
-    p->grad_blocks = st == PG_OK && pg_lanes_grad_ok(p);
-    return st;
+    if (st != PG_OK) return st;
+    /* The root's graph comes first in `order`, so its instructions do too. */
+    p->nback = p->root >= p->nleaves ? p->root - p->nleaves + 1 : 0;
+    pg_layers_find(p);
+    p->grad_blocks = pg_lanes_grad_ok(p);
+    return PG_OK;
 }
 
-int pg_compile(int32_t root, int32_t ninputs, const int32_t *inputs,
-               int32_t nparams, const int32_t *params, pg_program **out) {
+static int valid_guards(const guard_list *g) {
+    if (g->n < 0 || (g->n > 0 && (!g->spec || !g->c))) return 0;
+    for (int32_t i = 0; i < g->n; i++) {
+        const int32_t *q = g->spec + 4 * i;
+        if (!pg_valid(q[0]) || (q[1] != -1 && !pg_valid(q[1]))) return 0;
+        if (q[2] < PG_LT || q[2] > PG_GE || (q[3] != 0 && q[3] != 1)) return 0;
+    }
+    return 1;
+}
+
+int pg_compile_guarded(int32_t root, int32_t ninputs, const int32_t *inputs,
+                       int32_t nparams, const int32_t *params,
+                       int32_t nguards, const int32_t *guards, const double *consts, pg_program **out) {
     if (!out) return PG_EINVAL;
     *out = NULL;
-    if (!pg_valid(root) || ninputs < 0 || nparams < 0) return PG_EINVAL;
+    guard_list g = {nguards, guards, consts};
+    if (!pg_valid(root) || ninputs < 0 || nparams < 0 || !valid_guards(&g)) return PG_EINVAL;
     if ((ninputs > 0 && !inputs) || (nparams > 0 && !params)) return PG_EINVAL;
     for (int32_t i = 0; i < ninputs; i++) if (!pg_valid(inputs[i])) return PG_EINVAL;
     for (int32_t i = 0; i < nparams; i++) if (!pg_valid(params[i])) return PG_EINVAL;
+    /* The root first, then every guard's sides: the root's graph is a prefix of the order. */
+    int32_t *roots = malloc(((size_t)nguards * 2 + 1) * sizeof(int32_t)), nroots = 0;
+    if (!roots) return PG_ENOMEM;
+    roots[nroots++] = root;
+    for (int32_t i = 0; i < 2 * nguards; i++)
+        if (guards[4 * (i / 2) + i % 2] >= 0) roots[nroots++] = guards[4 * (i / 2) + i % 2];
     const int32_t *order;
-    int64_t nops = pg_topo(root, &order);
+    int64_t nops = pg_topo_many(nroots, roots, &order);
+    free(roots);
     if (nops < 0) { pg_topo_done(); return (int)-nops; }
     int64_t edges = 0;
     for (int64_t j = 0; j < nops; j++) edges += pg_nkids_of(&pg_nodes[order[j]]);
-    /* Leaves: at most the inputs, the params, the root and every child of every op. */
-    int64_t max_slots = ninputs + nparams + 1 + edges + nops;
+    /* Leaves: at most the inputs, the params, the roots and every child of every op. */
+    int64_t max_slots = ninputs + nparams + 1 + 2 * (int64_t)nguards + edges + nops;
     if (max_slots > INT32_MAX) { pg_topo_done(); return PG_ENOMEM; }
     pg_program *p = calloc(1, sizeof *p);
     slot_map slot_of = {NULL, NULL, 0};
@@ -228,10 +329,11 @@ int pg_compile(int32_t root, int32_t ninputs, const int32_t *inputs,
         p->leaf_ids = malloc((size_t)max_slots * sizeof(int32_t));
         p->ninputs = ninputs;
         p->nparams = nparams;
+        p->failed_guard = -1;
     }
     int st = PG_ENOMEM;
     if (p && map_st == PG_OK && p->slots && p->leaf_ids) {
-        st = build(p, root, ninputs, inputs, nparams, params, order, nops, &slot_of);
+        st = build(p, root, ninputs, inputs, nparams, params, order, nops, &slot_of, &g);
     }
     map_free(&slot_of);
     pg_topo_done();
@@ -242,6 +344,15 @@ int pg_compile(int32_t root, int32_t ninputs, const int32_t *inputs,
     *out = p;
     return PG_OK;
 }
+
+int pg_compile(int32_t root, int32_t ninputs, const int32_t *inputs,
+               int32_t nparams, const int32_t *params, pg_program **out) {
+    return pg_compile_guarded(root, ninputs, inputs, nparams, params, 0, NULL, NULL, out);
+}
+
+int pg_program_depends(const pg_program *p) { return p ? p->depends : -PG_EINVAL; }
+
+int32_t pg_program_failed_guard(const pg_program *p) { return p ? p->failed_guard : -PG_EINVAL; }
 
 // ---------------------------------------------------------------------------
 // running
@@ -255,19 +366,6 @@ static double chain_value(const pg_node *v, const pg_instr *in) {
         acc = wx[1] < 0 ? acc + v[wx[0]].data : acc + v[wx[0]].data * v[wx[1]].data;
     }
     return acc;
-}
-
-static int forward_row(pg_program *p) {
-    for (int32_t i = 0; i < p->ncode; i++) {
-        const pg_instr *in = &p->code[i];
-        if (in->nterms) {
-            p->slots[in->slot].data = chain_value(p->slots, in);
-            continue;
-        }
-        int st = pg_eval(p->slots, &p->slots[in->slot]);
-        if (st != PG_OK) return st;
-    }
-    return PG_OK;
 }
 
 /* A fused chain's backward, as its nodes' steps did it: the top's grad g
@@ -292,22 +390,49 @@ static void chain_step(pg_node *v, const pg_instr *in) {
     }
 }
 
+/* One row's forward: one case per kind (a layer's instructions are ops here). */
+static int forward_row(pg_program *p) {
+    pg_node *v = p->slots;
+    for (int32_t i = 0; i < p->ncode; i++) {
+        const pg_instr *in = &p->code[i];
+        int st = PG_OK;
+        switch (in->kind) {
+        case PG_I_OP:
+        case PG_I_LAYER: st = pg_eval(v, &v[in->slot]); break;
+        case PG_I_CHAIN: v[in->slot].data = chain_value(v, in); break;
+        case PG_I_GUARD:
+            if (!pg_guard_holds(in, v[in->slot].data, in->b >= 0 ? v[in->b].data : in->c)) {
+                p->failed_guard = in->index;
+                st = PG_EGUARD;
+            }
+            break;
+        }
+        if (st != PG_OK) return st;
+    }
+    return PG_OK;
+}
+
 /* One row's backward, as eager `(scale * root).backward()` would do it:
  * the root's grad starts at scale, op slots start at 0 for every row, and
  * param slots keep accumulating over the rows (from the params' grads at
  * the start of the run), so each param receives its contributions in the
  * order eager backward calls would add them. An op slot's grad is complete
  * when its step runs and nothing adds to it after, so the step's end sets
- * it back to 0 for the next row (op slots are 0 from compile on). */
+ * it back to 0 for the next row (op slots are 0 from compile on). Only the
+ * root's instructions run: those after it compute guards' sides. */
 static void backward_row(pg_program *p, double scale) {
-    pg_node *slots = p->slots;
-    if (p->root < p->nleaves) slots[p->root].grad += scale;
-    else slots[p->root].grad = scale;
-    for (int32_t i = p->ncode - 1; i >= 0; i--) {
+    pg_node *v = p->slots;
+    if (p->root < p->nleaves) v[p->root].grad += scale;
+    else v[p->root].grad = scale;
+    for (int32_t i = p->nback - 1; i >= 0; i--) {
         const pg_instr *in = &p->code[i];
-        if (in->nterms) chain_step(slots, in);
-        else pg_local_step(slots, &slots[in->slot]);
-        slots[in->slot].grad = 0.0;
+        switch (in->kind) {
+        case PG_I_OP:
+        case PG_I_LAYER: pg_local_step(v, &v[in->slot]); break;
+        case PG_I_CHAIN: chain_step(v, in); break;
+        case PG_I_GUARD: break;
+        }
+        v[in->slot].grad = 0.0;
     }
 }
 
@@ -340,15 +465,35 @@ static int block_rows(int64_t r, int64_t nrows) {
     return left >= BLOCK ? BLOCK : left >= BLOCK / 2 ? (int)left : 0;
 }
 
-static int forward_only(pg_program *p, int64_t nrows, const double *batch, double *out, int64_t *bad_row) {
-    int64_t r = 0;
-    if (nrows >= BLOCK && p->blocks && !p->lanes)   /* on failure: row by row, as below */
-        p->lanes = malloc((size_t)p->nslots * BLOCK * sizeof(double));
-    if (nrows >= BLOCK && p->lanes) pg_lanes_load_constants(p);
-    int64_t work = 0;
-    for (int n; p->lanes && (n = block_rows(r, nrows)) > 0; r += n) {
+/* The state a run starts from, loaded by every run before any row: the
+ * params' and constants' values (and, for backward, the params' grads)
+ * read live from the pool into the slots, and, when the run goes in lanes,
+ * into every lane and the dense layers' matrices. Nothing a run computes
+ * may come from an earlier run's state. Returns whether the run uses lanes. */
+static int load_state(pg_program *p, int64_t nrows, int backward) {
+    int32_t first = p->ninputs, end = p->ninputs + p->nparams;
+    /* One visit per node and slot: a second pass over thousands of params
+     * costs a few percent of a one-row run. */
+    for (int32_t s = first; s < end; s++) {
+        const pg_node *n = &pg_nodes[p->leaf_ids[s]];
+        p->slots[s].data = n->data;
+        if (backward) p->slots[s].grad = n->grad;
+    }
+    for (int32_t s = end; s < p->nleaves; s++) p->slots[s].data = pg_nodes[p->leaf_ids[s]].data;
+    if (block_rows(0, nrows) == 0 || !(backward ? p->grad_blocks : p->blocks)) return 0;
+    if (!p->lanes) p->lanes = malloc((size_t)p->nslots * BLOCK * sizeof(double));
+    if (backward && !p->glanes) p->glanes = malloc((size_t)p->nslots * BLOCK * sizeof(double));
+    if (!p->lanes || (backward && !p->glanes)) return 0;   /* row by row instead */
+    pg_lanes_load_constants(p);
+    return 1;
+}
+
+static int forward_only(pg_program *p, int lanes, int64_t nrows, const double *batch, double *out,
+                        int64_t *bad_row) {
+    int64_t r = 0, work = 0;
+    for (int n; lanes && (n = block_rows(r, nrows)) > 0; r += n) {
         if (cancelled(&work, (int64_t)BLOCK * p->nslots)) return PG_EINTR;
-        /* An error: redo the block row by row, to name the first bad row. */
+        /* An error or a failing guard: redo the block row by row, to name the first bad row. */
         const double *rows = p->ninputs ? batch + r * p->ninputs : batch;
         if (pg_lanes_forward(p, rows, n, out + r) != PG_OK)
             return forward_rows(p, r, r + n, batch, out, bad_row);
@@ -356,16 +501,11 @@ static int forward_only(pg_program *p, int64_t nrows, const double *batch, doubl
     return forward_rows(p, r, nrows, batch, out, bad_row);
 }
 
-/* Forward and backward BLOCK rows at a time (a tail block may have fewer) while the program allows it
- * (lanes.c) and no row fails; returns the first row left for the row-by-row
- * loop (a failing block is redone there, to name its row), or -PG_EINTR. */
+/* Forward and backward BLOCK rows at a time (a tail block may have fewer)
+ * while no row fails; returns the first row left for the row-by-row loop
+ * (a failing block is redone there, to name its row), or -PG_EINTR. */
 static int64_t accumulate_blocks(pg_program *p, int64_t nrows, const double *batch, double *out,
                                  double scale, int64_t *work) {
-    if (nrows < BLOCK || !p->grad_blocks) return 0;
-    if (!p->lanes) p->lanes = malloc((size_t)p->nslots * BLOCK * sizeof(double));
-    if (!p->glanes) p->glanes = malloc((size_t)p->nslots * BLOCK * sizeof(double));
-    if (!p->lanes || !p->glanes) return 0;   /* row by row instead */
-    pg_lanes_load_constants(p);
     pg_lanes_clear_grads(p);
     pg_layers_grads(p, 0);
     int64_t r = 0;
@@ -381,19 +521,9 @@ static int64_t accumulate_blocks(pg_program *p, int64_t nrows, const double *bat
 
 static int run(pg_program *p, int64_t nrows, const double *batch, double *out,
                int backward, double scale, int64_t *bad_row) {
-    /* Params and constants are read live, once per run; a backward run
-     * takes each param's grad in the same pass (one visit per node and slot:
-     * a second pass over thousands of params costs a few percent of a
-     * one-row run). */
-    int32_t first = p->ninputs, end = p->ninputs + p->nparams;
-    for (int32_t s = first; s < end; s++) {
-        const pg_node *n = &pg_nodes[p->leaf_ids[s]];
-        p->slots[s].data = n->data;
-        if (backward) p->slots[s].grad = n->grad;
-    }
-    for (int32_t s = end; s < p->nleaves; s++) p->slots[s].data = pg_nodes[p->leaf_ids[s]].data;
-    if (!backward) return forward_only(p, nrows, batch, out, bad_row);
-    int64_t work = 0, r = accumulate_blocks(p, nrows, batch, out, scale, &work);
+    int lanes = load_state(p, nrows, backward);
+    if (!backward) return forward_only(p, lanes, nrows, batch, out, bad_row);
+    int64_t work = 0, r = lanes ? accumulate_blocks(p, nrows, batch, out, scale, &work) : 0;
     if (r < 0) return (int)-r;
     for (; r < nrows; r++) {
         /* Stopped (Ctrl-C): like a failing row, the params' grads are untouched. */
@@ -402,7 +532,7 @@ static int run(pg_program *p, int64_t nrows, const double *batch, double *out,
         if (st != PG_OK) return st;   /* the params' grads are untouched */
         backward_row(p, scale);
     }
-    for (int32_t s = first; s < end; s++) pg_nodes[p->leaf_ids[s]].grad = p->slots[s].grad;
+    for (int32_t s = p->ninputs; s < p->ninputs + p->nparams; s++) pg_nodes[p->leaf_ids[s]].grad = p->slots[s].grad;
     return PG_OK;
 }
 
@@ -412,6 +542,7 @@ int pg_program_run(pg_program *p, int64_t nrows, const double *batch, double *ou
     if (!p || !bad_row || nrows < 0 || (nrows > 0 && (!out || (p->ninputs > 0 && !batch)))) return PG_EINVAL;
     if (p->running) return PG_EBUSY;   /* a signal handler, run by the cancel hook inside this run */
     p->running = 1;
+    p->failed_guard = -1;
     int st = run(p, nrows, batch, out, backward, scale, bad_row);
     p->running = 0;
     if (st == PG_OK)

@@ -16,12 +16,33 @@
 
 #include "core.h"
 
+/* What an instruction is. Each interpreter (program.c row by row,
+ * lanes.c BLOCK rows at a time) has one case per kind, forward beside
+ * backward. */
+enum pg_kind {
+    PG_I_OP,      /* one op node by ops.c's rules (n-ary sums, dots and select included) */
+    PG_I_CHAIN,   /* a fused chain: base + t0 + t1 + ..., each term a node or w * x     */
+    PG_I_LAYER,   /* a DOT or RELU of a dense layer: lanes run the whole layer at its
+                     first instruction (layers.c); row by row it is an op              */
+    PG_I_GUARD    /* a Python decision seen at trace time: `a cmp b` must come out as
+                     it did then, or the row stops with PG_EGUARD (no backward)       */
+};
+
+/* A guard's comparison: the order of pg_compile_guarded's codes. */
+enum pg_cmp { PG_LT, PG_LE, PG_GT, PG_GE };
+
 typedef struct {
-    int32_t slot;     /* the slot it computes (a chain: its last ADD)      */
-    int32_t nterms;   /* 0: the slot's own op; > 0: a fused chain           */
+    int32_t kind;     /* enum pg_kind                                       */
+    int32_t slot;     /* the slot it computes (a chain: its last ADD; a guard: a) */
+    int32_t nterms;   /* a chain's terms                                    */
     int32_t *t;       /* chain: base, then (w, x) per term, x == -1 for a plain term */
     int32_t sum;      /* chain: one SUM node, not ADDs (see chain_step)     */
-    int32_t layer;    /* the dense layer it belongs to (layers.c), or -1    */
+    int32_t layer;    /* a layer instruction's layer (layers.c), else -1    */
+    int32_t b;        /* guard: the right side's slot, or -1: the number c  */
+    int32_t cmp;      /* guard: enum pg_cmp                                 */
+    int32_t expect;   /* guard: the outcome seen at trace time (0 or 1)     */
+    int32_t index;    /* guard: its place in the list the caller gave       */
+    double c;         /* guard: the right side when it is a number          */
 } pg_instr;
 
 /* A dense layer (layers.c): instructions code[first, end), nout neurons
@@ -51,6 +72,11 @@ struct pg_program {
     pg_layer *layers;    /* the dense layers among the instructions         */
     int32_t nlayers;
     int32_t nslots, nleaves, ninputs, nparams, root, ncode, nops;
+    int32_t nback;       /* code[0, nback) is the root's graph: what backward runs;
+                            code[nback, ncode) computes guards' sides, then checks them */
+    int32_t nguards;
+    int32_t failed_guard;   /* the last run's failing guard (its index), or -1 */
+    int depends;         /* the root depends on an input or a param */
     int blocks;          /* forward runs may go BLOCK rows at a time        */
     int grad_blocks;     /* so may accumulate runs (see lanes.c)            */
     int running;         /* in pg_program_run (a signal handler may not re-enter) */
@@ -59,6 +85,11 @@ struct pg_program {
 /* lanes.c: BLOCK rows at a time, slot s's rows in lanes[s * BLOCK ...]. */
 enum { BLOCK = 8 };
 void pg_lanes_load_constants(pg_program *p);
+/* Does guard instruction `in` hold for these values? */
+static inline int pg_guard_holds(const pg_instr *in, double a, double b) {
+    int r = in->cmp == PG_LT ? a < b : in->cmp == PG_LE ? a <= b : in->cmp == PG_GT ? a > b : a >= b;
+    return r == in->expect;
+}
 /* nrows <= BLOCK: a short block (a batch's tail) runs its rows' lanes only. */
 int pg_lanes_forward(pg_program *p, const double *rows, int nrows, double *out);
 void pg_lanes_clear_grads(pg_program *p);
@@ -76,9 +107,11 @@ void pg_layer_backward(const pg_layer *L, double *gr, const double *v, pg_node *
                        int32_t pfirst, int32_t pend, int rows);
 
 /* The instructions for op slots [nleaves, nslots) of `slots`, in order;
- * chains are fused where that changes no bit of any value or gradient.
- * *code and *terms (the chains' arrays, one block) belong to the caller. */
-int pg_fuse(const pg_node *slots, int32_t nleaves, int32_t nslots, int32_t root,
+ * chains are fused where that changes no bit of any value or gradient;
+ * a slot marked in keep (the root, guards' sides) stays an instruction.
+ * *code and *terms (the chains' arrays, one block) belong to the caller;
+ * *code has room for nslots - nleaves + 1 instructions. */
+int pg_fuse(const pg_node *slots, int32_t nleaves, int32_t nslots, const char *keep,
             pg_instr **code, int32_t *ncode, int32_t **terms);
 
 #endif /* PYGRAD_PROGRAM_H */

@@ -36,8 +36,10 @@ enum pg_status {
     PG_EINDEX = 6,    /* select: index out of range     -> IndexError        */
     PG_ENOTINT = 7,   /* select: index not an integer   -> ValueError        */
     PG_EINTR = 8,     /* the cancel hook said stop      -> KeyboardInterrupt */
-    PG_EBUSY = 9      /* called from a signal handler that the cancel hook ran
+    PG_EBUSY = 9,     /* called from a signal handler that the cancel hook ran
                          inside a sort or compiled run  -> RuntimeError      */
+    PG_EGUARD = 10    /* a compiled row took another branch than the trace:
+                         the binding runs it through another program        */
 };
 
 /* Ops, listed in csrc/ops.def (the enum is made from it below, outside
@@ -112,6 +114,18 @@ int pg_release_unowned(void);
 typedef struct pg_program pg_program;
 int pg_compile(int32_t root, int32_t ninputs, const int32_t *inputs,
                int32_t nparams, const int32_t *params, pg_program **out);
+/* The same, with guards: Python decisions seen while tracing, which every
+ * row must take the same way. Guard i is guards[4i..4i+4): node a, node b
+ * (or -1: the number consts[i]), the comparison (0 <, 1 <=, 2 >, 3 >=)
+ * and the outcome seen (0 or 1). A row whose guard comes out otherwise
+ * stops the run with PG_EGUARD, like an error (no grad changes, *bad_row
+ * names it); pg_program_failed_guard says which guard. */
+int pg_compile_guarded(int32_t root, int32_t ninputs, const int32_t *inputs,
+                       int32_t nparams, const int32_t *params,
+                       int32_t nguards, const int32_t *guards, const double *consts, pg_program **out);
+int32_t pg_program_failed_guard(const pg_program *p);
+/* 1 if the root's value depends on an input or a param, else 0. */
+int pg_program_depends(const pg_program *p);
 void pg_program_free(pg_program *p);
 int64_t pg_program_size(const pg_program *p);   /* instructions */
 /* The constants (leaves neither input nor param) that something outside

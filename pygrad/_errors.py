@@ -6,7 +6,7 @@ exception with the same message on either engine.
 
 from typing import Optional
 
-OK, ENOMEM, EDOMAIN, EZERODIV, EOVERFLOW, EINVAL, EINDEX, ENOTINT, EINTR, EBUSY = range(10)
+OK, ENOMEM, EDOMAIN, EZERODIV, EOVERFLOW, EINVAL, EINDEX, ENOTINT, EINTR, EBUSY, EGUARD = range(11)
 
 # What a signal handler raised while the C core ran (set by the binding's
 # cancel hook, see _build.py); raised when the call returns EINTR.

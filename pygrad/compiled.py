@@ -15,9 +15,11 @@ import threading
 from collections import OrderedDict
 from typing import Any, Callable, Dict, Hashable, Iterable, List, NamedTuple, Optional, Tuple
 
+from . import _trace
 from ._api import as_float
 from ._engines import value_class
 from ._ops import LEAF
+from ._trace import GuardFailed, TracerError
 
 
 def compile(root: Any, inputs: Iterable[Any] = (), params: Iterable[Any] = (),  # noqa: A001  (pygrad.compile)
@@ -61,7 +63,8 @@ def _numpy() -> Any:
 class Program:
     """A compiled graph: `forward_batch` and `accumulate` over numpy batches."""
 
-    def __init__(self, root: Any, inputs: Iterable[Any], params: Iterable[Any], strict: bool = False) -> None:
+    def __init__(self, root: Any, inputs: Iterable[Any], params: Iterable[Any], strict: bool = False,
+                 guards: Tuple[Any, ...] = ()) -> None:
         V = type(root)
         code = _engine_code(V)
         inputs, params = list(inputs), list(params)
@@ -76,7 +79,10 @@ class Program:
         # The program copies the graph's ops and holds its leaves: keeping
         # `root` here would keep the whole eager graph alive as well.
         self.inputs, self.params = inputs, params
-        self._code = code(root, inputs, params)
+        self._guards = tuple(guards)                     # _trace.Guard, in the order seen
+        self._outcomes = tuple(g.outcome for g in self._guards)
+        self._family: Optional["_Variants"] = None     # compile_fn's programs for the same shape
+        self._code = code(root, inputs, params, self._guards)
         if strict:
             if sys.implementation.name == "pypy":
                 gc.collect()    # PyPy frees dropped handles only when it collects: they hold nothing
@@ -103,7 +109,10 @@ class Program:
     def _run(self, batch: Any, backward: bool, scale: Any) -> Any:
         batch = self._batch(batch)
         out = _numpy().empty(batch.shape[0], dtype=float)
-        self._code.run(batch, out, backward, as_float(scale))
+        if self._family is None:
+            self._code.run(batch, out, backward, as_float(scale))
+        else:
+            self._family.run_batch(self, batch, out, backward, as_float(scale))
         return out
 
     def forward_batch(self, batch: Any) -> Any:
@@ -123,7 +132,13 @@ class Program:
         if len(row) != len(self.inputs):
             raise ValueError(f"a row needs one value per input (batch shape (rows, {len(self.inputs)})); "
                              f"got {len(row)}")
-        return self._code.run_row(row, backward, as_float(scale))
+        if self._family is None:
+            return self._code.run_row(row, backward, as_float(scale))
+        return self._family.run_row(self, [as_float(x) for x in row], backward, as_float(scale))
+
+    def depends_on_inputs(self) -> bool:
+        """Whether the root's value depends on an input or a param."""
+        return self._code.depends()
 
     def __call__(self, *row: float) -> float:
         """The root's value for one row of inputs."""
@@ -172,20 +187,96 @@ def _placeholders(shape: Any, flat: List[float], V: Any, leaves: List[Any]) -> A
     return [_placeholders(s, flat, V, leaves) for s in shape]
 
 
+class _Variants:
+    """The programs traced for one argument shape: the first, and one per
+    other combination of outcomes its guards met (a tree of traces, kept as
+    a list: a row goes to the program whose outcomes agree with the row's
+    up to the guard that failed)."""
+
+    def __init__(self, owner: "CompiledFunction", kwargs: Dict[str, Any]) -> None:
+        self.owner, self.kwargs = owner, kwargs
+        self.programs: List[Program] = []
+
+    def add(self, prog: Program) -> Program:
+        prog._family = self if prog._guards else None
+        self.programs.append(prog)
+        return prog
+
+    def for_row(self, prog: Program, guard: int, flat: List[float]) -> Program:
+        """The program for a row that met `prog`'s guard `guard` the other way."""
+        seen = prog._outcomes[:guard] + (not prog._outcomes[guard],)
+        with self.owner._lock:
+            for p in self.programs:
+                if p._outcomes[:len(seen)] == seen:
+                    return p
+        if len(self.programs) >= self.owner.max_variants:
+            raise TracerError(f"{prog._guards[guard].describe()} has taken {len(self.programs) + 1} different "
+                              f"courses for one argument shape (max_variants={self.owner.max_variants}); "
+                              "write the choice in the graph (pygrad.select, max_data) or raise max_variants")
+        new = self.owner._trace_one(flat, self.kwargs, self.shape)
+        new._family = self
+        with self.owner._lock:
+            self.programs.append(new)
+            self.owner._misses += 1
+        return new
+
+    def _retry(self, prog: Program, failure: GuardFailed, flat: List[float], tries: int) -> Program:
+        if tries > self.owner.max_variants:
+            raise TracerError(f"{prog._guards[failure.guard].describe()} comes out differently each time the "
+                              "function is traced on the same numbers: it must depend only on its arguments")
+        return self.for_row(prog, failure.guard, flat)
+
+    def run_row(self, prog: Program, flat: List[float], backward: bool, scale: float) -> float:
+        for tries in range(self.owner.max_variants + 2):
+            try:
+                return prog._code.run_row(flat, backward, scale)
+            except GuardFailed as failure:
+                prog = self._retry(prog, failure, flat, tries)
+        raise AssertionError("unreachable")   # _retry raises first
+
+    def run_batch(self, prog: Program, batch: Any, out: Any, backward: bool, scale: float) -> None:
+        """Rows in order, each through the program for its outcomes. A program
+        stops at a row whose guard fails, changing nothing; the rows before it
+        are run again up to there, then the rest go on in the row's program.
+        So params receive every row's gradient in row order, as eager would,
+        and if a row fails, no grad changes (the grads are put back)."""
+        r, n, tries, saved = 0, len(out), 0, None
+        try:
+            while r < n:
+                try:
+                    prog._code.run(batch[r:], out[r:], backward, scale, row0=r)
+                    return
+                except GuardFailed as failure:
+                    if failure.row > 0:
+                        if backward and saved is None:
+                            saved = [p.grad for p in prog.params]
+                        prog._code.run(batch[r:r + failure.row], out[r:r + failure.row], backward, scale, row0=r)
+                        tries = 0
+                    r += failure.row
+                    prog = self._retry(prog, failure, batch[r].tolist(), tries)
+                    tries += 1
+        except BaseException:
+            if saved is not None:
+                for p, g in zip(prog.params, saved):
+                    p.grad = g
+            raise
+
+
 class CompiledFunction:
     """`fn` compiled once per shape of its arguments: see compile_fn."""
 
     def __init__(self, fn: Callable[..., Any], params: Iterable[Any], static: Iterable[str] = (),
-                 maxsize: int = 64, strict: bool = False) -> None:
+                 maxsize: int = 64, strict: bool = False, max_variants: int = 16) -> None:
         if not callable(fn):
             raise TypeError(f"compile_fn: fn must be callable, not {type(fn).__name__}")
-        if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 1:
-            raise ValueError(f"compile_fn: maxsize must be a positive int, not {maxsize!r}")
+        for name, n in (("maxsize", maxsize), ("max_variants", max_variants)):
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise ValueError(f"compile_fn: {name} must be a positive int, not {n!r}")
         self.fn, self.params = fn, list(params)
         self.static = frozenset(static)
-        self.maxsize, self.strict = maxsize, strict
+        self.maxsize, self.strict, self.max_variants = maxsize, strict, max_variants
         self._V = type(self.params[0]) if self.params else value_class()
-        self._programs: "OrderedDict[Hashable, Program]" = OrderedDict()
+        self._programs: "OrderedDict[Hashable, _Variants]" = OrderedDict()
         self._hits = self._misses = 0
         self._lock = threading.Lock()
         self.__doc__ = getattr(fn, "__doc__", None)
@@ -199,67 +290,102 @@ class CompiledFunction:
         return (shape, tuple(sorted(kwargs.items()))) if kwargs else shape
 
     def program(self, *args: Any, **kwargs: Any) -> Program:
-        """The program for these arguments' shape (traced now if new)."""
+        """The program for these arguments' shape (traced now if new). If the
+        function takes decisions on its Values, the program sends each row
+        to the variant traced for that row's decisions."""
         return self._program(args, kwargs, [])[0]
 
     def _program(self, args: Tuple[Any, ...], kwargs: Dict[str, Any], flat: List[float]) -> Tuple[Program, Hashable]:
         key = self._key(args, kwargs, flat)
         with self._lock:
-            prog = self._programs.get(key)
-            if prog is not None:
+            family = self._programs.get(key)
+            if family is not None:
                 self._hits += 1
                 self._programs.move_to_end(key)
-                return prog, key
+                return family.programs[0], key
             self._misses += 1
-        prog = self._trace(key, flat, kwargs)
+        family = _Variants(self, kwargs)
+        family.shape = key[0] if kwargs else key  # type: ignore[index]
+        prog = family.add(self._trace_one(flat, kwargs, family.shape))
         with self._lock:
-            self._programs[key] = prog
+            self._programs[key] = family
             self._programs.move_to_end(key)
             while len(self._programs) > self.maxsize:
                 self._programs.popitem(last=False)   # the least recently used
         return prog, key
 
-    def _trace(self, key: Hashable, flat: List[float], kwargs: Dict[str, Any]) -> Program:
+    def _trace_one(self, flat: List[float], kwargs: Dict[str, Any], shape: Any) -> Program:
+        """Run fn on leaves holding `flat` and compile what it built, with its guards."""
         from .grad_mode import set_grad_enabled
-        shape = key[0] if kwargs else key  # type: ignore[index]
         leaves: List[Any] = []
         args = _placeholders(shape, flat, self._V, leaves)
+        trace = _trace.Trace(leaves, self.params, self.strict)
         was = set_grad_enabled(True)
         try:
-            root = self.fn(*args, **kwargs)
+            with _trace.tracing(self._V, trace):
+                root = self.fn(*args, **kwargs)
         finally:
             set_grad_enabled(was)
+        name = getattr(self.fn, "__name__", "fn")
         if type(root) is not self._V:
-            raise TypeError(f"compile_fn: {getattr(self.fn, '__name__', 'fn')} must return one "
+            raise TypeError(f"compile_fn: {name} must return one "
                             f"{self._V.__module__}.Value, not {type(root).__name__}")
-        return Program(root, leaves, self.params, self.strict)
+        prog = Program(root, leaves, self.params, self.strict, tuple(trace.guards))
+        if not prog.depends_on_inputs():
+            raise TracerError(f"compile_fn: what {name} returns depends on none of its arguments and none of "
+                              "the params, so its program would give the first result for every call: did it "
+                              "run under no_grad, or build its result from .data? (Values that change between "
+                              "calls must be arguments or params)")
+        return prog
 
     def __call__(self, *args: Any, **kwargs: Any) -> float:
         """fn(*args)'s value, computed by the program for their shape (no grads change)."""
         flat: List[float] = []
         prog, _ = self._program(args, kwargs, flat)
-        return prog._code.run_row(flat, False, 1.0)
+        if prog._family is None:
+            return prog._code.run_row(flat, False, 1.0)
+        return prog._family.run_row(prog, flat, False, 1.0)
 
     def accumulate(self, *args: Any, scale: float = 1.0, **kwargs: Any) -> float:
         """fn(*args)'s value; adds scale * d fn / d param into each param's grad,
         as eager `(scale * fn(*args)).backward()` would. On error no grad changes."""
         flat: List[float] = []
         prog, _ = self._program(args, kwargs, flat)
-        return prog._code.run_row(flat, True, as_float(scale))
+        if prog._family is None:
+            return prog._code.run_row(flat, True, as_float(scale))
+        return prog._family.run_row(prog, flat, True, as_float(scale))
 
     def __reduce__(self) -> Any:
-        """Pickles and copies as fn, params and options: programs are traced anew."""
-        return (CompiledFunction, (self.fn, self.params, tuple(sorted(self.static)), self.maxsize, self.strict))
+        """A function of inputs alone copies and pickles (its programs are traced
+        anew); one with params does not: fn reads the params it was made with,
+        which a copy would not hold, so the copy would compute with them and
+        train nothing."""
+        if self.params:
+            raise TypeError("a compiled function with params does not copy or pickle: its function reads "
+                            "the params it was made with, not a copy's. Copy or pickle the model (its "
+                            "params), then call compile_fn again on a function of the copy")
+        return (CompiledFunction, (self.fn, self.params, tuple(sorted(self.static)), self.maxsize, self.strict,
+                                   self.max_variants))
 
     def cache_info(self) -> CacheInfo:
-        """Hits, misses (traces), maxsize and current size of the program cache."""
+        """Hits, misses (traces, variants included), maxsize (argument shapes
+        kept) and currsize (programs kept, variants included)."""
         with self._lock:
-            return CacheInfo(self._hits, self._misses, self.maxsize, len(self._programs))
+            return CacheInfo(self._hits, self._misses, self.maxsize,
+                             sum(len(f.programs) for f in self._programs.values()))
 
     def programs(self) -> Dict[Hashable, Program]:
-        """The cached programs by key (argument shape, then static keywords), oldest use first."""
+        """The cached programs by key (argument shape, then static keywords), oldest use first:
+        each shape's first program (it sends rows to the shape's other variants)."""
         with self._lock:
-            return dict(self._programs)
+            return {key: f.programs[0] for key, f in self._programs.items()}
+
+    def variants(self, *args: Any, **kwargs: Any) -> List[Program]:
+        """Every program traced for these arguments' shape (one per course of its decisions)."""
+        key = self._key(args, kwargs, [])
+        with self._lock:
+            family = self._programs.get(key)
+            return list(family.programs) if family is not None else []
 
     def cache_clear(self) -> None:
         """Drop every cached program and reset the counters."""
@@ -269,7 +395,8 @@ class CompiledFunction:
 
 
 def compile_fn(fn: Optional[Callable[..., Any]] = None, *, params: Iterable[Any] = (),
-               static: Iterable[str] = (), maxsize: int = 64, strict: bool = False) -> Any:
+               static: Iterable[str] = (), maxsize: int = 64, strict: bool = False,
+               max_variants: int = 16) -> Any:
     """Compile a Python function of numbers and lists of numbers, per shape.
 
     `fn` is called once per distinct shape of its positional arguments (the
@@ -285,11 +412,17 @@ def compile_fn(fn: Optional[Callable[..., Any]] = None, *, params: Iterable[Any]
         loss = step.accumulate(tokens, scale=1.0)   # forward + backward into grads
         value = step(tokens)                        # forward only
 
-    Python control flow that reads a Value's `.data` is frozen at trace time:
-    make such values static, or keep the decision in the graph. Usable as a
-    decorator: `@pygrad.compile_fn(params=params)`. `strict=True` makes a
-    Value that fn reads but that is not in params an error, as in compile.
+    A comparison of a traced Value (`if x > 0`, `max`, `min`, `sorted`) is
+    recorded as a guard and checked on every later call, per row; a row that
+    decides otherwise runs through a program traced for its decisions (at
+    most `max_variants` per shape, then a TracerError naming the line). A
+    numeric read (`x.data`, `float(x)`, `format(x)`, `math.f(x)`) cannot be
+    checked: it gives a TracerWarning naming the line (under strict=True a
+    TracerError). no_grad inside fn, or a result that depends on no argument
+    and no param, is a TracerError. Usable as a decorator:
+    `@pygrad.compile_fn(params=params)`. `strict=True` also makes a Value
+    that fn reads but that is not in params an error, as in compile.
     """
     if fn is None:
-        return lambda f: CompiledFunction(f, params, static, maxsize, strict)
-    return CompiledFunction(fn, params, static, maxsize, strict)
+        return lambda f: CompiledFunction(f, params, static, maxsize, strict, max_variants)
+    return CompiledFunction(fn, params, static, maxsize, strict, max_variants)

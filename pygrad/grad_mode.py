@@ -12,13 +12,17 @@ from typing import Any, Callable, List, Literal, Optional, TypeVar, Union, overl
 
 from . import reference
 from ._engines import cengine_or_none
+from ._trace import refuse_no_grad
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def set_grad_enabled(on: bool) -> bool:
     """Turn graph building on or off in this thread, for both engines;
-    returns the previous setting."""
+    returns the previous setting. Turning it off inside a function that
+    compile_fn is tracing is a TracerError (its results would be frozen)."""
+    if not on:
+        refuse_no_grad()
     was = reference.set_grad_enabled(on)
     cengine = cengine_or_none()
     if cengine is not None:

@@ -11,6 +11,7 @@ from typing import Any, Dict, List
 
 from ._errors import in_row
 from ._ops import LEAF
+from ._trace import GE, GT, LE, LT, GuardFailed, iter_sides
 from .reference import BACKWARD_LOCK, Value, canonical, evaluate, topological_order
 
 
@@ -30,7 +31,7 @@ class Replay:
     user's live leaves: their data is read at each run; params' grads are
     written back at the end of an `accumulate` run, only if every row succeeds."""
 
-    def __init__(self, root: Any, inputs: List[Any], params: List[Any]) -> None:
+    def __init__(self, root: Any, inputs: List[Any], params: List[Any], guards: tuple = ()) -> None:
         copies: Dict[int, Any] = {}
         self.inputs = [copies.setdefault(id(v), _copy_leaf(v)) for v in inputs]
         self.params = [(p, copies.setdefault(id(p), _copy_leaf(p))) for p in params]
@@ -39,16 +40,30 @@ class Replay:
         self._parents: Dict[int, int] = {}   # leaf -> references from graph nodes, for strict
         for v in [root] + [k for node in order for k in node._children]:
             self._parents[id(v)] = self._parents.get(id(v), 0) + (v is not root)
+        # The guards' sides may lie outside the root's graph: computed after it, never differentiated.
+        sides = _order_beyond(order, list(iter_sides(list(guards))))
+        for v in [root] + [k for node in order + sides for k in node._children] + list(iter_sides(list(guards))):
             if v._opcode == LEAF and id(v) not in copies:
                 copies[id(v)] = _copy_leaf(v)
                 self.constants.append((v, copies[id(v)]))
-        for node in order:
+        for node in order + sides:
             copies[id(node)] = _copy_op(node, tuple(copies[id(k)] for k in node._children))
         self.root = copies[id(root)]
         self.order = [copies[id(node)] for node in order]
+        self.sides = [copies[id(node)] for node in sides]
+        self.guards = [(g.cmp, copies[id(g.a)], None if g.b is None else copies[id(g.b)], g.c, g.outcome)
+                       for g in guards]
+
+    def depends(self) -> bool:
+        """Whether the root's value depends on an input or a param."""
+        sources = {id(v) for v in self.inputs} | {id(c) for _, c in self.params}
+        seen: Dict[int, bool] = {}
+        for node in self.order:
+            seen[id(node)] = any(id(k) in sources or seen.get(id(k), False) for k in node._children)
+        return id(self.root) in sources or seen.get(id(self.root), False)
 
     def __len__(self) -> int:
-        return len(self.order)
+        return len(self.order) + len(self.sides)
 
     def held_constants(self) -> List[Any]:
         """Constants that something outside the graph holds (see compile's strict):
@@ -60,16 +75,17 @@ class Replay:
         probe = (Value(0.0), None)
         ours = sys.getrefcount(probe[0])
         return [pair[0] for pair in self.constants
-                if sys.getrefcount(pair[0]) - ours > self._parents[id(pair[0])]]
+                if sys.getrefcount(pair[0]) - ours > self._parents.get(id(pair[0]), 0)]
 
-    def run(self, batch: Any, out: Any, backward: bool, scale: float) -> None:
-        """batch: an (n, ninputs) numpy array; out[r] receives row r's value."""
-        out[:] = self._run(batch.tolist(), backward, scale)
+    def run(self, batch: Any, out: Any, backward: bool, scale: float, row0: int = 0) -> None:
+        """batch: an (n, ninputs) numpy array; out[r] receives row r's value;
+        row0: the first row's number in the caller's batch (for messages)."""
+        out[:] = self._run(batch.tolist(), backward, scale, row0)
 
     def run_row(self, row: List[float], backward: bool, scale: float) -> float:
         return self._run([row], backward, scale)[0]
 
-    def _run(self, rows: List[List[float]], backward: bool, scale: float) -> List[float]:
+    def _run(self, rows: List[List[float]], backward: bool, scale: float, row0: int = 0) -> List[float]:
         with BACKWARD_LOCK:
             for real, copy in self.constants + self.params:
                 copy._data = real._data
@@ -77,7 +93,7 @@ class Replay:
                 copy._grad = real._grad
             values = []
             for r, row in enumerate(rows):
-                values.append(self._forward_row(r, row))
+                values.append(self._forward_row(r, row, row0))
                 if backward:
                     self._backward_row(scale)
             if backward:
@@ -85,14 +101,17 @@ class Replay:
                     real._grad = copy._grad
             return values
 
-    def _forward_row(self, r: int, row: List[float]) -> float:
+    def _forward_row(self, r: int, row: List[float], row0: int) -> float:
         for leaf, x in zip(self.inputs, row):
             leaf._data = x
         try:
-            for node in self.order:
+            for node in self.order + self.sides:
                 node._data = evaluate(node._opcode, [k._data for k in node._children])
         except (ArithmeticError, ValueError, IndexError) as exc:
-            raise in_row(exc, r) from None
+            raise in_row(exc, row0 + r) from None
+        for i, (cmp, a, b, c, outcome) in enumerate(self.guards):
+            if _COMPARE[cmp](a._data, c if b is None else b._data) != outcome:
+                raise GuardFailed(r, i)   # nothing written back yet: no grad changes
         return canonical(self.root._data)
 
     def _backward_row(self, scale: float) -> None:
@@ -105,3 +124,18 @@ class Replay:
             self.root._grad += scale
         for node in reversed(self.order):
             node._backward()
+
+
+_COMPARE = {LT: lambda a, b: a < b, LE: lambda a, b: a <= b, GT: lambda a, b: a > b, GE: lambda a, b: a >= b}
+
+
+def _order_beyond(order: List[Any], roots: List[Any]) -> List[Any]:
+    """The op nodes below `roots` that `order` does not list, children first."""
+    seen = set(map(id, order))
+    extra: List[Any] = []
+    for r in roots:
+        for node in topological_order(r):
+            if id(node) not in seen:
+                seen.add(id(node))
+                extra.append(node)
+    return extra

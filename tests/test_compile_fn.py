@@ -323,17 +323,37 @@ def _square_sum(xs):
     return xs[0] * xs[0] + xs[-1]
 
 
-def test_compiled_function_pickles_as_fn_and_params(engine):
+def test_compiled_function_of_inputs_alone_pickles_and_copies(engine):
     import copy
     import pickle
-    w = engine(1.5)
-    f = pygrad.compile_fn(_square_sum, params=[w], static=(), maxsize=3)
+    f = pygrad.compile_fn(_square_sum, static=(), maxsize=3)
     f([2.0, 0.5])
     g = pickle.loads(pickle.dumps(f))
     assert g([2.0, 0.5]) == f([2.0, 0.5]) == 4.5
     assert (g.maxsize, g.cache_info().misses) == (3, 1)
     h = copy.deepcopy(f)
     assert h([1.0, 1.0]) == 2.0
+
+
+def _scaled_square(x):
+    return x * x * _SNAPSHOT_W[0]
+
+
+_SNAPSHOT_W = []
+
+
+def test_a_copy_with_params_refuses_rather_than_train_the_original(engine):
+    """A "keep the best model" snapshot, copy.deepcopy((params, f)): the copy's
+    fn would still read the original params, so it computes with them and
+    trains nothing. Copying refuses, saying what to copy instead."""
+    import copy
+    import pickle
+    _SNAPSHOT_W[:] = [engine(1.5)]
+    f = pygrad.compile_fn(_scaled_square, params=_SNAPSHOT_W)
+    assert f(2.0) == 6.0
+    for save in (lambda f: copy.deepcopy((_SNAPSHOT_W, f)), copy.copy, pickle.dumps):
+        with pytest.raises(TypeError, match="Copy or pickle the model"):
+            save(f)
 
 
 def test_program_refuses_to_pickle_with_a_reason(engine):
