@@ -350,7 +350,7 @@ int pg_compile(int32_t root, int32_t ninputs, const int32_t *inputs,
     return pg_compile_guarded(root, ninputs, inputs, nparams, params, 0, NULL, NULL, out);
 }
 
-int pg_program_depends(const pg_program *p) { return p ? p->depends : -PG_EINVAL; }
+int pg_program_depends(const pg_program *p) { return p ? p->depends : -1; }
 
 int32_t pg_program_failed_guard(const pg_program *p) { return p ? p->failed_guard : -PG_EINVAL; }
 
@@ -390,9 +390,13 @@ static void chain_step(pg_node *v, const pg_instr *in) {
     }
 }
 
-/* One row's forward: one case per kind (a layer's instructions are ops here). */
+/* One row's forward: one case per kind (a layer's instructions are ops
+ * here). A program with guards goes on past a failing op: if a guard then
+ * fails, the row belongs to another branch, in which eager would not have
+ * computed that op, so the guard's failure is what the row reports. */
 static int forward_row(pg_program *p) {
     pg_node *v = p->slots;
+    int err = PG_OK;
     for (int32_t i = 0; i < p->ncode; i++) {
         const pg_instr *in = &p->code[i];
         int st = PG_OK;
@@ -403,13 +407,14 @@ static int forward_row(pg_program *p) {
         case PG_I_GUARD:
             if (!pg_guard_holds(in, v[in->slot].data, in->b >= 0 ? v[in->b].data : in->c)) {
                 p->failed_guard = in->index;
-                st = PG_EGUARD;
+                return PG_EGUARD;
             }
             break;
         }
-        if (st != PG_OK) return st;
+        if (st != PG_OK && err == PG_OK) err = st;
+        if (err != PG_OK && !p->nguards) return err;
     }
-    return PG_OK;
+    return err;
 }
 
 /* One row's backward, as eager `(scale * root).backward()` would do it:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from . import optim
 from ._engines import ENGINES, get_engine, use_engine, value_class
+from ._trace import TracerError, TracerWarning
 from .compiled import CompiledFunction, Program, compile, compile_fn
 from .grad_mode import is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck
@@ -23,7 +24,7 @@ from .viz import draw, to_dot
 __version__ = "0.1.0"
 __all__ = ["Value", "ML_Framework", "use_engine", "get_engine", "ENGINES", "sum", "dot",
            "compile", "compile_fn", "CompiledFunction", "Program", "select", "max_data", "optim",
-           "no_grad", "set_grad_enabled", "is_grad_enabled",
+           "no_grad", "set_grad_enabled", "is_grad_enabled", "TracerError", "TracerWarning",
            "gradcheck", "GradcheckError", "to_dot", "draw", "__version__"]
 
 

@@ -104,14 +104,21 @@ class Replay:
     def _forward_row(self, r: int, row: List[float], row0: int) -> float:
         for leaf, x in zip(self.inputs, row):
             leaf._data = x
-        try:
-            for node in self.order + self.sides:
+        error = None
+        for node in self.order + self.sides:
+            try:
                 node._data = evaluate(node._opcode, [k._data for k in node._children])
-        except (ArithmeticError, ValueError, IndexError) as exc:
-            raise in_row(exc, row0 + r) from None
+            except (ArithmeticError, ValueError, IndexError) as exc:
+                error = error or exc
+                if not self.guards:
+                    break
+        # A row whose guard fails belongs to another branch, where eager would
+        # not have met the error: the guard is what it reports (as in C).
         for i, (cmp, a, b, c, outcome) in enumerate(self.guards):
             if _COMPARE[cmp](a._data, c if b is None else b._data) != outcome:
                 raise GuardFailed(r, i)   # nothing written back yet: no grad changes
+        if error is not None:
+            raise in_row(error, row0 + r) from None
         return canonical(self.root._data)
 
     def _backward_row(self, scale: float) -> None:
