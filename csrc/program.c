@@ -411,8 +411,10 @@ static int forward_row(pg_program *p) {
             }
             break;
         }
-        if (st != PG_OK && err == PG_OK) err = st;
-        if (err != PG_OK && !p->nguards) return err;
+        if (st != PG_OK) {
+            if (!p->nguards) return st;
+            if (err == PG_OK) err = st;
+        }
     }
     return err;
 }
