@@ -279,6 +279,12 @@ class ValueBase:
         o = _data_or_none(other)
         return NotImplemented if o is None else self.data >= o
 
+    @property
+    def grad_value(self) -> Optional["ValueBase"]:
+        """This leaf's gradient as a Value (differentiable again) after
+        `root.backward(create_graph=True)`; None before."""
+        return getattr(self, "_grad_value", None)
+
     # -- micrograd's and the tutorial's names ---------------------------------
 
     @property

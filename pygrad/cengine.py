@@ -341,8 +341,13 @@ class Value(_Handle, ValueBase):
         """Push this node's gradient into its children (one step of backward)."""
         check(lib.pg_backward_node(self._id))
 
-    def backward(self):
-        """Sort the graph below this node and sweep it backwards, all in C."""
+    def backward(self, create_graph=False):
+        """Sort the graph below this node and sweep it backwards, all in C.
+        create_graph=True also leaves each leaf's gradient as a Value in
+        `grad_value`, differentiable again (see pygrad.grad)."""
+        if create_graph:
+            from .functional import backward_graph
+            return backward_graph(self)
         check(lib.pg_backward(self._id), "backward")
 
 

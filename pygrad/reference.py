@@ -85,7 +85,38 @@ def canonical(x):
     return x if x == x else math.nan
 
 
+# The derivative rules below are written once and read two ways: on floats
+# (the numeric sweep of backward) and on Values (the graph-building sweep of
+# create_graph, pygrad.functional), so a gradient's graph has the same
+# values as backward's numbers. A helper given a Value builds ops; where the
+# op would raise (a derivative that is infinite or NaN there), the number
+# becomes a constant of the graph.
+
+def _is_value(*xs):
+    return any(isinstance(x, ValueBase) for x in xs)
+
+
+def _num(x):
+    return x.data if isinstance(x, ValueBase) else x
+
+
+def _is_zero(x):
+    # Two comparisons, not `x == 0`: on a Value inside a compile_fn trace
+    # each is a guard (== on Values means the same node).
+    return x <= 0.0 and x >= 0.0
+
+
+def _graph_or_number(build, numeric, *args):
+    """build(*args) on Values; its numeric value as a constant where an op raises."""
+    try:
+        return build(*args)
+    except (ArithmeticError, ValueError):
+        return numeric(*map(_num, args))
+
+
 def ieee_div(a, b):
+    if _is_value(a, b):
+        return _graph_or_number(lambda x, y: x / y, ieee_div, a, b)
     try:
         return a / b
     except ZeroDivisionError:
@@ -101,6 +132,8 @@ def _odd_integer(b):
 
 
 def ieee_pow(a, b):
+    if _is_value(a, b):
+        return _graph_or_number(lambda x, y: x ** y, ieee_pow, a, b)
     try:
         r = a ** b
     except ZeroDivisionError:                       # 0 ** negative
@@ -111,19 +144,26 @@ def ieee_pow(a, b):
 
 
 def ieee_log(a):
+    if _is_value(a):
+        return _graph_or_number(lambda x: x.log(), ieee_log, a)
     if a > 0.0 or math.isnan(a):
         return math.log(a)
     return -math.inf if a == 0.0 else INVALID
 
 
+def step(condition):
+    """A 0/1 mask (relu's and abs's derivatives): a constant, on Values too."""
+    return float(condition)
+
+
 # The true derivatives of a ** b where IEEE gives NaN (0 * inf), as PyTorch
 # masks them: a ** 0 is constant in a, 0 ** b (b >= 0) constant in b.
 def dpow_base(a, b):
-    return 0.0 if b == 0.0 else b * ieee_pow(a, b - 1.0)
+    return 0.0 if _is_zero(b) else b * ieee_pow(a, b - 1.0)
 
 
 def dpow_exponent(a, b, out):
-    return 0.0 if a == 0.0 and b >= 0.0 else out * ieee_log(a)
+    return 0.0 if _is_zero(a) and b >= 0.0 else out * ieee_log(a)
 
 
 # ---------------------------------------------------------------------------
@@ -138,12 +178,12 @@ RULES: Dict[str, Tuple[Callable[..., float], Callable[..., Tuple[float, ...]]]] 
     "pow": (power, lambda a, b, out: (dpow_base(a, b), dpow_exponent(a, b, out))),
     "powk": (power, lambda a, b, out: (dpow_base(a, b),)),   # the exponent is a constant
     "neg": (lambda a: -a, lambda a, b, out: (-1.0,)),
-    "relu": (lambda a: 0.0 if a < 0.0 else a, lambda a, b, out: (float(out > 0.0),)),
+    "relu": (lambda a: 0.0 if a < 0.0 else a, lambda a, b, out: (step(out > 0.0),)),
     "tanh": (math.tanh, lambda a, b, out: (1.0 - out * out,)),
     "exp": (exp, lambda a, b, out: (out,)),
     "log": (log, lambda a, b, out: (ieee_div(1.0, a),)),
     "sigmoid": (sigmoid, lambda a, b, out: (out * (1.0 - out),)),
-    "abs": (abs, lambda a, b, out: (float(a > 0.0) - float(a < 0.0),)),
+    "abs": (abs, lambda a, b, out: (step(a > 0.0) - step(a < 0.0),)),
 }
 _BY_CODE = {_ops.CODES[name]: rule for name, rule in RULES.items()}
 
@@ -362,10 +402,14 @@ class Value(ValueBase):
             if d is not None:
                 child._grad += d * g
 
-    def backward(self):
+    def backward(self, create_graph=False):
         """micrograd's backward: order the graph so that every node comes
         after its children, then, root first, let each node push its
-        gradient into its children."""
+        gradient into its children. create_graph=True also leaves each
+        leaf's gradient as a Value in `grad_value` (see pygrad.grad)."""
+        if create_graph:
+            from .functional import backward_graph
+            return backward_graph(self)
         with BACKWARD_LOCK:   # one sweep at a time, as the C core's GIL-held call
             topo = topological_order(self)
             self._grad = 1.0
