@@ -65,20 +65,28 @@ class GradcheckResult:
                 f"numeric {self.numeric!r}, abs error {self.abs_error:.3g}, rel error {self.rel_error:.3g}")
 
 
-def gradcheck(f, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
+def gradcheck(f, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, order=1):
     """Check f's autograd gradients against central finite differences.
 
     `inputs`: a Value or number, or a sequence of them; numbers become
     Values (of the engine of the first Value input, else the active
-    engine). Returns a GradcheckResult; raises GradcheckError instead of
-    returning a failed one when `raise_exception` is true."""
+    engine). order=2 checks second derivatives instead: the Hessian that
+    `pygrad.grad(..., create_graph=True)` differentiates, entry [i][j] at
+    index i * n + j, against central differences of the gradient. Returns a
+    GradcheckResult; raises GradcheckError instead of returning a failed
+    one when `raise_exception` is true."""
+    if order not in (1, 2):
+        raise ValueError(f"gradcheck: order must be 1 or 2, not {order!r}")
     values = _as_values(inputs)
     saved = [(v.data, v.grad) for v in values]
     grad_was = set_grad_enabled(True)      # autograd works even inside no_grad()
     try:
-        analytic = _analytic(f, values)
-        set_grad_enabled(False)            # the nudged runs need values only
-        numeric = [_numeric(f, values, v, eps) for v in values]
+        if order == 2:
+            analytic, numeric = _hessian(f, values), _hessian_by_differences(f, values, eps)
+        else:
+            analytic = _analytic(f, values)
+            set_grad_enabled(False)            # the nudged runs need values only
+            numeric = [_numeric(f, values, v, eps) for v in values]
     finally:
         set_grad_enabled(grad_was)
         for v, (data, grad) in zip(values, saved):
@@ -87,6 +95,29 @@ def gradcheck(f, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
     if raise_exception and not result.ok:
         raise GradcheckError(result)
     return result
+
+
+def _hessian(f, values):
+    from .functional import grad
+    rows = []
+    for g in grad(_call(f, values), values, create_graph=True):
+        rows += [h.data for h in grad(g, values)]
+    return rows
+
+
+def _hessian_by_differences(f, values, eps):
+    from .functional import grad
+    columns = []
+    for v in values:
+        x = v.data
+        v.data = x + eps
+        up = [g.data for g in grad(_call(f, values), values)]
+        v.data = x - eps
+        down = [g.data for g in grad(_call(f, values), values)]
+        v.data = x
+        columns.append([(u - d) / (2.0 * eps) for u, d in zip(up, down)])
+    n = len(values)
+    return [columns[j][i] for i in range(n) for j in range(n)]
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,188 @@
+"""Gradients of gradients: pygrad.grad, backward(create_graph=True), hvp,
+hessian, jvp, gradcheck(order=2) — on both engines, against backward's own
+numbers (bitwise), finite differences, closed forms, and PyTorch where it
+is installed."""
+import math
+import random
+
+import pytest
+
+import pygrad
+
+UNARY = ["tanh", "exp", "sigmoid", "relu", "__neg__", "__abs__"]
+
+
+def expression(a, b):
+    """Every op, as a user writes them."""
+    return ((a * b).tanh() + a.sigmoid() * b.relu() + a ** b.exp() + abs(a / b)
+            + (a.exp() + 2).log() - a ** 3 + (b - a) ** -1 + pygrad.sum([a, b, a * a]))
+
+
+def test_the_tutorials_second_derivative_is_six(engine):
+    x = engine(2.0)
+    y = 3 * x ** 2 - 4 * x + 5
+    (dy,) = pygrad.grad(y, [x], create_graph=True)
+    (d2y,) = pygrad.grad(dy, [x], create_graph=True)
+    assert (dy.data, d2y.data) == (8.0, 6.0)
+    (d3y,) = pygrad.grad(d2y, [x])
+    assert d3y.data == 0.0
+
+
+def test_newton_reaches_the_minimum_in_one_step(engine):
+    f = lambda x: 3 * x ** 2 - 4 * x + 5       # noqa: E731
+    df, d2f = pygrad.grad(f), pygrad.grad(pygrad.grad(f))
+    x0 = 0.0
+    x1 = x0 - df(x0).data / d2f(x0).data
+    assert d2f(x0).data == 6.0 and x1 == 2 / 3
+    assert df(x1).data == 0.0
+
+
+def test_gradients_as_values_equal_backward_bit_for_bit(engine):
+    rng = random.Random(5)
+    for _ in range(20):
+        a, b = engine(rng.uniform(0.2, 2)), engine(rng.uniform(-2, -0.2))
+        y = expression(a, b)
+        ga, gb = pygrad.grad(y, [a, b], create_graph=True)
+        na, nb = pygrad.grad(y, [a, b])
+        assert (a.grad, b.grad) == (0.0, 0.0)        # grad() leaves .grad alone
+        y.backward()
+        assert [repr(v) for v in (ga.data, gb.data, na.data, nb.data)] == [repr(a.grad), repr(b.grad)] * 2
+
+
+def test_backward_create_graph_keeps_grad_and_gives_grad_value(engine):
+    a, b = engine(0.3), engine(-1.2)
+    expression(a, b).backward(create_graph=True)
+    assert repr(a.grad_value.data) == repr(a.grad) and repr(b.grad_value.data) == repr(b.grad)
+    (daa, dab) = pygrad.grad(a.grad_value, [a, b])
+    h = pygrad.hessian(expression, [0.3, -1.2])
+    assert [daa.data, dab.data] == h[0]
+
+
+@pytest.mark.parametrize("op", UNARY)
+def test_second_derivatives_of_each_unary_op_match_differences(engine, op):
+    for x in (-1.3, -0.4, 0.6, 1.7):
+        pygrad.gradcheck(lambda v: getattr(v * v + v, op)(), [x], order=2)
+
+
+def test_second_derivatives_of_the_binary_ops_match_differences(engine):
+    for f in (lambda a, b: a * b * a, lambda a, b: a / b, lambda a, b: a ** b, lambda a, b: (a - b) ** 3,
+              lambda a, b: a.log() * b, lambda a, b: pygrad.dot([a, b], [b, a], a)):
+        pygrad.gradcheck(f, [0.7, 1.9], order=2)
+    with pytest.raises(pygrad.GradcheckError):
+        pygrad.gradcheck(lambda a: a.relu() * a, [0.0], order=2, atol=1e-9, rtol=0)   # a kink
+
+
+def test_third_order(engine):
+    g = pygrad.grad(pygrad.grad(pygrad.grad(lambda x: x ** 4)))
+    assert g(1.5).data == 24 * 1.5
+
+
+def test_hessian_and_hvp_against_closed_forms(engine):
+    f = lambda a, b: a * a * b + b.exp()    # noqa: E731
+    a, b = 1.5, 0.5
+    want = [[2 * b, 2 * a], [2 * a, math.exp(b)]]
+    assert pygrad.hessian(f, [a, b]) == want
+    assert pygrad.hvp(f, [a, b], [1.0, 2.0]) == [want[0][0] + 2 * want[0][1], want[1][0] + 2 * want[1][1]]
+    value, slope = pygrad.jvp(f, [a, b], [1.0, 0.0])
+    assert (value, slope) == (a * a * b + math.exp(b), 2 * a * b)
+
+
+def test_an_input_the_output_ignores_gets_zero(engine):
+    x, y = engine(1.0), engine(2.0)
+    assert [g.data for g in pygrad.grad(x * x, [x, y])] == [2.0, 0.0]
+
+
+def test_a_gradient_penalty_compiles_with_eager_numbers(engine):
+    """A loss that contains a gradient, traced by compile_fn and replayed."""
+    w = engine(0.7)
+
+    def loss(x):
+        y = (w * x).tanh() * x
+        (dx,) = pygrad.grad(y, [x], create_graph=True)
+        return y * y + 0.1 * dx * dx
+    f = pygrad.compile_fn(loss, params=[w])
+    for x in (0.3, -1.2, 2.0):
+        w.grad = 0.0
+        got = f.accumulate(x)
+        got_grad = w.grad
+        w.grad = 0.0
+        eager = loss(engine(x))
+        eager.backward()
+        assert (repr(got), repr(got_grad)) == (repr(eager.data), repr(w.grad))
+
+
+def _demo_mlp(engine):
+    random.seed(1337)
+    model = pygrad.nn.MLP(2, [16, 16, 1])
+    return model, model.parameters()
+
+
+def test_hvp_on_the_demo_mlp_against_torch(engine):
+    torch = pytest.importorskip("torch")
+    import pygrad.nn
+    model, params = _demo_mlp(engine)
+    assert len(params) == 337
+    X = [[0.5, -1.0], [1.5, 0.25], [-0.75, 0.5]]
+    Y = [1.0, -1.0, 1.0]
+
+    def loss_of(ps):
+        for p, x in zip(params, ps):
+            p.data = x.data
+        return model_loss([p for p in ps])
+
+    def model_loss(ps):
+        # the MLP's forward, with its weights taken from ps (so grad sees them as inputs)
+        i = 0
+        acts = None
+        total = 0
+        for xrow, y in zip(X, Y):
+            h = [ps[0] * 0 + v for v in xrow]
+            i = 0
+            for li, layer in enumerate(model.layers):
+                out = []
+                for n in layer.neurons:
+                    w = ps[i:i + len(n.w)]
+                    b = ps[i + len(n.w)]
+                    i += len(n.w) + 1
+                    s = sum((wi * hi for wi, hi in zip(w, h)), b)
+                    out.append(s.relu() if n.nonlin else s)
+                h = out
+            total = total + (1 + -y * h[0]).relu()
+        return total * (1.0 / len(X)) + 1e-4 * sum(p * p for p in ps)
+    del acts, loss_of
+    theta = [p.data for p in params]
+    rng = random.Random(0)
+    v = [rng.uniform(-1, 1) for _ in theta]
+    ours = pygrad.hvp(lambda *ps: model_loss(list(ps)), theta, v)
+
+    def torch_loss(t):
+        total = 0
+        for xrow, y in zip(X, Y):
+            h = torch.tensor(xrow, dtype=torch.float64)
+            i = 0
+            for layer in model.layers:
+                nin, nout = len(layer.neurons[0].w), len(layer.neurons)
+                W = t[i:i + nout * (nin + 1)].reshape(nout, nin + 1)
+                i += nout * (nin + 1)
+                s = W[:, :nin] @ h + W[:, nin]
+                h = torch.relu(s) if layer.neurons[0].nonlin else s
+            total = total + torch.relu(1 - y * h[0])
+        return total / len(X) + 1e-4 * (t * t).sum()
+    t = torch.tensor(theta, dtype=torch.float64)
+    _, theirs = torch.autograd.functional.hvp(torch_loss, t, torch.tensor(v, dtype=torch.float64))
+    scale = max(abs(x) for x in theirs.tolist())
+    assert max(abs(a - b) for a, b in zip(ours, theirs.tolist())) <= 1e-12 * scale
+
+
+def test_hessian_of_small_functions_against_torch(engine):
+    torch = pytest.importorskip("torch")
+    fs = [(lambda a, b: (a * b).tanh() + a.exp() * b, lambda a, b: torch.tanh(a * b) + torch.exp(a) * b),
+          (lambda a, b: (a / b).sigmoid() + a ** 3, lambda a, b: torch.sigmoid(a / b) + a ** 3),
+          (lambda a, b: (a * a + b).log(), lambda a, b: torch.log(a * a + b))]
+    for ours, theirs in fs:
+        h = pygrad.hessian(ours, [0.4, 1.3])
+        t = torch.autograd.functional.hessian(lambda x: theirs(x[0], x[1]),
+                                              torch.tensor([0.4, 1.3], dtype=torch.float64))
+        for row, trow in zip(h, t.tolist()):
+            for a, b in zip(row, trow):
+                assert abs(a - b) <= 1e-12 * max(1.0, abs(b))
