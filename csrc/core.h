@@ -45,6 +45,25 @@ static inline double dpow_exponent(double a, double b, double out) {
     return a == 0.0 && b >= 0.0 ? 0.0 : out * log(a);
 }
 
+/* ops.def's derivatives as C arithmetic on the doubles a, b, out (see
+ * ops.def): each macro is the operator it names, so the numeric sweep
+ * computes exactly the expression written there. gradgraph.c gives the
+ * same names another meaning before it includes ops.def. */
+#ifndef PG_DERIVATIVES_BUILD_GRAPHS
+#define D_A a
+#define D_B b
+#define D_OUT out
+#define D_K(x) (x)
+#define D_ADD(x, y) ((x) + (y))
+#define D_SUB(x, y) ((x) - (y))
+#define D_MUL(x, y) ((x) * (y))
+#define D_DIV(x, y) ((x) / (y))
+#define D_NEG(x) (-(x))
+#define D_STEP(c) ((double)(c))
+#define D_DPOW_BASE(x, y) dpow_base(x, y)
+#define D_DPOW_EXP(x, y, o) dpow_exponent(x, y, o)
+#endif
+
 /* Every NaN that leaves the core (pg_data, pg_grad, compiled outputs) is
  * this one, Python's float("nan"): inside, NaNs keep whatever sign and
  * payload the arithmetic gave them (x86 makes 0 * inf negative, and which

@@ -111,67 +111,55 @@ def test_a_gradient_penalty_compiles_with_eager_numbers(engine):
         assert (repr(got), repr(got_grad)) == (repr(eager.data), repr(w.grad))
 
 
-def _demo_mlp(engine):
-    random.seed(1337)
-    model = pygrad.nn.MLP(2, [16, 16, 1])
-    return model, model.parameters()
+X = [[0.5, -1.0], [1.5, 0.25], [-0.75, 0.5]]
+Y = [1.0, -1.0, 1.0]
+
+
+def mlp_loss(model, ps, relu, matvec, lift):
+    """micrograd's demo loss (hinge + L2) of MLP(2, [16, 16, 1]) with its
+    weights taken from ps: one text for pygrad (ps: Values) and torch."""
+    total = 0
+    for xrow, y in zip(X, Y):
+        h, i = lift(xrow), 0
+        for layer in model.layers:
+            nin, nout = len(layer.neurons[0].w), len(layer.neurons)
+            s = matvec(ps, i, nin, nout, h)
+            i += nout * (nin + 1)
+            h = relu(s) if layer.neurons[0].nonlin else s
+        total = total + relu(1 - y * h[0])
+    return total * (1.0 / len(X)) + 1e-4 * sum(p * p for p in ps)
 
 
 def test_hvp_on_the_demo_mlp_against_torch(engine):
     torch = pytest.importorskip("torch")
     import pygrad.nn
-    model, params = _demo_mlp(engine)
-    assert len(params) == 337
-    X = [[0.5, -1.0], [1.5, 0.25], [-0.75, 0.5]]
-    Y = [1.0, -1.0, 1.0]
+    random.seed(1337)
+    model = pygrad.nn.MLP(2, [16, 16, 1])
+    theta = [p.data for p in model.parameters()]
+    assert len(theta) == 337
+    v = [random.Random(0).uniform(-1, 1) for _ in theta]
 
-    def loss_of(ps):
-        for p, x in zip(params, ps):
-            p.data = x.data
-        return model_loss([p for p in ps])
+    def our_matvec(ps, i, nin, nout, h):
+        rows = [ps[i + k * (nin + 1): i + (k + 1) * (nin + 1)] for k in range(nout)]
+        return [sum((w * x for w, x in zip(r[:nin], h)), r[nin]) for r in rows]
 
-    def model_loss(ps):
-        # the MLP's forward, with its weights taken from ps (so grad sees them as inputs)
-        i = 0
-        acts = None
-        total = 0
-        for xrow, y in zip(X, Y):
-            h = [ps[0] * 0 + v for v in xrow]
-            i = 0
-            for li, layer in enumerate(model.layers):
-                out = []
-                for n in layer.neurons:
-                    w = ps[i:i + len(n.w)]
-                    b = ps[i + len(n.w)]
-                    i += len(n.w) + 1
-                    s = sum((wi * hi for wi, hi in zip(w, h)), b)
-                    out.append(s.relu() if n.nonlin else s)
-                h = out
-            total = total + (1 + -y * h[0]).relu()
-        return total * (1.0 / len(X)) + 1e-4 * sum(p * p for p in ps)
-    del acts, loss_of
-    theta = [p.data for p in params]
-    rng = random.Random(0)
-    v = [rng.uniform(-1, 1) for _ in theta]
-    ours = pygrad.hvp(lambda *ps: model_loss(list(ps)), theta, v)
+    def ours(*ps):
+        return mlp_loss(model, list(ps), lambda s: [x.relu() for x in s] if isinstance(s, list) else s.relu(),
+                        our_matvec, lambda row: [engine(x) for x in row])
 
-    def torch_loss(t):
-        total = 0
-        for xrow, y in zip(X, Y):
-            h = torch.tensor(xrow, dtype=torch.float64)
-            i = 0
-            for layer in model.layers:
-                nin, nout = len(layer.neurons[0].w), len(layer.neurons)
-                W = t[i:i + nout * (nin + 1)].reshape(nout, nin + 1)
-                i += nout * (nin + 1)
-                s = W[:, :nin] @ h + W[:, nin]
-                h = torch.relu(s) if layer.neurons[0].nonlin else s
-            total = total + torch.relu(1 - y * h[0])
-        return total / len(X) + 1e-4 * (t * t).sum()
-    t = torch.tensor(theta, dtype=torch.float64)
-    _, theirs = torch.autograd.functional.hvp(torch_loss, t, torch.tensor(v, dtype=torch.float64))
-    scale = max(abs(x) for x in theirs.tolist())
-    assert max(abs(a - b) for a, b in zip(ours, theirs.tolist())) <= 1e-12 * scale
+    def their_matvec(t, i, nin, nout, h):
+        W = t[i:i + nout * (nin + 1)].reshape(nout, nin + 1)
+        return W[:, :nin] @ h + W[:, nin]
+
+    def theirs(t):
+        return mlp_loss(model, t, torch.relu, their_matvec, lambda row: torch.tensor(row, dtype=torch.float64))
+
+    got = pygrad.hvp(ours, theta, v)
+    _, want = torch.autograd.functional.hvp(theirs, torch.tensor(theta, dtype=torch.float64),
+                                            torch.tensor(v, dtype=torch.float64))
+    want = want.tolist()
+    scale = max(abs(x) for x in want)
+    assert scale > 0 and max(abs(a - b) for a, b in zip(got, want)) <= 1e-12 * scale
 
 
 def test_hessian_of_small_functions_against_torch(engine):
