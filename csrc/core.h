@@ -123,8 +123,11 @@ void pg_sweep(pg_node *base, const int32_t *topo, int64_t n);
 /* The pool's sweep, asking the cancel hook now and then: or PG_EINTR. */
 int pg_sweep_pool(const int32_t *topo, int64_t n);
 
-/* graph.c: op nodes over existing nodes */
+/* graph.c: op nodes over existing nodes (a new node holds one reference: the caller's) */
 int32_t pg_nary_unchecked(int op, int32_t n, const int32_t *kids);
+int32_t pg_build_unary(int op, int32_t a);
+int32_t pg_build_binary(int op, int32_t a, int32_t b);
+int32_t pg_build_binary_k(int op, int32_t a, double k, int k_first);
 
 /* backward.c */
 /* The non-leaf nodes below root, children first, in scratch memory valid

@@ -78,6 +78,11 @@ static int32_t binary_k(int op, int32_t a, double k, int k_first) {
     return id;
 }
 
+/* The core's own builders (gradgraph.c) use these: nothing to note. */
+int32_t pg_build_unary(int op, int32_t a) { return unary(op, a); }
+int32_t pg_build_binary(int op, int32_t a, int32_t b) { return binary(op, a, b); }
+int32_t pg_build_binary_k(int op, int32_t a, double k, int k_first) { return binary_k(op, a, k, k_first); }
+
 /* The public constructors note what they return (see pg_release_unowned). */
 int32_t pg_unary(int op, int32_t a) { return pg_made(unary(op, a)); }
 int32_t pg_binary(int op, int32_t a, int32_t b) { return pg_made(binary(op, a, b)); }

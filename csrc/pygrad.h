@@ -139,6 +139,16 @@ int64_t pg_program_held_constants(const pg_program *p, int64_t max, int32_t *ids
 int pg_program_run(pg_program *p, int64_t nrows, const double *batch, double *out,
                    int backward, double scale, int64_t *bad_row);
 
+/* Gradients as graphs (create_graph): d root / d inputs[i] into out[i],
+ * each a new node (the caller owns one reference to each) built from ops,
+ * whose value is the number backward would add up, bit for bit; seed is
+ * d root / d root (a node), or -1 for the constant 1. With grad mode off
+ * the results are leaves (the numbers alone). No node's grad changes. */
+int pg_grad_graph(int32_t root, int32_t seed, int32_t ninputs, const int32_t *inputs, int32_t *out);
+/* The same numbers into out[i], with no nodes made (seed: d root / d root).
+ * An input not below root gets 0; no node's grad changes. */
+int pg_grad_numbers(int32_t root, double seed, int32_t ninputs, const int32_t *inputs, double *out);
+
 /* Optimizer steps over n parameter nodes, in C. SGD with momentum keeps
  * velocity[n]; Adam keeps m[n], v[n] and takes the step number t >= 1. */
 int pg_fill_grad(int32_t n, const int32_t *ids, double g);

@@ -353,6 +353,35 @@ class Value(_Handle, ValueBase):
 
 
 
+def _grad_numbers(root, seed, inputs):
+    """d root / d inputs as floats, by backward's sweep in C (no grad changes)."""
+    n = len(inputs)
+    out = ffi.new("double[]", max(n, 1))
+    check(lib.pg_grad_numbers(root._id, seed, n, [v._id for v in inputs] if n else ffi.NULL,
+                              out if n else ffi.NULL), "grad")
+    return list(out[0:n])
+
+
+def _grad_graph(root, seed, inputs):
+    """d root / d inputs as Values, built in C (pygrad.functional): the
+    sweep's results are new nodes whose one reference each Value takes."""
+    n = len(inputs)
+    out = ffi.new("int32_t[]", max(n, 1))
+    check(lib.pg_grad_graph(root._id, -1 if seed is None else seed._id, n,
+                            [v._id for v in inputs] if n else ffi.NULL, out if n else ffi.NULL), "grad")
+    values = []
+    try:
+        for i in range(n):
+            v = _new(Value)
+            v._id = out[i]
+            values.append(v)
+    except BaseException:   # interrupted: release what no Value took
+        for i in range(len(values), n):
+            lib.pg_decref(out[i])
+        raise
+    return values
+
+
 def _from_nary(op, vals):
     # `vals` holds the handles until the node has taken its own references.
     n, ids = len(vals), [x._id for x in vals]

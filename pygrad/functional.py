@@ -92,6 +92,15 @@ def _sweep(outputs: Sequence[Any], seeds: Sequence[Any]) -> Dict[Any, Any]:
     return grads
 
 
+def _native_sweep(V: type) -> Any:
+    """The C engine's sweeps (graph-building, numeric), for its Values (else None)."""
+    from ._engines import cengine_or_none
+    cengine = cengine_or_none()
+    if cengine is None or not issubclass(V, cengine.Value):
+        return None
+    return cengine._grad_graph, cengine._grad_numbers
+
+
 def _gradients(outputs: Sequence[Any], inputs: Sequence[Any], grad_outputs: Optional[Sequence[Any]],
                create_graph: bool, allow_unused: bool) -> List[Any]:
     V = type(outputs[0])
@@ -99,8 +108,16 @@ def _gradients(outputs: Sequence[Any], inputs: Sequence[Any], grad_outputs: Opti
     if len(seeds) != len(outputs):
         raise ValueError(f"grad: {len(outputs)} outputs but {len(seeds)} grad_outputs")
     seeds = [as_value(V, s) if isinstance(s, ValueBase) else float(s) for s in seeds]
+    native = _native_sweep(V)
     was = set_grad_enabled(create_graph)
     try:
+        if native is not None and len(outputs) == 1 and not create_graph and not isinstance(seeds[0], ValueBase):
+            return [V(g) for g in native[1](outputs[0], seeds[0], list(inputs))]   # the numbers, in C
+        if native is not None and len(outputs) == 1:   # the sweep in C: one output, its seed
+            seed = seeds[0]
+            if not isinstance(seed, ValueBase) and seed != 1.0:
+                seed = V(seed)
+            return native[0](outputs[0], seed if isinstance(seed, ValueBase) else None, list(inputs))
         grads = _sweep(outputs, seeds)
     finally:
         set_grad_enabled(was)
@@ -113,6 +130,14 @@ def _gradients(outputs: Sequence[Any], inputs: Sequence[Any], grad_outputs: Opti
             g = 0.0
         result.append(g if isinstance(g, ValueBase) else V(g))
     return result
+
+
+def _numbers(y: Any, xs: List[Any]) -> List[float]:
+    """d y / d xs as floats (no Value per result: hvp, hessian, jvp)."""
+    native = _native_sweep(type(y))
+    if native is not None:
+        return native[1](y, 1.0, xs)
+    return [g.data for g in _gradients([y], xs, None, False, True)]
 
 
 def _as_list(x: Any) -> List[Any]:
@@ -190,12 +215,10 @@ def hvp(f: Callable[..., Any], xs: Sequence[Any], vs: Sequence[Any]) -> List[flo
     gs = grad(y, xs, create_graph=True)
     was = set_grad_enabled(True)
     try:
-        dot = gs[0] * float(vs[0])
-        for g, v in zip(gs[1:], vs[1:]):
-            dot = dot + g * float(v)
+        dot = type(y).sum([g * float(v) for g, v in zip(gs, vs)])
     finally:
         set_grad_enabled(was)
-    return [h.data for h in grad(dot, xs)]
+    return _numbers(dot, xs)
 
 
 def hessian(f: Callable[..., Any], xs: Sequence[Any]) -> List[List[float]]:
@@ -207,7 +230,7 @@ def hessian(f: Callable[..., Any], xs: Sequence[Any]) -> List[List[float]]:
         if g._opcode == _ops.LEAF:       # a constant gradient: its row is 0
             rows.append([0.0] * len(xs))
         else:
-            rows.append([h.data for h in grad(g, xs)])
+            rows.append(_numbers(g, xs))
     return rows
 
 
@@ -216,8 +239,7 @@ def jvp(f: Callable[..., Any], xs: Sequence[Any], vs: Sequence[Any]) -> Any:
     (by reverse mode: f has one output, so <grad f, v>)."""
     xs = _values(xs)
     y = _call(f, xs)
-    gs = grad(y, xs)
-    return y.data, math.fsum(g.data * float(v) for g, v in zip(gs, vs))
+    return y.data, math.fsum(g * float(v) for g, v in zip(_numbers(y, xs), vs))
 
 
 def backward_graph(root: Any) -> None:
