@@ -13,7 +13,7 @@ that calls them is this Python loop).
 import math
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from . import _ops
+from . import _ops, _trace
 from ._api import ValueBase, as_value
 from ._engines import value_class
 from .grad_mode import set_grad_enabled
@@ -56,7 +56,9 @@ def _locals(node: Any) -> Sequence[Optional[Any]]:
         m = len(kids) // 2
         return tuple(kids[m:2 * m]) + tuple(kids[:m]) + (1.0,)
     if code == _ops.SELECT:
-        chosen = 1 + select_index(kids[0].data, len(kids) - 1)
+        index = kids[0].data
+        chosen = 1 + select_index(index, len(kids) - 1)
+        _ = kids[0] >= index and kids[0] <= index   # inside a trace: guards on the index
         return tuple(1.0 if i == chosen else None for i in range(len(kids)))
     if code == _ops.MAXDATA:
         return (None,) * len(kids)
@@ -97,6 +99,11 @@ def _native_sweep(V: type) -> Any:
     from ._engines import cengine_or_none
     cengine = cengine_or_none()
     if cengine is None or not issubclass(V, cengine.Value):
+        return None
+    if _trace.current() is not None:
+        # compile_fn is tracing: the Python sweep's comparisons (relu's and
+        # abs's masks, pow's zero tests, select's index) become guards; the
+        # C sweep would freeze them.
         return None
     return cengine._grad_graph, cengine._grad_numbers
 

@@ -213,6 +213,8 @@ def valid_args(graph):
         "pg_program_held_constants": {"p": program, "max": 2, "ids": ffi.new("int32_t[2]")},
         "pg_program_run": {"p": program, "nrows": 2, "batch": d1, "out": d2, "backward": 0, "scale": 1.0,
                            "bad_row": ffi.new("int64_t *")},
+        "pg_grad_graph": {"root": y, "seed": -1, "ninputs": 1, "inputs": ids, "out": ffi.new("int32_t[2]")},
+        "pg_grad_numbers": {"root": y, "seed": 1.0, "ninputs": 1, "inputs": ids, "out": ffi.new("double[2]")},
         "pg_fill_grad": {"n": 2, "ids": ids, "g": 0.0},
         "pg_sgd_step": {"n": 2, "ids": ids, "lr": 0.0, "momentum": 0.5, "velocity": d1},
         "pg_adam_step": {"n": 2, "ids": ids, "lr": 0.0, "beta1": 0.9, "beta2": 0.99, "eps": 1e-8, "t": 1,

@@ -97,11 +97,11 @@ def test_a_gradient_penalty_compiles_with_eager_numbers(engine):
     w = engine(0.7)
 
     def loss(x):
-        y = (w * x).tanh() * x
+        y = (w * x).tanh() * x + (x - 1).relu() * w + abs(x + 0.5)
         (dx,) = pygrad.grad(y, [x], create_graph=True)
         return y * y + 0.1 * dx * dx
     f = pygrad.compile_fn(loss, params=[w])
-    for x in (0.3, -1.2, 2.0):
+    for x in (0.3, -1.2, 2.0, 1.5, -0.7, 0.9):   # relu's and abs's masks change between calls
         w.grad = 0.0
         got = f.accumulate(x)
         got_grad = w.grad
@@ -174,3 +174,40 @@ def test_hessian_of_small_functions_against_torch(engine):
         for row, trow in zip(h, t.tolist()):
             for a, b in zip(row, trow):
                 assert abs(a - b) <= 1e-12 * max(1.0, abs(b))
+
+
+@pytest.mark.exact_node_counts
+def test_gradient_graphs_release_every_node():
+    """The C sweep's temporary nodes and dropped gradient graphs all go back."""
+    import gc
+    from pygrad._ffi import ffi, lib
+    V = pygrad.value_class("c")
+
+    def live():
+        gc.collect()
+        s = ffi.new("pg_stats_t *")
+        lib.pg_stats(s)
+        return s.live
+    before = live()
+    for _ in range(3):
+        a, b = V(0.3), V(-1.2)
+        gs = pygrad.grad(expression(a, b), [a, b, a], create_graph=True)
+        pygrad.grad(gs[0] * gs[1], [a, b])
+        pygrad.hvp(expression, [0.3, -1.2], [1.0, -1.0])
+        pygrad.hessian(expression, [0.3, -1.2])
+        expression(a, b).backward(create_graph=True)
+        del a, b, gs
+    assert live() == before
+
+
+def test_a_negative_zero_gradient_is_backwards_zero(engine):
+    x = engine(0.0)
+    y = x * -1.0 * 0.0 + x * 0.0         # d/dx: -0.0 + 0.0
+    (g,) = pygrad.grad(y, [x], create_graph=True)
+    y.backward()
+    assert repr(g.data) == repr(x.grad)
+    z = x * -0.0
+    (g,) = pygrad.grad(z, [x], create_graph=True)
+    x.grad = 0.0
+    z.backward()
+    assert repr(g.data) == repr(x.grad) == "0.0"
