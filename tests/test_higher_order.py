@@ -130,6 +130,7 @@ def mlp_loss(model, ps, relu, matvec, lift):
     return total * (1.0 / len(X)) + 1e-4 * sum(p * p for p in ps)
 
 
+@pytest.mark.slow   # importing torch takes seconds
 def test_hvp_on_the_demo_mlp_against_torch(engine):
     torch = pytest.importorskip("torch")
     import pygrad.nn
@@ -162,6 +163,7 @@ def test_hvp_on_the_demo_mlp_against_torch(engine):
     assert scale > 0 and max(abs(a - b) for a, b in zip(got, want)) <= 1e-12 * scale
 
 
+@pytest.mark.slow
 def test_hessian_of_small_functions_against_torch(engine):
     torch = pytest.importorskip("torch")
     fs = [(lambda a, b: (a * b).tanh() + a.exp() * b, lambda a, b: torch.tanh(a * b) + torch.exp(a) * b),
@@ -189,7 +191,7 @@ def test_gradient_graphs_release_every_node():
         lib.pg_stats(s)
         return s.live
     before = live()
-    for _ in range(3):
+    for _ in range(2):
         a, b = V(0.3), V(-1.2)
         gs = pygrad.grad(expression(a, b), [a, b, a], create_graph=True)
         pygrad.grad(gs[0] * gs[1], [a, b])
