@@ -68,7 +68,7 @@ class Guard(NamedTuple):
 
 def _user_frame(depth: int) -> Any:
     """The first frame outside pygrad, from `depth` frames up."""
-    f = sys._getframe(depth + 1)
+    f: Any = sys._getframe(depth + 1)
     while f is not None and f.f_code.co_filename.startswith(_PKG):
         f = f.f_back
     return f
@@ -168,7 +168,7 @@ _COMPARISONS = (("__lt__", LT), ("__le__", LE), ("__gt__", GT), ("__ge__", GE))
 
 def _patch(V: type) -> Dict[str, Any]:
     saved = {name: V.__dict__.get(name) for name in ["data"] + [n for n, _ in _COMPARISONS]}
-    setattr(V, "data", _recording_data(_lookup(V, "data")))
+    V.data = _recording_data(_lookup(V, "data"))
     for name, cmp in _COMPARISONS:
         setattr(V, name, _recording_compare(cmp, _lookup(V, name)))
     return saved

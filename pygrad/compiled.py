@@ -193,8 +193,8 @@ class _Variants:
     a list: a row goes to the program whose outcomes agree with the row's
     up to the guard that failed)."""
 
-    def __init__(self, owner: "CompiledFunction", kwargs: Dict[str, Any]) -> None:
-        self.owner, self.kwargs = owner, kwargs
+    def __init__(self, owner: "CompiledFunction", kwargs: Dict[str, Any], shape: Any) -> None:
+        self.owner, self.kwargs, self.shape = owner, kwargs, shape
         self.programs: List[Program] = []
 
     def add(self, prog: Program) -> Program:
@@ -304,8 +304,7 @@ class CompiledFunction:
                 self._programs.move_to_end(key)
                 return family.programs[0], key
             self._misses += 1
-        family = _Variants(self, kwargs)
-        family.shape = key[0] if kwargs else key  # type: ignore[index]
+        family = _Variants(self, kwargs, key[0] if kwargs else key)  # type: ignore[index]
         prog = family.add(self._trace_one(flat, kwargs, family.shape))
         with self._lock:
             self._programs[key] = family

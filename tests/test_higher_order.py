@@ -182,6 +182,7 @@ def test_hessian_of_small_functions_against_torch(engine):
 def test_gradient_graphs_release_every_node():
     """The C sweep's temporary nodes and dropped gradient graphs all go back."""
     import gc
+
     from pygrad._ffi import ffi, lib
     V = pygrad.value_class("c")
 
