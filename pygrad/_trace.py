@@ -168,7 +168,7 @@ _COMPARISONS = (("__lt__", LT), ("__le__", LE), ("__gt__", GT), ("__ge__", GE))
 
 def _patch(V: type) -> Dict[str, Any]:
     saved = {name: V.__dict__.get(name) for name in ["data"] + [n for n, _ in _COMPARISONS]}
-    V.data = _recording_data(_lookup(V, "data"))
+    V.data = _recording_data(_lookup(V, "data"))  # type: ignore[attr-defined]
     for name, cmp in _COMPARISONS:
         setattr(V, name, _recording_compare(cmp, _lookup(V, name)))
     return saved
