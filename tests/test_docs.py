@@ -13,6 +13,7 @@ import glob
 import inspect
 import os
 import pydoc
+import re
 import subprocess
 import sys
 
@@ -116,3 +117,53 @@ def test_the_site_builds_strict_with_an_entry_for_every_public_name(tmp_path):
     assert not missing, missing
     # each entry shows its signature: a function's name followed by its parameters
     assert "doc-signature" in html and html.count("doc-signature") >= 40
+
+
+# -- install text -----------------------------------------------------------------
+
+def user_text_files():
+    """README, the docs pages and pygrad's own sources (its messages)."""
+    return ([os.path.join(ROOT, "README.md")] + DOCS
+            + sorted(glob.glob(os.path.join(os.path.dirname(pygrad.__file__), "*.py"))))
+
+
+def test_no_user_text_installs_pygrad_from_the_package_index():
+    # pygrad is not on PyPI yet: `pip install pygrad-cffi` (or `pygrad`)
+    # would fail, or install another project. Install text names a checkout
+    # (`.`, `-e .`, `".[extra]"`) or a wheel file.
+    bad = []
+    for path in user_text_files():
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if re.search(r"pip install\b[^`\n]*?(?<![\w/.-])pygrad(-cffi)?(?![\w/.*-])", line):
+                    bad.append(f"{os.path.relpath(path, ROOT)}:{n}: {line.strip()}")
+    assert not bad, bad
+
+
+def test_the_core_load_advice_is_a_command_that_can_work():
+    from pygrad._coreinfo import why_no_core
+    advice = why_no_core(OSError("test"))
+    assert "pygrad-cffi" not in advice and "pip install --force-reinstall --no-cache-dir ." in advice
+
+
+def test_the_readme_set_up_commands_install_editable():
+    # An editable install builds the C core into the checkout, so a Python
+    # started in the checkout root (which imports the source tree) gets it.
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        first_block = re.search(r"^```bash\n(.*?)^```$", f.read(), re.S | re.M).group(1)
+    installs = re.findall(r"pip install [^&\n]*", first_block)
+    assert len(installs) >= 2
+    assert all(cmd.startswith("pip install -e ") for cmd in installs), installs
+
+
+def test_python_started_in_the_checkout_root_gets_this_engine_set_up():
+    # What the README's set-up gives: the checkout's own pygrad, with the
+    # C engine whenever the C core is built here.
+    from pygrad._engines import cengine_or_none
+    code = "import pygrad, os; print(os.path.dirname(os.path.dirname(pygrad.__file__))); print(pygrad.get_engine())"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYGRAD_ENGINE", "PYTHONPATH")}
+    done = subprocess.run([sys.executable, "-c", code], cwd=PYGRAD_HOME, env=env,
+                          capture_output=True, text=True, timeout=60, check=True)
+    home, engine = done.stdout.split()
+    assert home == PYGRAD_HOME
+    assert engine == ("c" if cengine_or_none() is not None else "python"), done.stderr
