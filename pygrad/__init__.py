@@ -22,7 +22,7 @@ from .select import max_data, select
 from .viz import draw, to_dot
 
 __version__ = "0.1.0"
-__all__ = ["Value", "ML_Framework", "use_engine", "get_engine", "ENGINES", "sum", "dot",
+__all__ = ["Value", "ML_Framework", "use_engine", "get_engine", "value_class", "ENGINES", "sum", "dot",
            "compile", "compile_fn", "CompiledFunction", "Program", "select", "max_data", "optim",
            "no_grad", "set_grad_enabled", "is_grad_enabled", "TracerError", "TracerWarning",
            "gradcheck", "GradcheckError", "to_dot", "draw", "__version__"]

@@ -4,6 +4,7 @@ settings of both common type checkers: `mypy --strict` and pyright's
 a user script that imports pygrad by each of those paths. pyright is
 skipped where it cannot run (it is a node program: the [test] extra
 installs its wrapper on CPython; node comes from the system)."""
+import ast
 import json
 import os
 import shutil
@@ -70,3 +71,49 @@ def test_the_user_script_uses_every_public_name():
     import pygrad.engine
     missing = [n for n in pygrad.__all__ + pygrad.engine.__all__ if n not in text and n != "__version__"]
     assert not missing, missing
+
+
+def documented_paths():
+    """Each `import pygrad...` / `from pygrad... import ...` statement and
+    each `pygrad.<name>` reference in the python blocks of README.md and
+    docs/, as lines of a script (so a new page is covered as it is written)."""
+    from test_docs import DOCS
+    from test_readme import README, python_blocks
+    imports, refs = {"import pygrad"}, set()
+    for path in [README] + DOCS:
+        for _, source in python_blocks(path):
+            for node in ast.walk(ast.parse(source)):
+                if isinstance(node, ast.Import):
+                    imports |= {f"import {a.name}" for a in node.names if a.name.split(".")[0] == "pygrad"}
+                elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "pygrad":
+                    imports |= {f"from {node.module} import {a.name}" for a in node.names}
+                    refs |= {a.name for a in node.names}
+                elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "pygrad":
+                    refs.add(f"pygrad.{node.attr}")
+    # each name is used once, so that no import is an unused one
+    return sorted(imports) + [f"print({ref})" for ref in sorted(refs)]
+
+
+def test_the_documented_paths_script_is_not_empty():
+    lines = documented_paths()
+    assert "from pygrad.engine import Value" in lines and "print(pygrad.compile_fn)" in lines, lines
+
+
+@pytest.mark.parametrize("checker", ["mypy", "pyright"])
+def test_every_import_in_the_docs_and_readme_passes_strict(checker, tmp_path):
+    script = tmp_path / "docs_imports.py"
+    script.write_text("\n".join(documented_paths()) + "\n")
+    if checker == "mypy":
+        pytest.importorskip("mypy")
+        cmd = [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--follow-imports=silent",
+               "--config-file", os.devnull, str(script)]
+        run = subprocess.run(cmd, capture_output=True, text=True, cwd=PYGRAD_HOME, timeout=300)
+    else:
+        cmd = pyright_command()
+        if cmd is None:
+            pytest.skip("pyright (and node) not available")
+        (tmp_path / "pyrightconfig.json").write_text(json.dumps({"typeCheckingMode": "strict"}))
+        run = subprocess.run(cmd + ["-p", str(tmp_path / "pyrightconfig.json"), "--pythonpath", sys.executable,
+                                    str(script)], capture_output=True, text=True, timeout=300,
+                             env=pyright_env(), cwd=tmp_path)
+    assert run.returncode == 0, script.read_text() + run.stdout + run.stderr

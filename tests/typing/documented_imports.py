@@ -31,6 +31,7 @@ from pygrad import (
     set_grad_enabled,
     to_dot,
     use_engine,
+    value_class,
 )
 from pygrad.engine import ML_Framework as EngineFramework
 from pygrad.engine import Value as EngineValue
@@ -56,6 +57,8 @@ opts = [SGD(model.parameters(), lr=0.1), Adam(model.parameters(), lr=1e-3),
 engines: List[str] = sorted(ENGINES)
 name: str = get_engine()
 use_engine(name)
+reference_class = value_class("python")
+leaf: Value = reference_class(1.0)
 with no_grad():
     enabled: bool = is_grad_enabled()
 previous = set_grad_enabled(True)
