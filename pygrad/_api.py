@@ -189,7 +189,7 @@ class ValueBase:
             """One node for values[0] + values[1] + ..., added left to right (as `pygrad.sum`)."""
         @staticmethod
         def dot(ws: Sequence[Operand], xs: Sequence[Operand], b: Operand) -> "ValueBase":
-            """One node for b + ws[0]*xs[0] + ws[1]*xs[1] + ..., added left to right (as `pygrad.dot`)."""
+            """One node for `b + ws[0]*xs[0] + ws[1]*xs[1] + ...`, added left to right (as `pygrad.dot`)."""
         @staticmethod
         def dense(rows: Sequence[Sequence[Operand]], biases: Sequence[Operand]
                   ) -> Callable[..., List["ValueBase"]]:

@@ -167,3 +167,16 @@ def test_python_started_in_the_checkout_root_gets_this_engine_set_up():
     home, engine = done.stdout.split()
     assert home == PYGRAD_HOME
     assert engine == ("c" if cengine_or_none() is not None else "python"), done.stderr
+
+
+def test_docstring_examples_run(engine):
+    # The API reference shows the docstrings: their >>> examples run too.
+    import doctest
+    import pygrad._api
+    finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    tests = [t for mod in (pygrad, pygrad._api, pygrad.nn, pygrad.optim, pygrad.compiled)
+             for t in finder.find(mod, globs={"Value": engine, "pygrad": pygrad}) if t.examples]
+    assert tests, "no docstring examples found"
+    for t in tests:
+        runner.run(t)
+    assert runner.failures == 0, runner.summarize()
