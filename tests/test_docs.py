@@ -9,6 +9,7 @@
 - the site builds with warnings as errors and has an entry, with its
   signature, for every public name (slow: it runs mkdocs).
 """
+import doctest
 import glob
 import inspect
 import os
@@ -21,6 +22,7 @@ import pytest
 from test_readme import PYGRAD_HOME, ROOT, expected_output, python_blocks
 
 import pygrad
+import pygrad._api
 import pygrad.engine
 import pygrad.nn
 import pygrad.optim
@@ -171,8 +173,6 @@ def test_python_started_in_the_checkout_root_gets_this_engine_set_up():
 
 def test_docstring_examples_run(engine):
     # The API reference shows the docstrings: their >>> examples run too.
-    import doctest
-    import pygrad._api
     finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
     tests = [t for mod in (pygrad, pygrad._api, pygrad.nn, pygrad.optim, pygrad.compiled)
              for t in finder.find(mod, globs={"Value": engine, "pygrad": pygrad}) if t.examples]
