@@ -14,16 +14,16 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from . import optim
 from ._engines import ENGINES, get_engine, use_engine, value_class
+from ._select import max_data, select
 from ._trace import TracerError, TracerWarning
 from .compiled import CompiledFunction, Program, compile, compile_fn
 from .functional import grad, hessian, hvp, jvp
 from .grad_mode import is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck
-from .select import max_data, select
 from .viz import draw, to_dot
 
 __version__ = "0.1.0"
-__all__ = ["Value", "ML_Framework", "use_engine", "get_engine", "ENGINES", "sum", "dot",
+__all__ = ["Value", "ML_Framework", "use_engine", "get_engine", "value_class", "ENGINES", "sum", "dot",
            "compile", "compile_fn", "CompiledFunction", "Program", "select", "max_data", "optim",
            "no_grad", "set_grad_enabled", "is_grad_enabled", "TracerError", "TracerWarning",
            "grad", "hvp", "hessian", "jvp",

@@ -18,6 +18,7 @@ each with a copy that has its op code bound and calls C directly
 (cengine._install_operators): the extra Python call through a hook costs
 about 7% of an op there. The docstrings and types stay these.
 """
+import inspect
 import numbers
 from typing import (
     TYPE_CHECKING,
@@ -118,9 +119,35 @@ def _must(out: Any, name: str, other: object) -> Any:
 
 
 class ValueBase:
-    """A scalar and its gradient. Both engines' `Value` derive from this."""
+    """`Value(data, *, label='')`: a number that records how it was computed.
+
+    Arithmetic on Values (`+ - * / **`, `relu()`, `tanh()`, `exp()`,
+    `log()`, `sigmoid()`, `abs()`), with numbers on either side, gives new
+    Values and builds a graph; `out.backward()` then sets `.grad` of every
+    Value below `out` to d out / d value. `data` and `grad` are floats and
+    may be assigned (an optimizer step: `p.data -= lr * p.grad`).
+
+    `data` is an int, float or numpy real scalar (stored as float); `label`
+    is an optional name shown by `pygrad.to_dot` / `pygrad.draw`.
+
+        >>> x = Value(2.0, label="x")
+        >>> y = 3 * x**2 - 4 * x + 5
+        >>> y.backward()
+        >>> x.grad
+        8.0
+
+    Both engines' `Value` classes derive from this one and behave the same.
+    """
 
     __slots__ = ()
+    if not TYPE_CHECKING:
+        # What help(Value) and inspect.signature(Value) show: the engines'
+        # __init__/__new__ also take micrograd's _children and _op, which a
+        # user never passes (pygrad refuses custom op nodes).
+        __signature__ = inspect.Signature([
+            inspect.Parameter("data", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+            inspect.Parameter("label", inspect.Parameter.KEYWORD_ONLY, default=""),
+        ])
     # numpy scalars on the left (np.float64(2) * v) defer to our reflected ops.
     __array_ufunc__ = None
     if not TYPE_CHECKING:
@@ -129,17 +156,20 @@ class ValueBase:
         label = ""
 
     if TYPE_CHECKING:   # what every engine supplies
-        def __init__(self, data: float, _children: Tuple[()] = (), _op: str = "", label: str = "") -> None: ...
+        def __init__(self, data: float, *, label: str = "") -> None: ...
         @property
-        def label(self) -> str: ...
+        def label(self) -> str:
+            """A name for `pygrad.to_dot` / `pygrad.draw` (micrograd lecture's `label`); '' if none."""
         @label.setter
         def label(self, text: str) -> None: ...
         @property
-        def data(self) -> float: ...
+        def data(self) -> float:
+            """The value, a float; assignable (`p.data -= lr * p.grad`)."""
         @data.setter
         def data(self, x: float) -> None: ...
         @property
-        def grad(self) -> float: ...
+        def grad(self) -> float:
+            """d(root)/d(this Value) after `root.backward()`; 0.0 until then; assignable."""
         @grad.setter
         def grad(self, g: float) -> None: ...
         _opcode: int                    # the op code (a row of _ops.TABLE); LEAF for a leaf
@@ -147,15 +177,24 @@ class ValueBase:
         def _binary_op(self, op: int, kop: int, other: object) -> Any: ...
         def _reflected_op(self, op: int, other: object) -> Any: ...
         def _unary_op(self, op: int) -> "ValueBase": ...
-        def backward(self) -> None: ...
-        def _backward(self) -> None: ...
+        def backward(self) -> None:
+            """Set `grad` of every Value below this one to d(self)/d(that Value).
+
+            Gradients add up: call `zero_grad()` (or set `grad = 0.0`)
+            between steps, as in micrograd."""
+        def _backward(self) -> None:
+            """One node's step of backward: push this node's grad into its children (the lecture's `_backward`)."""
         @staticmethod
-        def sum(values: Iterable[Operand]) -> "ValueBase": ...
+        def sum(values: Iterable[Operand]) -> "ValueBase":
+            """One node for values[0] + values[1] + ..., added left to right (as `pygrad.sum`)."""
         @staticmethod
-        def dot(ws: Sequence[Operand], xs: Sequence[Operand], b: Operand) -> "ValueBase": ...
+        def dot(ws: Sequence[Operand], xs: Sequence[Operand], b: Operand) -> "ValueBase":
+            """One node for `b + ws[0]*xs[0] + ws[1]*xs[1] + ...`, added left to right (as `pygrad.dot`)."""
         @staticmethod
         def dense(rows: Sequence[Sequence[Operand]], biases: Sequence[Operand]
-                  ) -> Callable[..., List["ValueBase"]]: ...
+                  ) -> Callable[..., List["ValueBase"]]:
+            """A fused dense layer: `layer = Value.dense(rows, biases)`, then `layer(xs, relu)`
+            gives b + w . xs (relu'd if relu is true) for each row of weights, as a list of Values."""
 
     # -- operators: one line each --------------------------------------------
 

@@ -46,6 +46,8 @@ def why_no_core(load_error: Optional[BaseException]) -> str:
         reasons.append(f"you are importing pygrad from the source tree at {root}, which has no compiled core; "
                        "run `pip install -e .`, or run from another directory")
     if not reasons:
-        reasons.append(f"pygrad's C core failed to load ({load_error}); reinstall pygrad "
-                       "(`pip install --force-reinstall --no-cache-dir pygrad-cffi`)")
+        # pygrad is not on PyPI yet: reinstall from where it came from.
+        reasons.append(f"pygrad's C core failed to load ({load_error}); reinstall pygrad from its "
+                       "source checkout (`pip install --force-reinstall --no-cache-dir .` there) "
+                       "or from its wheel file")
     return "; and ".join(reasons)

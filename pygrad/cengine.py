@@ -227,11 +227,14 @@ _new = _Handle.__new__
 
 
 class Value(_Handle, ValueBase):
-    """A scalar and its gradient, stored in the C core.
+    """A scalar and its gradient, on the C engine (the default).
 
-    A handle holds its node's id. Intermediate nodes need no handle: parents
-    keep their children alive in C, and `_prev` wraps a child on demand.
+    The default engine: each operator and `backward()` is one call into the
+    C core. Same API and the same numbers as the reference engine's Value;
+    the operators and methods are listed below.
     """
+    # A handle holds its node's id. Intermediate nodes need no handle: parents
+    # keep their children alive in C, and `_prev` wraps a child on demand.
 
     __slots__ = ("_label", "_operands", "__dict__", "__weakref__")
     _operands: Tuple[Any, ...]   # the handles `_children` gave, kept (set on first use)
@@ -256,7 +259,8 @@ class Value(_Handle, ValueBase):
         return self
 
     def __init__(self, data, _children=(), _op="", label=""):
-        """Value(data, label=''): a leaf holding float(data) (its node is made in __new__)."""
+        """A leaf holding float(data); TypeError if data is not a real number."""
+        # (its node was made in __new__)
         if _children or _op or label or type(self) is not Value:
             check_leaf_args(_children, _op)
             if label:

@@ -156,6 +156,10 @@ class Program:
 
 
 class CacheInfo(NamedTuple):
+    """What `CompiledFunction.cache_info()` returns, as functools.lru_cache's:
+    calls that found their program, traces made, the cache's size limit (in
+    argument shapes) and the programs it holds."""
+
     hits: int
     misses: int
     maxsize: int

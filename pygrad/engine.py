@@ -5,6 +5,10 @@ from typing import TYPE_CHECKING, Any
 
 from ._engines import value_class
 
+# Names listed here are this module's public API, for type checkers too
+# (pyright reads an `import X as Y` as private unless it is listed).
+__all__ = ["Value", "ML_Framework"]
+
 if TYPE_CHECKING:
     from ._api import ValueBase as Value
     ML_Framework = Value

@@ -20,6 +20,7 @@ parameters, do accumulate the backward pass's gradients.)
 """
 import math
 from dataclasses import dataclass
+from typing import Any, Callable, List
 
 from ._api import ValueBase
 from ._engines import value_class
@@ -34,7 +35,7 @@ class GradcheckError(AssertionError):
     An AssertionError (PyTorch's GradcheckError is a RuntimeError) so test
     runners report it as a failed check, not as a crash."""
 
-    def __init__(self, result):
+    def __init__(self, result: "GradcheckResult") -> None:
         super().__init__(f"gradcheck failed: {result}")
         self.result = result
 
@@ -53,8 +54,8 @@ class GradcheckResult:
     numeric: float
     abs_error: float
     rel_error: float
-    analytic_grads: list
-    numeric_grads: list
+    analytic_grads: List[float]
+    numeric_grads: List[float]
 
     def __bool__(self):
         return self.ok
@@ -65,7 +66,8 @@ class GradcheckResult:
                 f"numeric {self.numeric!r}, abs error {self.abs_error:.3g}, rel error {self.rel_error:.3g}")
 
 
-def gradcheck(f, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, order=1):
+def gradcheck(f: Callable[..., Any], inputs: Any, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
+              raise_exception: bool = True, order: int = 1) -> "GradcheckResult":
     """Check f's autograd gradients against central finite differences.
 
     `inputs`: a Value or number, or a sequence of them; numbers become

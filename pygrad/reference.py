@@ -283,12 +283,17 @@ def set_grad_enabled(on):
 
 
 class Value(ValueBase):
-    """A scalar and its gradient, in pure Python."""
+    """A scalar and its gradient, on the pure-Python reference engine.
+
+    The reference engine (PYGRAD_ENGINE=python): plain Python, the
+    specification the C engine matches. Same API and the same numbers as
+    the C engine's Value; the operators and methods are listed below.
+    """
 
     __slots__ = ("_data", "_grad", "_opcode", "_children", "__dict__", "__weakref__")
 
     def __init__(self, data, _children=(), _op="", label=""):
-        """Value(data, label=''): a leaf holding float(data); TypeError if data is not a real number."""
+        """A leaf holding float(data); TypeError if data is not a real number."""
         check_leaf_args(_children, _op)
         self._data = as_float(data)
         self._grad = 0.0

@@ -32,7 +32,7 @@ draws everything. The walk is iterative, so graphs a million nodes deep are
 fine.
 """
 from collections import deque
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from . import _ops
 from ._api import ValueBase
@@ -42,7 +42,7 @@ __all__ = ["draw", "to_dot"]
 RANKDIRS = ("LR", "RL", "TB", "BT")
 
 
-def to_dot(root, max_nodes=500, rankdir="LR"):
+def to_dot(root: ValueBase, max_nodes: Optional[int] = 500, rankdir: str = "LR") -> str:
     """Graphviz DOT text for the graph below `root`, with data, grad and op
     per node (see the module docstring for the layout and truncation)."""
     _check_args(root, max_nodes, rankdir)
@@ -69,7 +69,7 @@ def to_dot(root, max_nodes=500, rankdir="LR"):
     return "\n".join(lines) + "\n"
 
 
-def draw(root, filename=None, format="svg", **kwargs):
+def draw(root: ValueBase, filename: Optional[str] = None, format: str = "svg", **kwargs: Any) -> Any:
     """Render `to_dot(root, **kwargs)` with the optional graphviz package.
 
     With `filename`, writes `filename + "." + format` (e.g. "graph" ->
