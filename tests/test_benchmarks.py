@@ -48,11 +48,12 @@ def test_floor_backward_gives_pygrads_gradients_bitwise(floor_module, engine, bu
     assert any(x.grad != 0.0 for x in leaves)
 
 
-def test_floor_train_step_gives_pygrads_compiled_losses_bitwise(floor_module, engine):
-    X, y = workloads.make_moons(40)
+@pytest.mark.parametrize("lanes", [False, True], ids=["exact-order", "8-row-lanes"])
+def test_floor_train_step_gives_pygrads_compiled_losses_bitwise(floor_module, engine, lanes):
+    X, y = workloads.make_moons(42)          # 5 blocks of 8 rows and a partial one
     eng = load([pygrad.get_engine()])[0][0]
     step = workloads.compiled_demo(eng, X, y)
-    in_c = floor.trainer(floor_module, workloads.SIZES, X, y, workloads.ALPHA)
+    in_c = floor.trainer(floor_module, workloads.SIZES, X, y, workloads.ALPHA, lanes=lanes)
     lrs = [1.0 - 0.9 * k / 100 for k in range(6)]
     ours, floors = [step(lr) for lr in lrs], [in_c(lr) for lr in lrs]
     assert list(map(repr, ours)) == list(map(repr, floors))
