@@ -173,7 +173,7 @@ def main(argv=None):
     print(report.table(results))
     lines, ok = checks(results)
     print("\n" + "\n".join(lines) if lines else "")
-    print(f"{seconds['cpu']:.0f} s of CPU, {seconds['wall']:.0f} s of wall")
+    print(f"{seconds['cpu']:.1f} s of CPU, {seconds['wall']:.1f} s of wall")
     write(args, info, cfg, seconds, engines, missing, results)
     return 0 if ok else 1
 

@@ -6,8 +6,6 @@ p.grad. Written here from that description, so that the baseline is what
 microgpt users run, not a tuned rival (an iterative sort, for one, would
 flatter it)."""
 import math
-import sys
-from contextlib import contextmanager
 
 
 class MicrogptValue:
@@ -70,26 +68,11 @@ class MicrogptValue:
                 for child in v._children:
                     build_topo(child)
                 topo.append(v)
-        with recursion_room():
-            build_topo(self)
+        build_topo(self)   # microgpt's graphs are a few hundred deep (block_size 16): within Python's limit
         self.grad = 1
         for v in reversed(topo):
             for child, local_grad in zip(v._children, v._local_grads):
                 child.grad += local_grad * v.grad
-
-
-@contextmanager
-def recursion_room(depth=20_000):
-    """microgpt's graphs on long documents run deeper than Python's default
-    limit of 1,000 (the published script is run on short names). From 3.11 a
-    Python-to-Python call uses no C stack, so the limit may rise safely."""
-    old = sys.getrecursionlimit()
-    if sys.version_info >= (3, 11) and old < depth:
-        sys.setrecursionlimit(depth)
-    try:
-        yield
-    finally:
-        sys.setrecursionlimit(old)
 
 
 def adam_loop(params, m, v, step, lr, betas, eps):

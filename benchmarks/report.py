@@ -5,7 +5,7 @@ with like, eager against eager, compiled against compiled."""
 import csv
 import io
 
-HINT = ("! marks a row to read with care: wall far from CPU means other processes held the core "
+HINT = ("Rows marked ! are to be read with care: wall far from CPU means other processes held the core "
         "(or the code waited), so read the CPU column; a wide spread means the samples disagree, "
         "so rerun with more --reps on a quieter machine")
 
