@@ -15,8 +15,7 @@ import subprocess
 import sys
 import time
 
-from . import ROOT
-from . import external, report
+from . import ROOT, external, report
 from .harness import ENGINES, load
 from .progress import Progress
 from .workloads import FULL, QUICK, WORKLOADS, Context

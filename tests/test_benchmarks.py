@@ -9,7 +9,6 @@ import io
 import json
 import os
 import runpy
-import statistics
 import subprocess
 import sys
 import textwrap
