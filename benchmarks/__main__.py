@@ -159,7 +159,8 @@ def main(argv=None):
     info = machine(argv)
     print(f"{info['command']}  ({cfg['mode']} mode, {cfg['reps']} samples per engine, engines alternating; "
           f"times are process CPU, wall beside them)")
-    print(f"Python {info['python']} on {info['platform']}, {info['cpu']}, {info['cores']} cores, "
+    load_avg = f", load average {info['loadavg'][0]:.1f}" if info["loadavg"] else ""
+    print(f"Python {info['python']} on {info['platform']}, {info['cpu']}, {info['cores']} cores{load_avg}, "
           f"commit {info['commit'] or 'unknown'}")
     for name, why in missing.items():
         print(f"missing {name}: {why}")
