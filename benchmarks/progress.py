@@ -41,11 +41,13 @@ class Progress:
         self.current, self.rounds = name, 0
         self._say(f"{name} ...")
 
-    def tick(self):
-        """One round of samples done (harness.alternate calls it)."""
-        self.rounds += 1
+    def tick(self, done=None):
+        """A round of samples done (harness.alternate calls it), or what `done` says
+        (a workload's long set-up, such as building a million-node graph)."""
+        if done is None:
+            self.rounds += 1
         if self.clock() - self.last >= EVERY:
-            self._say(f"{self.current}: round {self.rounds} done")
+            self._say(f"{self.current}: {done or f'round {self.rounds}'} done")
 
     def finish(self):
         bar = self._bar() if self.enabled and self.clock() - self.t0 >= QUIET_FOR else None

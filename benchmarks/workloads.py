@@ -123,6 +123,8 @@ def _backward(ctx, workload, build):
                     return since(t0, nodes, 1e9)
             sample()
             grads[name], runs[name] = [repr(grad(x)) for x in leaves], sample
+            if ctx.tick:
+                ctx.tick(f"{name}'s graph and first backward")
         except Exception as exc:
             notes[name] = f"{type(exc).__name__}: {exc}"[:160]
     samples, failed = alternate(runs, ctx.cfg["reps"], warmup=0, collect=False, tick=ctx.tick)

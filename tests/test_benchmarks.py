@@ -406,9 +406,14 @@ def test_progress_is_quiet_at_first_then_plain_lines_off_a_terminal():
     p.start("b")
     clock.t = 20.0
     p.tick()
+    clock.t = 25.0
+    p.tick("a graph")                            # within 10 s of the last line: quiet
+    clock.t = 31.0
+    p.tick("the graph")
     p.finish()
     p.close()
-    assert out.getvalue().splitlines() == ["[1/3, 5 s] b ...", "[1/3, 20 s] b: round 1 done"]
+    assert out.getvalue().splitlines() == ["[1/3, 5 s] b ...", "[1/3, 20 s] b: round 1 done",
+                                           "[1/3, 31 s] b: the graph done"]
     silent = Progress(["a"], stream=io.StringIO(), enabled=False, clock=clock)
     clock.t = 100.0
     silent.start("a")
