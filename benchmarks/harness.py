@@ -116,7 +116,7 @@ def alternate(runs, reps, warmup=1, collect=True, tick=None):
 def row(workload, engine, unit, samples, **extra):
     """One result: raw samples (CPU; wall beside them where timed), their
     summaries, the warnings they earn, and what else the workload knows.
-    `mode` (eager or compiled) and `ref` (the engine this row's ratio is
+    `mode` (eager, compiled or plain C) and `ref` (the engine this row's ratio is
     taken against, in the same workload) come in `extra`."""
     timed = bool(samples) and isinstance(samples[0], tuple)
     cpu = [s[0] for s in samples] if timed else list(samples)

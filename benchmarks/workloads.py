@@ -31,7 +31,7 @@ class Context:
     cfg: dict              # QUICK or FULL, maybe with other reps
     cpp: str = None        # a C++ microgpt executable (--cpp)
     microgpt_data: str = None   # --microgpt-data: a file, or "names"
-    tick: object = None    # called after each round of samples (progress)
+    tick: object = None    # progress: tick() after each round of samples, tick(what) after other long steps
 
     def pygrad(self):
         return [e for e in self.engines if e.name in ("c", "python")]
