@@ -82,8 +82,8 @@ def plot(results, path):
         med = [r["median"] for r in mine]          # whiskers: the fastest and slowest sample
         whiskers = [[m - r.get("min", m) for m, r in zip(med, mine)], [r.get("max", m) - m for m, r in zip(med, mine)]]
         ax.errorbar([r["n"] for r in mine], med, yerr=whiskers, marker="o", capsize=3, label=engine)
-    ax.set(xscale="log", yscale="log", xlabel="graph size (nodes)", ylabel="backward, CPU ns per node",
-           title="Backward CPU time per node (median, min..max): flat = linear cost")
+    ax.set(xscale="log", yscale="log", xlabel="graph size (nodes)", ylabel="CPU ns per node: median, min..max",
+           title="Backward time per node: flat = linear cost")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path)
