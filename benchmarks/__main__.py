@@ -21,14 +21,25 @@ from .progress import Progress
 from .workloads import FULL, QUICK, WORKLOADS, Context
 
 
+def positive(text):
+    """argparse type: an int >= 1 (0 samples would leave nothing to take a median of)."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"wants a whole number >= 1, got {text!r}")
+    return n
+
+
 def parse(argv):
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="small sizes, 3 repetitions")
     p.add_argument("--only", help=f"comma-separated workloads: {', '.join(WORKLOADS)}")
     p.add_argument("--engines", default=",".join(ENGINES), help="comma-separated engines (default: all installed)")
-    p.add_argument("--reps", type=int, help="samples per engine (default: 3 quick, 5 full)")
+    p.add_argument("--reps", type=positive, help="samples per engine (default: 3 quick, 5 full)")
     p.add_argument("--engine", metavar="MODULE:CLASS", help="also time this micrograd-style Value class "
-                   "(a module or a path/to/file.py) on the eager workloads, once its gradients match pygrad's")
+                   "(a module or a path/to/file.py) on the graph workloads, once its gradients match pygrad's")
     p.add_argument("--json", metavar="PATH", help="write the raw samples and the machine's description")
     p.add_argument("--markdown", metavar="PATH", help="write the table as markdown")
     p.add_argument("--csv", metavar="PATH", help="write the table as CSV")

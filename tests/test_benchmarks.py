@@ -141,6 +141,13 @@ def test_unknown_workload_is_a_usage_error():
     assert proc.returncode == 2 and "unknown workload or engine: nonesuch" in proc.stderr
 
 
+@pytest.mark.parametrize("reps", ["0", "-1", "two"])
+def test_reps_below_one_is_a_usage_error(reps, cli):
+    with pytest.raises(SystemExit) as stop:
+        cli("--reps", reps, "--only", "memory")
+    assert stop.value.code == 2
+
+
 @pytest.mark.slow
 def test_plot_draws_time_per_node_against_size(tmp_path):
     pytest.importorskip("matplotlib")
