@@ -425,3 +425,15 @@ def test_progress_is_quiet_at_first_then_plain_lines_off_a_terminal():
     clock.t = 100.0
     silent.start("a")
     assert silent.stream.getvalue() == ""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a shell script stands in for the C++ port")
+def test_the_cpp_row_times_cpu_and_wall_over_the_same_whole_run(tmp_path):
+    fake = tmp_path / "microgpt_cpp"
+    fake.write_text('#!/bin/sh\n[ "$1" = --steps ] && [ "$2" = 4 ] || exit 3\necho "training: 0.125 ms/step"\n')
+    fake.chmod(0o755)
+    got = workloads._cpp_microgpt(str(fake), 4)
+    assert got["own_timer"] == 0.125 and got["mode"] == "compiled" and got["ref"] is None
+    assert len(got["samples"]) == len(got["wall_samples"]) == 1 and got["wall_median"] > 0
+    broken = workloads._cpp_microgpt(str(fake), 5)
+    assert "median" not in broken and "exit 3" in broken["note"]
