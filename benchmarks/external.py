@@ -32,8 +32,8 @@ def import_class(spec):
             where.loader.exec_module(module)
         else:
             module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise Refused(f"cannot import {module_name}: {exc}") from None
+    except Exception as exc:              # ImportError, or whatever the module raised (SyntaxError too)
+        raise Refused(f"cannot import {module_name}: {type(exc).__name__}: {exc}") from None
     cls = getattr(module, name, None)
     if not callable(cls):
         raise Refused(f"{module_name} has no class {name}")

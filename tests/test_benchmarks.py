@@ -376,12 +376,20 @@ def test_engine_option_refuses_a_class_with_a_wrong_gradient(values_file, cli):
     assert "pygrad's reference engine gives" in proc.stderr
 
 
-@pytest.mark.parametrize("spec, says", [("no_such_module_here:Value", "cannot import no_such_module_here"),
+@pytest.mark.parametrize("spec, says", [("no_such_module_here:Value", "cannot import no_such_module_here: "
+                                                                     "ModuleNotFoundError"),
                                         ("json:NoSuchClass", "json has no class NoSuchClass"),
                                         ("Value", "wants module:Class")])
 def test_engine_option_names_what_it_could_not_load(spec, says):
     with pytest.raises(external.Refused, match=says):
         external.load(spec)
+
+
+def test_engine_option_refuses_a_module_that_fails_to_import(tmp_path):
+    broken = tmp_path / "broken.py"
+    broken.write_text("class Value:\n    def __init__(self, data)\n")        # no colon
+    with pytest.raises(external.Refused, match=r"cannot import .*broken.py: SyntaxError"):
+        external.load(f"{broken}:Value")
 
 
 def test_the_check_accepts_pygrads_own_values(engine, values_file):
