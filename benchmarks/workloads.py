@@ -314,7 +314,7 @@ def microgpt_variants(ctx, mg):
     c = next((e for e in ctx.engines if e.name == "c"), None)
     if "CompiledGPT" in mg and c:          # compile_fn: forward and backward in C
         out[f"c compiled, {PYGRAD_ADAM}"] = (c.Value, mg["CompiledGPT"], partial(mg["train"], compiled=True),
-                                            "compiled", "C++" if ctx.cpp else None)
+                                            "compiled", None)    # (a --cpp row's time includes its start-up)
     return out
 
 
