@@ -1,4 +1,5 @@
-"""pygrad's benchmarks: `python -m benchmarks [--quick] [--json F] [--plot F]`.
+"""pygrad's benchmarks: `python -m benchmarks [--quick] [--engine MODULE:CLASS]
+[--json F] [--markdown F] [--csv F] [--plot F]` (all flags: --help).
 
 Run from the repository root, the source tree's `pygrad/` folder would
 shadow the installed, compiled pygrad, so the root moves to the end of

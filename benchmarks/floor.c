@@ -7,6 +7,10 @@
  *    as pygrad does, then one reverse sweep: the same sums, the same bits.
  * 2. micrograd's demo step (MLP, hinge loss, L2, SGD) with the arithmetic of
  *    pygrad's compiled step, op for op and in order: the same losses, bitwise.
+ * 3. the same step over 8 rows at a time, each row a lane of a vector, as
+ *    the compiled program's batched kernels run it: the real limit of a
+ *    compiled step. Each lane does a row's arithmetic and the gradients are
+ *    added row by row, so the losses stay the same bits.
  */
 #include <math.h>
 #include <stdint.h>
@@ -154,27 +158,143 @@ static void backward_row(int32_t nlayers, const int32_t *sizes, const double *pa
     }
 }
 
-/* One step: the loss (mean hinge + alpha * L2) at the current params, then
- * SGD. grad is scratch for np doubles. NaN if the net does not fit. */
-double fl_train_step(int32_t nlayers, const int32_t *sizes, int64_t np, double *params, double *grad,
-                     int64_t n, const double *X, const double *y, double alpha, double lr) {
-    if (nlayers < 1 || nlayers > FL_MAX_LAYERS || sizes[nlayers] != 1) return NAN;
+/* Does the net fit the floor's fixed arrays (and end in one score)? */
+static int fits(int32_t nlayers, const int32_t *sizes) {
+    if (nlayers < 1 || nlayers > FL_MAX_LAYERS || sizes[nlayers] != 1) return 0;
     for (int32_t l = 0; l <= nlayers; l++)
-        if (sizes[l] < 1 || sizes[l] > FL_MAX_WIDTH) return NAN;
-    fl_acts act;
-    double data_loss = 0.0;
-    for (int64_t i = 0; i < np; i++) grad[i] = 0.0;
-    for (int64_t r = 0; r < n; r++) {
-        double v = 1.0 + (-y[r]) * forward_row(nlayers, sizes, params, X + r * sizes[0], act);
-        double loss = v < 0.0 ? 0.0 : v;
-        data_loss += loss;
-        /* seeded with 1/n, as (loss / n).backward() */
-        backward_row(nlayers, sizes, params, act, (-y[r]) * ((double)(loss > 0.0) * (1.0 / (double)n)), grad);
-    }
+        if (sizes[l] < 1 || sizes[l] > FL_MAX_WIDTH) return 0;
+    return 1;
+}
+
+/* A row's hinge loss from its score; *gscore = d(mean loss)/d(score),
+ * seeded with 1/n as (loss / n).backward() seeds it. */
+static double hinge(double y, double score, int64_t n, double *gscore) {
+    double v = 1.0 + (-y) * score;
+    double loss = v < 0.0 ? 0.0 : v;
+    *gscore = (-y) * ((double)(loss > 0.0) * (1.0 / (double)n));
+    return loss;
+}
+
+/* The step's end, shared by both floors: L2 into the loss and the grads, then SGD. */
+static double l2_and_sgd(int64_t np, double *params, double *grad, int64_t n, double data_loss, double alpha,
+                         double lr) {
     double sq = params[0] * params[0];
     for (int64_t i = 1; i < np; i++) sq = sq + params[i] * params[i];
     /* the compiled L2 program adds p * alpha twice */
     for (int64_t i = 0; i < np; i++) grad[i] = (grad[i] + params[i] * alpha) + params[i] * alpha;
     for (int64_t i = 0; i < np; i++) params[i] = params[i] - lr * grad[i];
     return data_loss * (1.0 / (double)n) + alpha * sq;
+}
+
+/* One step: the loss (mean hinge + alpha * L2) at the current params, then
+ * SGD. grad is scratch for np doubles. NaN if the net does not fit. */
+double fl_train_step(int32_t nlayers, const int32_t *sizes, int64_t np, double *params, double *grad,
+                     int64_t n, const double *X, const double *y, double alpha, double lr) {
+    if (!fits(nlayers, sizes)) return NAN;
+    fl_acts act;
+    double data_loss = 0.0, gscore;
+    for (int64_t i = 0; i < np; i++) grad[i] = 0.0;
+    for (int64_t r = 0; r < n; r++) {
+        data_loss += hinge(y[r], forward_row(nlayers, sizes, params, X + r * sizes[0], act), n, &gscore);
+        backward_row(nlayers, sizes, params, act, gscore, grad);
+    }
+    return l2_and_sgd(np, params, grad, n, data_loss, alpha, lr);
+}
+
+/* ---- 3. the demo step over 8-row lanes ---------------------------------- */
+/* Row j of a block of 8 is lane j of every activation and gradient: the
+ * inner loops run over lanes with nothing between them, which the compiler
+ * turns into vector instructions (an AVX clone where the CPU has it, picked
+ * at load time, as the C core picks its AVX kernels). */
+
+#define FL_LANES 8
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define FL_VECTOR_CLONES __attribute__((target_clones("avx", "default")))
+#else
+#define FL_VECTOR_CLONES
+#endif
+
+typedef double fl_lane_acts[FL_MAX_LAYERS + 1][FL_MAX_WIDTH][FL_LANES];
+
+/* forward_row for rows X[0..m) (m <= 8; missing lanes are zeros). */
+FL_VECTOR_CLONES
+static void forward_lanes(int32_t nlayers, const int32_t *sizes, const double *p, const double *X, int m,
+                          fl_lane_acts act) {
+    for (int32_t i = 0; i < sizes[0]; i++)
+        for (int j = 0; j < FL_LANES; j++) act[0][i][j] = j < m ? X[j * sizes[0] + i] : 0.0;
+    for (int32_t l = 0; l < nlayers; l++) {
+        int32_t nin = sizes[l];
+        int relu = l < nlayers - 1;
+        for (int32_t k = 0; k < sizes[l + 1]; k++, p += nin + 1) {
+            double s[FL_LANES];
+            for (int j = 0; j < FL_LANES; j++) s[j] = p[nin];
+            for (int32_t i = 0; i < nin; i++)
+                for (int j = 0; j < FL_LANES; j++) s[j] = s[j] + p[i] * act[l][i][j];
+            for (int j = 0; j < FL_LANES; j++) act[l + 1][k][j] = relu && s[j] < 0.0 ? 0.0 : s[j];
+        }
+    }
+}
+
+/* backward_row for m rows at once. Hidden grads run over lanes; weight
+ * grads run over a neuron's weights, row after row (from a transposed copy
+ * of the inputs), so each one still adds its rows in order. */
+FL_VECTOR_CLONES
+static void backward_lanes(int32_t nlayers, const int32_t *sizes, const double *params, fl_lane_acts act,
+                           const double *gscore, int m, double *grad) {
+    int64_t offset[FL_MAX_LAYERS + 1] = {0};
+    for (int32_t l = 0; l < nlayers; l++) offset[l + 1] = offset[l] + (int64_t)sizes[l + 1] * (sizes[l] + 1);
+    double gout[FL_MAX_WIDTH][FL_LANES], gin[FL_MAX_WIDTH][FL_LANES], xt[FL_LANES][FL_MAX_WIDTH];
+    for (int j = 0; j < FL_LANES; j++) gout[0][j] = gscore[j];
+    for (int32_t l = nlayers - 1; l >= 0; l--) {
+        int32_t nin = sizes[l], nout = sizes[l + 1];
+        if (l < nlayers - 1)
+            for (int32_t k = 0; k < nout; k++)
+                for (int j = 0; j < FL_LANES; j++) gout[k][j] = (double)(act[l + 1][k][j] > 0.0) * gout[k][j];
+        for (int32_t i = 0; i < nin; i++)
+            for (int j = 0; j < FL_LANES; j++) xt[j][i] = act[l][i][j];
+        for (int32_t k = nout - 1; k >= 0; k--) {
+            const double *g = gout[k];
+            double *gw = grad + offset[l] + (int64_t)k * (nin + 1);
+            int32_t i = 0;
+            for (; i + FL_LANES <= nin; i += FL_LANES) {   /* 8 weights' sums in registers */
+                double s[FL_LANES];
+                for (int q = 0; q < FL_LANES; q++) s[q] = gw[i + q];
+                for (int j = 0; j < m; j++)
+                    for (int q = 0; q < FL_LANES; q++) s[q] += xt[j][i + q] * g[j];
+                for (int q = 0; q < FL_LANES; q++) gw[i + q] = s[q];
+            }
+            for (; i < nin; i++)
+                for (int j = 0; j < m; j++) gw[i] += xt[j][i] * g[j];
+            for (int j = 0; j < m; j++) gw[nin] += g[j];
+        }
+        if (l == 0) break;
+        for (int32_t i = 0; i < nin; i++) {   /* input i's grads: + w_ki * g_k, k last to first */
+            double s[FL_LANES] = {0.0};
+            for (int32_t k = nout - 1; k >= 0; k--) {
+                double w = params[offset[l] + (int64_t)k * (nin + 1) + i];
+                for (int j = 0; j < FL_LANES; j++) s[j] += w * gout[k][j];
+            }
+            for (int j = 0; j < FL_LANES; j++) gin[i][j] = s[j];
+        }
+        for (int32_t i = 0; i < nin; i++)
+            for (int j = 0; j < FL_LANES; j++) gout[i][j] = gin[i][j];
+    }
+}
+
+/* fl_train_step, 8 rows at a time: the same losses, the same bits. */
+double fl_train_step_lanes(int32_t nlayers, const int32_t *sizes, int64_t np, double *params, double *grad,
+                           int64_t n, const double *X, const double *y, double alpha, double lr) {
+    if (!fits(nlayers, sizes)) return NAN;
+    fl_lane_acts act;           /* 36 KB on the stack */
+    double data_loss = 0.0, gscore[FL_LANES];
+    for (int64_t i = 0; i < np; i++) grad[i] = 0.0;
+    for (int64_t r0 = 0; r0 < n; r0 += FL_LANES) {
+        int m = n - r0 < FL_LANES ? (int)(n - r0) : FL_LANES;
+        forward_lanes(nlayers, sizes, params, X + r0 * sizes[0], m, act);
+        for (int j = 0; j < FL_LANES; j++) gscore[j] = 0.0;
+        for (int j = 0; j < m; j++) data_loss += hinge(y[r0 + j], act[nlayers][0][j], n, &gscore[j]);
+        backward_lanes(nlayers, sizes, params, act, gscore, m, grad);
+    }
+    return l2_and_sgd(np, params, grad, n, data_loss, alpha, lr);
 }

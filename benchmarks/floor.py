@@ -22,6 +22,8 @@ void fl_backward(fl_graph *g, int32_t root);
 double fl_grad(const fl_graph *g, int32_t id);
 double fl_train_step(int32_t nlayers, const int32_t *sizes, int64_t np, double *params, double *grad,
                      int64_t n, const double *X, const double *y, double alpha, double lr);
+double fl_train_step_lanes(int32_t nlayers, const int32_t *sizes, int64_t np, double *params, double *grad,
+                           int64_t n, const double *X, const double *y, double alpha, double lr);
 """
 
 
@@ -129,10 +131,12 @@ def init_params(sizes, seed=1337):
     return params
 
 
-def trainer(mod, sizes, X, y, alpha):
+def trainer(mod, sizes, X, y, alpha, lanes=False):
     """The demo step in C on rows X (n, sizes[0]) with labels y (-1 or +1):
-    step(lr) -> the loss before the update."""
+    step(lr) -> the loss before the update. lanes=True: the floor that runs
+    8 rows at a time in vector lanes (the same bits)."""
     ffi, lib, params = mod.ffi, mod.lib, init_params(sizes)
+    step = lib.fl_train_step_lanes if lanes else lib.fl_train_step
     c_sizes, p, grad = ffi.new("int32_t[]", list(sizes)), ffi.new("double[]", params), ffi.new("double[]", len(params))
     c_X, c_y = ffi.new("double[]", [float(v) for row in X for v in row]), ffi.new("double[]", [float(v) for v in y])
-    return lambda lr: lib.fl_train_step(len(sizes) - 1, c_sizes, len(params), p, grad, len(y), c_X, c_y, alpha, lr)
+    return lambda lr: step(len(sizes) - 1, c_sizes, len(params), p, grad, len(y), c_X, c_y, alpha, lr)

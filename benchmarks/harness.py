@@ -9,12 +9,16 @@ so slow drifts of the machine (frequency scaling, other load) fall on every
 engine alike; a full collection runs before each sample, outside the timed
 region, so no engine pays for another's garbage; within a sample the cyclic
 GC runs as users have it (except for an engine named "... GC off").
+A timed sample is a pair, (process CPU time, wall time), over one region:
+`now()` before it, `since(t0, count, scale)` after it.
 """
 import gc
-import statistics
 import sys
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+
+from . import stats
 
 ENGINES = ("c", "python", "micrograd")     # report order; the floor is separate
 
@@ -65,9 +69,22 @@ def load(names):
     return engines, missing
 
 
-def alternate(runs, reps, warmup=1, collect=True):
+def now():
+    """The clocks at the start of a timed region. Process CPU time, not the
+    thread's: a sample's garbage collection and any helper thread count."""
+    return time.process_time(), time.perf_counter()
+
+
+def since(t0, count=1, scale=1.0):
+    """(CPU, wall) elapsed since t0 = now(), per `count` items, times `scale`."""
+    cpu, wall = now()
+    return (cpu - t0[0]) / count * scale, (wall - t0[1]) / count * scale
+
+
+def alternate(runs, reps, warmup=1, collect=True, tick=None):
     """`reps` samples of each `runs[name]()` (which times its own region and
-    returns a number), round-robin after `warmup` untimed rounds. Returns
+    returns a number or a (CPU, wall) pair), round-robin after `warmup`
+    untimed rounds, calling `tick()` after each round if given. Returns
     ({name: [samples]}, {name: why it failed}); a failing engine is dropped.
     collect=False where big graphs are alive and samples leave no garbage
     (a full collection would then take seconds and measure nothing)."""
@@ -91,18 +108,30 @@ def alternate(runs, reps, warmup=1, collect=True):
                     gc.enable()
             if r >= 0:
                 samples[name].append(value)
+        if tick:
+            tick()
     return {n: s for n, s in samples.items() if n not in notes}, notes
 
 
 def row(workload, engine, unit, samples, **extra):
-    """One result: raw samples, their median, min and max, and what else the workload knows."""
-    return {"workload": workload, "engine": engine, "unit": unit, "samples": samples,
-            "median": statistics.median(samples), "min": min(samples), "max": max(samples), **extra}
+    """One result: raw samples (CPU; wall beside them where timed), their
+    summaries, the warnings they earn, and what else the workload knows.
+    `mode` (eager, compiled or plain C) and `ref` (the engine this row's ratio is
+    taken against, in the same workload) come in `extra`."""
+    timed = bool(samples) and isinstance(samples[0], tuple)
+    cpu = [s[0] for s in samples] if timed else list(samples)
+    wall = [s[1] for s in samples] if timed else None
+    out = {"workload": workload, "engine": engine, "unit": unit, "samples": cpu, **stats.summary(cpu)}
+    if timed:
+        out.update(wall_samples=wall, **stats.summary(wall, "wall_"))
+    return {**out, "warnings": stats.warnings(cpu, wall), **extra}
 
 
-def rows(workload, unit, samples, notes, **extra):
-    """Rows for every engine measured, and a note row for every engine that failed."""
-    return ([row(workload, name, unit, xs, **extra) for name, xs in samples.items()]
+def rows(workload, unit, samples, notes, ref=None, **extra):
+    """Rows for every engine measured (each but `ref` compared with `ref`),
+    and a note row for every engine that failed."""
+    return ([row(workload, name, unit, xs, ref=ref if name != ref else None, **extra)
+             for name, xs in samples.items()]
             + [{"workload": workload, "engine": name, "unit": unit, "note": why} for name, why in notes.items()])
 
 

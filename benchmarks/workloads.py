@@ -7,10 +7,10 @@ import random
 import runpy
 from dataclasses import dataclass
 from functools import partial
-from time import perf_counter
 
 from .floor import Graph, Tape, trainer
-from .harness import alternate, recursion_room, row, rows
+from .harness import alternate, now, recursion_room, row, rows, since
+from .microgpt_value import MicrogptValue, adam_loop
 
 try:
     import tracemalloc
@@ -31,6 +31,7 @@ class Context:
     cfg: dict              # QUICK or FULL, maybe with other reps
     cpp: str = None        # a C++ microgpt executable (--cpp)
     microgpt_data: str = None   # --microgpt-data: a file, or "names"
+    tick: object = None    # progress: tick() after each round of samples, tick(what) after other long steps
 
     def pygrad(self):
         return [e for e in self.engines if e.name in ("c", "python")]
@@ -87,12 +88,12 @@ def eager_forward(ctx):
     """Building the chain, acc = acc * a + b, through Python operators: ns per op."""
     def sampler(V):
         def sample():
-            t0 = perf_counter()
+            t0 = now()
             graph = chain(V, ctx.cfg["eager_ops"])
-            return (perf_counter() - t0) / (graph[2] - 3) * 1e9      # two ops per step, three leaves
+            return since(t0, graph[2] - 3, 1e9)      # two ops per step, three leaves
         return sample
-    samples, notes = alternate({e.name: sampler(e.Value) for e in ctx.engines}, ctx.cfg["reps"])
-    return rows("eager_forward", "ns/op", samples, notes, size=ctx.cfg["eager_ops"])
+    samples, notes = alternate({e.name: sampler(e.Value) for e in ctx.engines}, ctx.cfg["reps"], tick=ctx.tick)
+    return rows("eager_forward", "ns/op", samples, notes, ref="c", size=ctx.cfg["eager_ops"], mode="eager")
 
 
 # -- backward --------------------------------------------------------------------
@@ -117,18 +118,21 @@ def _backward(ctx, workload, build):
 
             def sample(e=e, backward=backward, root=root, nodes=nodes, depth=depth):
                 with recursion_room(e, depth):
-                    t0 = perf_counter()
+                    t0 = now()
                     backward(root)
-                    return (perf_counter() - t0) / nodes * 1e9
+                    return since(t0, nodes, 1e9)
             sample()
             grads[name], runs[name] = [repr(grad(x)) for x in leaves], sample
+            if ctx.tick:
+                ctx.tick(f"{name}'s graph and first backward")
         except Exception as exc:
             notes[name] = f"{type(exc).__name__}: {exc}"[:160]
-    samples, failed = alternate(runs, ctx.cfg["reps"], warmup=0, collect=False)
+    samples, failed = alternate(runs, ctx.cfg["reps"], warmup=0, collect=False, tick=ctx.tick)
     out = []
-    for name, xs in samples.items():
+    for name, xs in samples.items():          # every row a backward of the same built graph: like with like
         check = grads[name] == grads["floor"] if name in ("c", "python") and "floor" in grads else None
-        out.append(row(workload, name, "ns/node", xs, size=size, grads_equal_floor=check))
+        out.append(row(workload, name, "ns/node", xs, size=size, grads_equal_floor=check,
+                       mode="plain C" if name == "floor" else "eager", ref=None if name == "c" else "c"))
     return out + rows(workload, "ns/node", {}, {**notes, **failed})
 
 
@@ -197,44 +201,53 @@ def compiled_demo(e, X, y):
     return step
 
 
-def _train(ctx, workload, make, engines, steps):
+def _train(ctx, workload, make, engines, steps, mode):
     """ms per step; a sample is `steps` consecutive steps (paying for their own
     garbage) with micrograd's learning-rate schedule. Losses are kept, and
-    compared with the floor's where it ran: bitwise."""
+    compared with the floor's where it ran: bitwise. Each row's ratio is
+    against the C engine's row of the same mode."""
     X, y = make_moons()
     steppers, notes = {}, {}
     for e in engines:
+        if e.MLP is None:
+            notes[e.name] = "not run: --engine classes run the graph workloads only (no MLP of theirs)"
+            continue
         try:
             steppers[e.name] = make(e, X, y)
         except ImportError as exc:
             notes[e.name] = f"needs {exc.name} ({exc})"
-    if ctx.floor is not None and workload == "train_step_compiled":
+    if ctx.floor is not None and mode == "compiled":     # the exact-order floor, and the one over 8-row lanes
         steppers["floor"] = trainer(ctx.floor, SIZES, X, y, ALPHA)
+        steppers[FLOOR_LANES] = trainer(ctx.floor, SIZES, X, y, ALPHA, lanes=True)
     losses = {name: [] for name in steppers}
 
     def sampler(name):
         def sample():
-            t0 = perf_counter()
+            t0 = now()
             for _ in range(steps):
                 k = len(losses[name])
                 losses[name].append(steppers[name](1.0 - 0.9 * (k % 100) / 100))
-            return (perf_counter() - t0) / steps * 1e3
+            return since(t0, steps, 1e3)
         return sample
-    samples, failed = alternate({name: sampler(name) for name in steppers}, ctx.cfg["reps"])
+    samples, failed = alternate({name: sampler(name) for name in steppers}, ctx.cfg["reps"], tick=ctx.tick)
     out = []
     for name, xs in samples.items():
         same = list(map(repr, losses[name])) == list(map(repr, losses["floor"])) if "floor" in losses else None
         out.append(row(workload, name, "ms/step", xs, losses=losses[name],
-                       losses_equal_floor=same if name != "floor" else None))
+                       losses_equal_floor=same if name != "floor" else None,
+                       mode="plain C" if name.startswith("floor") else mode, ref=None if name == "c" else "c"))
     return out + rows(workload, "ms/step", {}, {**notes, **failed})
 
 
+FLOOR_LANES = "floor, 8-row lanes"
+
+
 def train_step(ctx):
-    return _train(ctx, "train_step", eager_demo, ctx.engines, ctx.cfg["train_steps"])
+    return _train(ctx, "train_step", eager_demo, ctx.engines, ctx.cfg["train_steps"], "eager")
 
 
 def train_step_compiled(ctx):
-    return _train(ctx, "train_step_compiled", compiled_demo, ctx.pygrad(), ctx.cfg["compiled_steps"])
+    return _train(ctx, "train_step_compiled", compiled_demo, ctx.pygrad(), ctx.cfg["compiled_steps"], "compiled")
 
 
 # -- memory ----------------------------------------------------------------------
@@ -260,7 +273,8 @@ def memory(ctx):
         c1 = stats()
         core = (c1.get("live", 0) - c0.get("live", 0)) * c1.get("node_bytes", 0) + \
             c1.get("kid_bytes", 0) - c0.get("kid_bytes", 0)
-        out.append(row("memory", e.name, "B/node", [(python_bytes + core) / nodes], size=nodes))
+        out.append(row("memory", e.name, "B/node", [(python_bytes + core) / nodes], size=nodes, mode="eager",
+                       ref=None if e.name == "c" else "c"))
     return out
 
 
@@ -273,7 +287,7 @@ def scaling(ctx):
     out = []
     for n in ctx.cfg["scaling_sizes"]:
         small = {**ctx.cfg, "graph_nodes": n}
-        sub = Context([e for e in ctx.engines if e.name in ("c", "python")], ctx.floor, small)
+        sub = Context([e for e in ctx.engines if e.name in ("c", "python")], ctx.floor, small, tick=ctx.tick)
         out += [{**r, "workload": "scaling", "n": n, "grads_equal_floor": None} for r in backward_chain(sub)]
     return out
 
@@ -281,123 +295,92 @@ def scaling(ctx):
 # -- microgpt --------------------------------------------------------------------
 
 
-class ScalarValue:
-    """microgpt's style of pure-Python Value (children and their local gradients
-    on each node): what microgpt users run before they swap in pygrad."""
-    __slots__ = ("data", "grad", "_children", "_local_grads")
+MICROGPT = "microgpt Value"      # the baseline: microgpt's own Value and Adam loop (microgpt_value.py)
+OWN_LOOP, PYGRAD_ADAM = "microgpt's Adam loop", "pygrad Adam"
 
-    def __init__(self, data, children=(), local_grads=()):
-        self.data, self.grad, self._children, self._local_grads = data, 0.0, children, local_grads
 
-    def __add__(self, other):
-        o = other if isinstance(other, ScalarValue) else ScalarValue(other)
-        return ScalarValue(self.data + o.data, (self, o), (1.0, 1.0))
-
-    def __mul__(self, other):
-        o = other if isinstance(other, ScalarValue) else ScalarValue(other)
-        return ScalarValue(self.data * o.data, (self, o), (o.data, self.data))
-
-    def __pow__(self, k):
-        return ScalarValue(self.data ** k, (self,), (k * self.data ** (k - 1),))
-
-    def log(self):
-        return ScalarValue(math.log(self.data), (self,), (1.0 / self.data,))
-
-    def exp(self):
-        e = math.exp(self.data)
-        return ScalarValue(e, (self,), (e,))
-
-    def relu(self):
-        return ScalarValue(max(0.0, self.data), (self,), (float(self.data > 0),))
-
-    def __neg__(self):
-        return self * -1
-
-    def __sub__(self, other):
-        return self + (-other)
-
-    def __truediv__(self, other):
-        return self * other ** -1
-
-    __radd__, __rmul__ = __add__, __mul__
-
-    def backward(self):
-        topo, seen, stack = [], set(), [(self, False)]
-        while stack:                       # iterative: microgpt's graphs are thousands deep
-            v, done = stack.pop()
-            if done:
-                topo.append(v)
-            elif id(v) not in seen:
-                seen.add(id(v))
-                stack.append((v, True))
-                stack.extend((c, False) for c in reversed(v._children))
-        self.grad = 1.0
-        for v in reversed(topo):
-            for child, local in zip(v._children, v._local_grads):
-                child.grad += local * v.grad
+def microgpt_variants(ctx, mg):
+    """{row name: (Value, model class, train(model, tok, docs, steps), mode, ref)}.
+    Like with like: each pygrad engine runs microgpt's own Python Adam loop
+    (compared with microgpt's Value running it) and pygrad.optim.Adam
+    (compared with the same engine's own-loop row); the compiled run is
+    compared with nothing eager."""
+    own = partial(microgpt_own_loop, mg)
+    out = {MICROGPT: (MicrogptValue, mg["GPT"], own, "eager", None),
+           f"{MICROGPT}, GC off": (MicrogptValue, mg["GPT"], own, "eager", MICROGPT)}
+    for e in ctx.pygrad():
+        out[f"{e.name}, {OWN_LOOP}"] = (e.Value, mg["GPT"], own, "eager", MICROGPT)
+        out[f"{e.name}, {PYGRAD_ADAM}"] = (e.Value, mg["GPT"], mg["train"], "eager", f"{e.name}, {OWN_LOOP}")
+    c = next((e for e in ctx.engines if e.name == "c"), None)
+    if "CompiledGPT" in mg and c:          # compile_fn: forward and backward in C
+        out[f"c compiled, {PYGRAD_ADAM}"] = (c.Value, mg["CompiledGPT"], partial(mg["train"], compiled=True),
+                                            "compiled", None)    # (a --cpp row's time includes its start-up)
+    return out
 
 
 def microgpt(ctx):
-    """ms per training step of examples/microgpt.py (one name per step), on
-    pygrad's engines (eager, and compiled where the example offers it) and on
-    a microgpt-style pure-Python Value, GC on and off; with --cpp, a C++ port (run as `PATH --steps N`, printing
-    `training: X ms/step` as the example does)."""
+    """ms per training step of examples/microgpt.py (one name per step): microgpt's
+    own Value with its Adam loop (the baseline), pygrad's engines with that loop
+    and with pygrad.optim.Adam, and the compiled run; with --cpp, a C++ port (run
+    as `PATH --steps N`, printing `training: X ms/step` as the example does)."""
     mg = runpy.run_path(os.path.join(EXAMPLES, "microgpt.py"))     # the example's setup() and train()
     if ctx.microgpt_data:       # a file, or the names package's names (as the example trains on)
         docs = mg["load_docs"](None if ctx.microgpt_data == "names" else ctx.microgpt_data)
     else:
         docs = [f"{a}{b}{c}" for a in "abcdefgh" for b in "aeiou" for c in "lmnrst"]   # no download needed
-    steps, eager = ctx.cfg["microgpt_steps"], {}
-    variants = {e.name: (e.Value, eager) for e in ctx.pygrad()}
-    if "CompiledGPT" in mg and "c" in variants:        # compile_fn: forward and backward in C
-        variants["c compiled"] = (variants["c"][0], {"model_class": mg["CompiledGPT"], "compiled": True})
-    plain = {"train": plain_adam}                     # pygrad's optimizers step pygrad Values only
-    variants.update({"pure Python": (ScalarValue, plain), "pure Python, GC off": (ScalarValue, plain)})
-    losses = {}
+    steps, variants, losses = ctx.cfg["microgpt_steps"], microgpt_variants(ctx, mg), {}
 
-    def sampler(name, Value, how):
-        d, tok, model = mg["setup"](docs, Value, how.get("model_class", mg["GPT"]))
-        losses[name], kw = [], {"compiled": True} if how.get("compiled") else {}
-        train = partial(how["train"], mg) if "train" in how else mg["train"]
+    def sampler(name, Value, model_class, train):
+        d, tok, model = mg["setup"](docs, Value, model_class)
+        losses[name] = []
 
         def sample():
-            got, seconds = train(model, tok, d, steps, log=lambda line: None, **kw)
+            t0 = now()
+            got, _ = train(model, tok, d, steps, log=lambda line: None)
             losses[name].extend(got)
-            return seconds / steps * 1e3
+            return since(t0, steps, 1e3)
         return sample
-    runs = {name: sampler(name, V, how) for name, (V, how) in variants.items()}
-    samples, notes = alternate(runs, ctx.cfg["reps"])
-    out = [row("microgpt", name, "ms/step", xs, losses=losses[name]) for name, xs in samples.items()]
+    runs = {name: sampler(name, *how[:3]) for name, how in variants.items()}
+    samples, notes = alternate(runs, ctx.cfg["reps"], tick=ctx.tick)
+    out = [row("microgpt", name, "ms/step", xs, losses=losses[name], mode=variants[name][3], ref=variants[name][4])
+           for name, xs in samples.items()]
     if ctx.cpp:
         out.append(_cpp_microgpt(ctx.cpp, steps * ctx.cfg["reps"]))
     return out + rows("microgpt", "ms/step", {}, notes)
 
 
-def plain_adam(mg, model, tok, docs, steps, log=None):
-    """The example's training loop with microgpt's own Adam, in plain Python over p.data / p.grad."""
-    (b1, b2), m, v, losses, t0 = mg["BETAS"], [0.0] * len(model.params), [0.0] * len(model.params), [], perf_counter()
+def microgpt_own_loop(mg, model, tok, docs, steps, log=None):
+    """The example's training loop with microgpt's own Adam, a Python loop over p.data / p.grad."""
+    m, v, losses = [0.0] * len(model.params), [0.0] * len(model.params), []
     for step in range(steps):
         loss = model.loss(tok.encode(docs[step % len(docs)]))
         loss.backward()
-        lr = mg["LEARNING_RATE"] * (1 - step / steps)
-        for i, p in enumerate(model.params):
-            m[i] = b1 * m[i] + (1 - b1) * p.grad
-            v[i] = b2 * v[i] + (1 - b2) * p.grad ** 2
-            p.data -= lr * (m[i] / (1 - b1 ** (step + 1))) / ((v[i] / (1 - b2 ** (step + 1))) ** 0.5 + mg["EPS"])
-            p.grad = 0.0
+        adam_loop(model.params, m, v, step, mg["LEARNING_RATE"] * (1 - step / steps), mg["BETAS"], mg["EPS"])
         losses.append(loss.data)
-    return losses, perf_counter() - t0
+    return losses, None
 
 
 def _cpp_microgpt(path, steps):
+    """One run of a C++ port, CPU (the child's rusage) and wall over the same
+    region, its whole process (start-up included), per step; the figure it
+    prints for its training alone is kept beside them (`own_timer`)."""
     import re
+    import resource
     import subprocess
+
+    def child_cpu():
+        use = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return use.ru_utime + use.ru_stime
+    cpu0, t0 = child_cpu(), now()
     proc = subprocess.run([path, "--steps", str(steps)], capture_output=True, text=True, timeout=600)
+    _, wall = since(t0, steps, 1e3)
+    cpu = (child_cpu() - cpu0) / steps * 1e3
     found = re.search(r"training: ([0-9.]+) ms/step", proc.stdout)
     if proc.returncode != 0 or not found:
         return {"workload": "microgpt", "engine": "C++", "unit": "ms/step",
                 "note": f"{path} gave no 'training: X ms/step' line (exit {proc.returncode})"}
-    return row("microgpt", "C++", "ms/step", [float(found[1])], note="one run, its own timer")
+    return row("microgpt", "C++", "ms/step", [(cpu, wall)], mode="compiled", ref=None, own_timer=float(found[1]),
+               note="one run of the whole process, start-up included")
 
 
 WORKLOADS = {"eager_forward": eager_forward, "backward_chain": backward_chain, "backward_dag": backward_dag,
