@@ -14,7 +14,7 @@ linear in nodes plus edges per sweep: 500 nodes lay out in milliseconds.
 """
 from typing import List, Sequence, Tuple
 
-SWEEPS = 6          # down, up, down, ...: crossings stop improving after a few
+SWEEPS = 7          # down, up, ..., down: crossings stop improving after a few; a tree ends uncrossed
 COLUMN_GAP = 60.0   # room for the edges between two columns
 ROW_GAP = 14.0
 

@@ -216,7 +216,7 @@ def show(obj: Any, module: Any = None, max_nodes: Optional[int] = 300, inputs: A
     if not isinstance(obj, ValueBase):
         if not hasattr(obj, "named_parameters"):
             raise TypeError(f"show draws a pygrad Value or a module, not {type(obj).__name__}")
-        module, obj = obj, module_output(obj, inputs)
+        module, (obj, inputs) = obj, module_output(obj, inputs)
     names = parameter_names(module)
     nodes = build(obj, names, max_nodes)
     return Graph(render(nodes), len(nodes))
@@ -230,9 +230,10 @@ def parameter_names(module: Any) -> Dict[Any, str]:
     return {p: name for name, p in module.named_parameters()}
 
 
-def module_output(module: Any, inputs: Any) -> Any:
-    """The module called on labelled input leaves x0, x1, ...; its output
-    (the first one, if it returns a list)."""
+def module_output(module: Any, inputs: Any) -> Tuple[Any, List[Any]]:
+    """The module called on labelled input leaves x0, x1, ...: its output
+    (the first one, if it returns a list), and the inputs (on the C engine a
+    label lives on the user's handle: the caller keeps them until drawn)."""
     from ._engines import value_class
     params = module.named_parameters()
     if inputs is None:
@@ -240,12 +241,13 @@ def module_output(module: Any, inputs: Any) -> Any:
     if isinstance(inputs, int):
         cls = type(params[0][1]) if params else value_class()
         inputs = [cls(0.0, label=f"x{i}") for i in range(inputs)]
-    out = module(list(inputs))
+    inputs = list(inputs)
+    out = module(inputs)
     if isinstance(out, (list, tuple)):
         out = out[0]
     if not isinstance(out, ValueBase):
         raise TypeError(f"the module returned {type(out).__name__}, not a Value")
-    return out
+    return out, inputs
 
 
 def _guess_nin(params: Sequence[Tuple[str, Any]]) -> int:
