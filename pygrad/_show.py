@@ -25,6 +25,7 @@ OP_R = 13.0          # the op circle's radius
 OP_GAP = 10.0        # between the op circle and its box
 BOX_H = 24.0
 PAD = 8.0
+GRAD_CHARS = len("grad -999.0000")
 
 
 class Node:
@@ -126,8 +127,14 @@ def _renumber(nodes: List[Node], inputs: List[List[int]], keep: List[int], cut: 
 # ---------------------------------------------------------------------------
 
 
+def field_width(field: str) -> float:
+    # A grad field has room for any 4-decimal grad below 1000: the
+    # step-through view rewrites it without moving the boxes.
+    return _svg.text_width(field.ljust(GRAD_CHARS) if field.startswith("grad ") else field) + 2 * PAD
+
+
 def box_size(node: Node) -> Tuple[float, float]:
-    width = sum(_svg.text_width(f) + 2 * PAD for f in node.fields())
+    width = sum(field_width(f) for f in node.fields())
     op_w = 2 * OP_R + OP_GAP if node.op else 0.0
     return width + op_w, BOX_H
 
@@ -161,7 +168,7 @@ def _node_svg(i: int, node: Node, corner: Tuple[float, float], ids: bool) -> str
     width = box_size(node)[0] - (2 * OP_R + OP_GAP if node.op else 0.0)
     parts.append(_svg.rect(x, y, width, BOX_H, cls))
     for k, field in enumerate(node.fields()):
-        fw = _svg.text_width(field) + 2 * PAD
+        fw = field_width(field)
         if k:
             parts.append(f'<path d="M{x:.1f},{y:.1f}v{BOX_H:.0f}" stroke="#999"/>')
         extra = f'id="pg-g{i}"' if ids and field.startswith("grad ") else ""

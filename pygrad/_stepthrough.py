@@ -135,8 +135,8 @@ _CSS = """body{font-family:system-ui,sans-serif;margin:8px}
 _HTML = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>pygrad: backward, step by step</title>
 <style>{css}</style></head><body>
-<div id="pg-bar"><button id="pg-first">&#x23EE; first</button><button id="pg-prev">&#x25C0; back</button>
-<button id="pg-next">forward &#x25B6;</button><button id="pg-last">last &#x23ED;</button>
+<div id="pg-bar"><button id="pg-first">&#x00AB; first</button><button id="pg-prev">&#x25C0; back</button>
+<button id="pg-next">forward &#x25B6;</button><button id="pg-last">last &#x00BB;</button>
 <span id="pg-step"></span> <small>(arrow keys step too)</small></div>
 <div id="pg-panel"></div>
 <div id="pg-graph">{svg}</div>
@@ -163,6 +163,7 @@ function draw(){
     t.textContent="grad "+(g[i]&&g[i][1]?g[i][1]:short(v));
     t.setAttribute("data-exact",v);
     grp.setAttribute("class","pg-g"+(i===s.node?" pg-hot":touched[i]?" pg-touched":""));
+    if(i===s.node&&grp.scrollIntoView)grp.scrollIntoView({block:"nearest",inline:"center"});
   }
   document.getElementById("pg-step").textContent="step "+k+" of "+(n-1);
   var name=esc(D.names[s.node]), h;
