@@ -37,7 +37,7 @@ from typing import Any, Dict, List, Tuple
 from . import _ops
 from ._api import ValueBase
 
-__all__ = ["draw", "to_dot", "show", "step_through"]
+__all__ = ["draw", "to_dot", "show", "step_through", "LiveLoss"]
 
 RANKDIRS = ("LR", "RL", "TB", "BT")
 
@@ -148,3 +148,4 @@ def _quote(text):
 # modules; imported last, since they use the helpers above.
 from ._show import show  # noqa: E402
 from ._stepthrough import step_through  # noqa: E402
+from ._live import LiveLoss  # noqa: E402
