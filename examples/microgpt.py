@@ -210,7 +210,7 @@ def main(argv=None):
     docs, tok, model = setup(load_docs(args.data), pygrad.Value, CompiledGPT if args.compiled else GPT)
     print(f"{len(docs)} documents, vocabulary {tok.vocab_size}, {len(model.params)} parameters, "
           f"engine {pygrad.get_engine()}")
-    from _progress import progress   # beside this script (imported here: tests load the module alone)
+    from _progress import progress  # beside this script (imported here: tests load the module alone)
     report = progress(args.steps, "training")
     _, seconds = train(model, tok, docs, args.steps, args.compiled, log=report)
     report.close()

@@ -308,7 +308,7 @@ class ValueBase:
 
     def _repr_html_(self) -> str:
         """How a notebook shows a Value: label, op, data and grad."""
-        from ._show import value_html   # on first display only: importing pygrad stays light
+        from ._show import value_html  # here, not at the top: _show builds on this module
         return value_html(self)
 
     # pickle, copy and deepcopy keep data, grad and the user's attributes

@@ -17,7 +17,7 @@ views on one page keep their own keys and ids).
 """
 import json
 from html import escape
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 from . import _show
 from ._api import ValueBase
@@ -169,9 +169,11 @@ function draw(){
   var name=esc(D.names[s.node]), h;
   if(k===0){h="<p>"+name+".grad = "+esc(s.grad)+" &nbsp;(the output: d"+name+"/d"+name+" = 1)</p>";}
   else{h="<p>"+name+" = "+esc(D.ops[s.node])+"(...) pushes its grad "+esc(s.grad)+" into its inputs:</p>"+
-    "<table><tr><th>input</th><th>local derivative</th><th>grad += local &times; "+name+".grad</th><th>grad now</th></tr>";
+    "<table><tr><th>input</th><th>local derivative</th><th>grad += local &times; "+name+".grad</th>"+
+    "<th>grad now</th></tr>";
     s.updates.forEach(function(u){h+="<tr class='pg-update'><td>"+esc(D.names[u.child])+"</td><td>"+esc(u.local)+
-      "</td><td>"+esc(u.before)+" + "+esc(u.local)+" &times; "+esc(s.grad)+"</td><td class='pg-after'>"+esc(u.after)+"</td></tr>";});
+      "</td><td>"+esc(u.before)+" + "+esc(u.local)+" &times; "+esc(s.grad)+
+      "</td><td class='pg-after'>"+esc(u.after)+"</td></tr>";});
     if(!s.updates.length)h+="<tr><td colspan=4>(no gradient flows to its inputs)</td></tr>";
     h+="</table>";}
   document.getElementById("pg-panel").innerHTML=h;

@@ -146,6 +146,6 @@ def _quote(text):
 
 # The pure-Python drawing and the step-through view live in their own
 # modules; imported last, since they use the helpers above.
+from ._live import LiveLoss  # noqa: E402
 from ._show import show  # noqa: E402
 from ._stepthrough import step_through  # noqa: E402
-from ._live import LiveLoss  # noqa: E402
