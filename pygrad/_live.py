@@ -11,7 +11,8 @@ is drawn as SVG and sent to one IPython display handle, updated in place.
 Redrawing is throttled by time so that it never costs training much: a
 picture is redrawn when `interval` seconds have passed since the last one
 AND drawing has taken less than `budget` of the time since the start (so a
-slow picture, like the boundary, is simply drawn less often). With the
+slow picture, like the boundary, is simply drawn less often; budget=None:
+no limit). With the
 defaults the loss curve updates up to 20 times a second and drawing takes under
 4% of the loop. Outside a notebook (no IPython kernel) nothing is shown;
 the losses are still recorded in `.history`.
@@ -56,12 +57,12 @@ def notebook_display() -> Optional[Callable[[Any], Callable[[Any], None]]]:
 class LiveLoss:
     """The loss curve (and optionally a decision boundary) updating in place."""
 
-    def __init__(self, interval: float = 0.05, budget: float = 0.04,
+    def __init__(self, interval: float = 0.05, budget: Optional[float] = 0.04,
                  boundary: Optional[Tuple[Sequence[Sequence[float]], Sequence[float]]] = None,
                  boundary_interval: float = 1.0, display: Any = "auto",
                  clock: Callable[[], float] = time.perf_counter) -> None:
-        if not (interval >= 0 and 0 < budget <= 1 and boundary_interval >= 0):
-            raise ValueError("LiveLoss: interval >= 0, 0 < budget <= 1 and boundary_interval >= 0")
+        if not (interval >= 0 and (budget is None or 0 < budget <= 1) and boundary_interval >= 0):
+            raise ValueError("LiveLoss: interval >= 0, 0 < budget <= 1 (or None) and boundary_interval >= 0")
         self.history: List[Tuple[int, float]] = []
         self.updates = 0                    # pictures sent
         self.clock, self.interval, self.budget, self.boundary_interval = clock, interval, budget, boundary_interval
@@ -95,7 +96,9 @@ class LiveLoss:
 
     def _due(self, picture: str, last: float, interval: float, now: float) -> bool:
         # Due if drawing it again (taking as long as last time) keeps within the budget.
-        return now - last >= interval and self.spent + self.cost[picture] <= self.budget * (now - self.start)
+        if now - last < interval:
+            return False
+        return self.budget is None or self.spent + self.cost[picture] <= self.budget * (now - self.start)
 
     def _spend(self, picture: str, began: float) -> None:
         self.cost[picture] = self.clock() - began

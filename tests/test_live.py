@@ -126,6 +126,16 @@ def test_boundary_waits_its_interval_then_updates():
     assert all(with_map[9:])
 
 
+def test_no_budget_draws_every_interval():
+    clock = Clock()
+    rec = Recorder(clock, cost=1.0)         # drawing far slower than the loop
+    live = pygrad.viz.LiveLoss(interval=0.0, budget=None, display=rec, clock=clock)
+    for k in range(5):
+        clock.t += 0.001
+        live.update(k, 1.0)
+    assert len(rec.shown) == 5
+
+
 def test_bad_settings_are_value_errors():
     for kwargs in ({"interval": -1}, {"budget": 0}, {"budget": 2}, {"boundary_interval": -1}):
         with pytest.raises(ValueError):

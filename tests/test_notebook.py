@@ -50,7 +50,7 @@ random.seed(0)
 model = MLP(2, [4, 1])
 X = [(0.5, 1.0), (-1.0, 0.3), (0.2, -0.7), (1.5, 0.1)]
 Y = [1.0, -1.0, -1.0, 1.0]
-live = pygrad.viz.LiveLoss(interval=0.0, budget=1.0, boundary=(X, Y), boundary_interval=0.0)
+live = pygrad.viz.LiveLoss(interval=0.0, budget=None, boundary=(X, Y), boundary_interval=0.0)
 losses = []
 for k in range(20):
     loss = pygrad.sum([(1 + -y * model([pygrad.Value(p) for p in x])).relu() for x, y in zip(X, Y)])
@@ -118,7 +118,7 @@ def test_lecture_notebook_runs_on_a_real_kernel(engine, tmp_path, monkeypatch):
     # training: the same losses as here, and the live display updated in place (one output, last step shown)
     got = json.loads(stdout(train))
     assert got["losses"] == train_here()
-    assert got["updates"] == 21                      # every step (interval 0), and close()
+    assert got["updates"] == 21                      # every step (no interval, no budget), and close()
     (live_html,) = rich(train, "text/html")
     assert f"step 19  loss {float(got['losses'][-1]):.6g}" in live_html
     assert "<polyline" in live_html and live_html.count('<rect x=') >= 24 * 24   # the curve and the boundary
