@@ -18,7 +18,7 @@ defaults the loss curve updates up to 20 times a second and drawing takes under
 the losses are still recorded in `.history`.
 """
 import time
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from . import _svg
 
@@ -60,21 +60,25 @@ class LiveLoss:
     def __init__(self, interval: float = 0.05, budget: Optional[float] = 0.04,
                  boundary: Optional[Tuple[Sequence[Sequence[float]], Sequence[float]]] = None,
                  boundary_interval: float = 1.0, display: Any = "auto",
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+                 clock: Callable[[], float] = time.perf_counter, cpu_clock: Optional[Callable[[], float]] = None
+                 ) -> None:
         if not (interval >= 0 and (budget is None or 0 < budget <= 1) and boundary_interval >= 0):
             raise ValueError("LiveLoss: interval >= 0, 0 < budget <= 1 (or None) and boundary_interval >= 0")
         self.history: List[Tuple[int, float]] = []
         self.updates = 0                    # pictures sent
-        self.clock, self.interval, self.budget, self.boundary_interval = clock, interval, budget, boundary_interval
-        self.start = clock()
-        self.spent = 0.0                    # seconds spent drawing, both pictures together
+        self.interval, self.budget, self.boundary_interval = interval, budget, boundary_interval
+        # Intervals are wall time (what the eye sees); the budget is this
+        # process's CPU time, so a busy machine does not make drawing look cheap.
+        self.clock = clock
+        self.cpu = cpu_clock or (time.process_time if clock is time.perf_counter else clock)
+        self.start, self.cpu_start = clock(), self.cpu()
+        self.spent = 0.0                    # CPU seconds spent drawing, both pictures together
         self.last_curve = -float("inf")
         self.last_map = self.start          # the first boundary waits an interval: it costs a model call per cell
-        self.cost = {"curve": 0.0, "map": 0.0}   # what each picture took last time
+        self.cost: Dict[str, Optional[float]] = {"curve": 0.0, "map": None}   # each picture's last cost
         self.points = _points(boundary) if boundary is not None else None
         self.boundary_svg = ""
-        show = notebook_display() if display == "auto" else display
-        self._show = show
+        self._show = notebook_display() if display == "auto" else display
         self._update: Optional[Callable[[Any], None]] = None
 
     def update(self, step: int, loss: float, model: Any = None) -> bool:
@@ -84,25 +88,39 @@ class LiveLoss:
         if not self._due("curve", self.last_curve, self.interval, now):
             return False
         self.last_curve = now
-        if model is not None and self.points is not None and self._due("map", self.last_map,
-                                                                        self.boundary_interval, now):
-            self.last_map = now
-            self.boundary_svg = boundary_svg(model, *self.points)
-            self._spend("map", now)
-        began = self.clock()
+        if model is not None and self.points is not None:
+            if self.cost["map"] is None:
+                self.cost["map"] = self._estimate_map(model)
+            if self._due("map", self.last_map, self.boundary_interval, now):
+                self.last_map = now
+                began = self.cpu()
+                self.boundary_svg = boundary_svg(model, *self.points)
+                self._spend("map", began)
+        began = self.cpu()
         self._send()
         self._spend("curve", began)
         return True
+
+    def _estimate_map(self, model: Any) -> float:
+        # Before the first boundary: one model call, times the grid's cells.
+        from ._engines import value_class
+        began = self.cpu()
+        model([value_class()(0.0), value_class()(0.0)])
+        cost = (self.cpu() - began) * GRID * GRID
+        self.spent += cost / (GRID * GRID)
+        return cost
 
     def _due(self, picture: str, last: float, interval: float, now: float) -> bool:
         # Due if drawing it again (taking as long as last time) keeps within the budget.
         if now - last < interval:
             return False
-        return self.budget is None or self.spent + self.cost[picture] <= self.budget * (now - self.start)
+        elapsed = self.cpu() - self.cpu_start
+        return self.budget is None or self.spent + (self.cost[picture] or 0.0) <= self.budget * elapsed
 
     def _spend(self, picture: str, began: float) -> None:
-        self.cost[picture] = self.clock() - began
-        self.spent += self.cost[picture]
+        cost = self.cpu() - began
+        self.cost[picture] = cost
+        self.spent += cost
 
     def close(self) -> None:
         """Draw the last state (call after the loop)."""

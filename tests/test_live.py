@@ -126,6 +126,27 @@ def test_boundary_waits_its_interval_then_updates():
     assert all(with_map[9:])
 
 
+def test_a_slow_model_gets_its_boundary_drawn_within_the_budget():
+    clock = Clock()
+    rec = Recorder(clock)
+
+    def model(xs):                       # each call costs 10 ms: a 24 x 24 boundary costs 5.76 s
+        clock.t += 0.01
+        return pygrad.Value(1.0)
+    live = pygrad.viz.LiveLoss(interval=1.0, budget=0.04, boundary=([(0, 0)], [1]), boundary_interval=1.0,
+                               display=rec, clock=clock)
+    drawn_at = []
+    for k in range(400):
+        clock.t += 1.0
+        before = clock.t
+        live.update(k, 1.0, model)
+        if clock.t - before > 1.0:       # the boundary was drawn in this update
+            drawn_at.append(before)
+    assert drawn_at                      # drawn, but only once 4% of the time covers it
+    assert drawn_at[0] >= 5.76 / 0.04
+    assert 5.76 * len(drawn_at) <= 0.04 * clock.t + 0.1
+
+
 def test_no_budget_draws_every_interval():
     clock = Clock()
     rec = Recorder(clock, cost=1.0)         # drawing far slower than the loop
