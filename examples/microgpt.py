@@ -210,7 +210,10 @@ def main(argv=None):
     docs, tok, model = setup(load_docs(args.data), pygrad.Value, CompiledGPT if args.compiled else GPT)
     print(f"{len(docs)} documents, vocabulary {tok.vocab_size}, {len(model.params)} parameters, "
           f"engine {pygrad.get_engine()}")
-    _, seconds = train(model, tok, docs, args.steps, args.compiled)
+    from _progress import progress  # beside this script (imported here: tests load the module alone)
+    report = progress(args.steps, "training")
+    _, seconds = train(model, tok, docs, args.steps, args.compiled, log=report)
+    report.close()
     print(f"training: {1000 * seconds / max(args.steps, 1):.3f} ms/step")
     for i in range(args.samples):
         print(f"sample {i + 1:2d}: {model.sample(tok)}")

@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 from _plotting import pyplot, save
+from _progress import progress
 
 import pygrad
 from pygrad.nn import MLP
@@ -53,7 +54,7 @@ def loss(model, X, y):
 def train(model, X, y, steps):
     # One fresh graph per step, as micrograd builds it (train_compiled
     # traces the graph once instead).
-    history = []
+    history, report = [], progress(steps, "training")
     for k in range(steps):
         total_loss, acc = loss(model, X, y)
         model.zero_grad()
@@ -62,7 +63,8 @@ def train(model, X, y, steps):
         for p in model.parameters():
             p.data -= learning_rate * p.grad
         history.append((total_loss.data, acc))
-        print(f"step {k} loss {total_loss.data}, accuracy {acc * 100}%")
+        report(f"step {k} loss {total_loss.data}, accuracy {acc * 100}%")
+    report.close()
     return history
 
 
@@ -83,7 +85,7 @@ def train_compiled(model, X, y, steps, alpha=1e-4):
     l2 = pygrad.compile(alpha * pygrad.sum([p * p for p in params]), params=params)
     batch, one_empty_row = np.c_[X, y], np.empty((1, 0))
     opt = pygrad.optim.SGD(params, lr=1.0)    # runs in C on the C engine
-    history = []
+    history, report = [], progress(steps, "training")
     for k in range(steps):
         acc = np.count_nonzero((scores.forward_batch(X) > 0) == (y > 0)) / len(y)
         opt.zero_grad()
@@ -97,7 +99,8 @@ def train_compiled(model, X, y, steps, alpha=1e-4):
         opt.lr = 1.0 - 0.9 * k / 100
         opt.step()
         history.append((total_loss, acc))
-        print(f"step {k} loss {total_loss}, accuracy {acc * 100}%")
+        report(f"step {k} loss {total_loss}, accuracy {acc * 100}%")
+    report.close()
     return history
 
 

@@ -20,14 +20,14 @@ from .compiled import CompiledFunction, Program, compile, compile_fn
 from .functional import grad, hessian, hvp, jvp
 from .grad_mode import is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck
-from .viz import draw, to_dot
+from .viz import draw, show, step_through, to_dot
 
 __version__ = "0.1.0"
 __all__ = ["Value", "ML_Framework", "use_engine", "get_engine", "value_class", "ENGINES", "sum", "dot",
            "compile", "compile_fn", "CompiledFunction", "Program", "select", "max_data", "optim",
            "no_grad", "set_grad_enabled", "is_grad_enabled", "TracerError", "TracerWarning",
            "grad", "hvp", "hessian", "jvp",
-           "gradcheck", "GradcheckError", "to_dot", "draw", "__version__"]
+           "gradcheck", "GradcheckError", "to_dot", "draw", "show", "step_through", "__version__"]
 
 
 if TYPE_CHECKING:

@@ -351,6 +351,11 @@ class ValueBase:
     def __repr__(self) -> str:
         return f"Value(data={self.data}, grad={self.grad})"
 
+    def _repr_html_(self) -> str:
+        """How a notebook shows a Value: label, op, data and grad."""
+        from ._show import value_html  # here, not at the top: _show builds on this module
+        return value_html(self)
+
     # pickle, copy and deepcopy keep data, grad and the user's attributes
     # (label included), not the graph below.
     def __reduce__(self) -> Tuple[Any, ...]:

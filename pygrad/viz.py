@@ -37,7 +37,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from . import _ops
 from ._api import ValueBase
 
-__all__ = ["draw", "to_dot"]
+__all__ = ["draw", "to_dot", "show", "step_through", "LiveLoss"]
 
 RANKDIRS = ("LR", "RL", "TB", "BT")
 
@@ -142,3 +142,10 @@ def _record_text(text):
 def _quote(text):
     """A DOT double-quoted string holding `text` exactly."""
     return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+# The pure-Python drawing and the step-through view live in their own
+# modules; imported last, since they use the helpers above.
+from ._live import LiveLoss  # noqa: E402
+from ._show import show  # noqa: E402
+from ._stepthrough import step_through  # noqa: E402
