@@ -58,7 +58,7 @@ def simd_path() -> Optional[str]:
     """The dense-layer kernels compiled programs run: "scalar", "vec2" or
     "avx" (None without the C core). PYGRAD_SIMD, read at the first run,
     forces one; a path this build or CPU cannot run gives the fastest it can."""
-    from ._ffi import ffi, lib   # here: _ffi imports this module
+    from ._ffi import ffi, lib  # here: _ffi imports this module
     return None if lib is None else ffi.string(lib.pg_simd_path()).decode()
 
 
