@@ -334,12 +334,16 @@ def bits(xs):
 
 
 class Trial:
+    """One random model on engine V, compiled by compile_fn (token counts
+    vary per call) or by compile (ntok tokens); log: the actions so far;
+    results: every compiled outcome checked (outputs or error, grads)."""
+
     def __init__(self, rng, V):
         self.V = V
         self.model = rng.choice(GENERATORS)(rng, V)
-        self.by_fn = rng.random() < 0.4    # compile_fn (token counts vary), or compile (fixed)
+        self.by_fn = rng.random() < 0.4
         self.ntok = rng.choice([0, 0, 1, 2])
-        self.log = []
+        self.log, self.results = [], []
         self.cf = self.prog = None
         if self.by_fn:
             self.cf = pygrad.compile_fn(self.model, params=self.model.parameters())
@@ -418,6 +422,7 @@ class Trial:
         except ERRORS as e:
             got = type(e).__name__
         got_grads = bits(self.grads())
+        self.results.append((what, got, got_grads))
         if isinstance(got, str):
             assert got_grads == bits(before), f"{what}: a failed run changed grads"
         self.set_grads(before)
@@ -551,7 +556,18 @@ def run_seeds(V, seeds):
 
 
 def test_fuzz_compiled_equals_eager(engine):
-    run_seeds(engine, range(150))
+    run_seeds(engine, range(80))
+
+
+def test_fuzz_engines_agree(run_on):
+    """The same trials on the C engine and the reference engine: the same
+    compiled outcomes, check by check (each engine is also checked against
+    its own eager graphs above)."""
+    for seed in range(20):
+        c, py = (run_on(name, lambda s: run_trial(pygrad.Value, s), seed) for name in ("c", "python"))
+        assert c.log == py.log, f"seed {seed}: the trials went different ways"
+        for (what, *c_got), (_, *py_got) in zip(c.results, py.results):
+            assert c_got == py_got, f"seed {seed}: {what} differs between the engines"
 
 
 @pytest.mark.slow
