@@ -11,7 +11,8 @@ by repr: outputs, every param's grad, or the error type when a row fails
 
 Adding a shape of program is one generator function (rng, V) -> Model,
 listed in GENERATORS; adding an action is one function (trial, rng) -> str
-(what it did, for the log), listed in ACTIONS.
+(what it did, for the log), listed in ACTIONS; a new op of the recipes is
+one op_ function (in OPS) and its row of NODE_ARGS.
 
 A failure names its seed and engine; `PYGRAD_FUZZ_SEED=<seed> python -m
 pytest tests/test_fuzz_compiled.py -k one_seed` replays it, printing the
@@ -346,7 +347,8 @@ class Trial:
         self.log, self.results = [], []
         self.cf = self.prog = None
         if self.by_fn:
-            self.cf = pygrad.compile_fn(self.model, params=self.model.parameters())
+            maxsize = rng.choice([1, 2, 64])   # small: token counts evict programs, traced again later
+            self.cf = pygrad.compile_fn(self.model, params=self.model.parameters(), maxsize=maxsize)
         for _ in range(20 if not self.by_fn else 0):   # placeholders' values where the graph can be built
             xs, toks = self.placeholders(self.row(rng), self.ntok)
             try:
@@ -528,9 +530,17 @@ def act_copy(t, rng):
     return f"{how} of the compile_fn object"
 
 
+def act_cache_clear(t, rng):
+    """compile_fn's programs dropped: the next call traces again."""
+    if not t.by_fn:
+        return "no cache to clear"
+    t.cf.cache_clear()
+    return "cache_clear"
+
+
 ACTIONS = [act_forward_batch, act_forward_batch, act_accumulate, act_accumulate, act_accumulate, act_run_row,
            act_call, act_optimizer_step, act_optimizer_step, act_edit_param, act_edit_constant, act_set_grads,
-           act_copy]
+           act_copy, act_cache_clear]
 
 
 def run_trial(V, seed, nactions=12):
