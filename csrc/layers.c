@@ -22,6 +22,9 @@
  * The weights' grads are computed for constants too and dropped; the grads
  * of inputs and constants, written and never read, are not computed.
  */
+#if defined(_MSC_VER)
+#define _CRT_SECURE_NO_WARNINGS   /* MSVC's note on getenv: we only read one name, at the first run */
+#endif
 #include <stdlib.h> /* malloc, calloc, free, getenv */
 #include <string.h> /* memcmp, strcmp */
 #include "vec.h"
@@ -270,6 +273,7 @@ static int path(void) {
     return chosen;
 }
 
+/* For tests and diagnostics (declared for Python in pygrad/_build.py). */
 const char *pg_simd_path(void) { return path_names[path()]; }
 const char *pg_simd_best(void) { return path_names[best_path()]; }
 
