@@ -22,8 +22,11 @@
  * The weights' grads are computed for constants too and dropped; the grads
  * of inputs and constants, written and never read, are not computed.
  */
-#include <stdlib.h> /* malloc, calloc, free */
-#include <string.h> /* memcmp */
+#if defined(_MSC_VER)
+#define _CRT_SECURE_NO_WARNINGS   /* MSVC's note on getenv: we only read one name, at the first run */
+#endif
+#include <stdlib.h> /* malloc, calloc, free, getenv */
+#include <string.h> /* memcmp, strcmp */
 #include "vec.h"
 #include "program.h"
 
@@ -195,19 +198,16 @@ void pg_layers_grads(pg_program *p, int out) {
 }
 
 // ---------------------------------------------------------------------------
-// kernels (layer_kernels.h): compiled for the build's own flags, and on x86
-// with GCC or Clang also for AVX, used where the CPU has it (the same bits)
+// kernels (layer_kernels.h), one copy per vector family of vec.h (the same
+// bits from each): scalar (1 double, any compiler), vec2 (2 doubles: the
+// build's own flags, SSE2 or NEON) and, on x86 with GCC or Clang, avx (4
+// doubles, used where the CPU has AVX). The fastest the CPU runs is used;
+// PYGRAD_SIMD=scalar|vec2|avx forces one, so that one build tests them all.
 
-#if defined(PG_VECTORS)
-#define VT pg_d2
-#define VF(op) d2_##op
-#define VW 2
-#else
 #define VT pg_d1
 #define VF(op) d1_##op
 #define VW 1
-#endif
-#define KERNEL(name) name##_base
+#define KERNEL(name) name##_scalar
 #define KERNEL_TARGET
 #include "layer_kernels.h"
 #undef KERNEL
@@ -216,8 +216,22 @@ void pg_layers_grads(pg_program *p, int out) {
 #undef VF
 #undef VW
 
+#if defined(PG_VECTORS)
+#define VT pg_d2
+#define VF(op) d2_##op
+#define VW 2
+#define KERNEL(name) name##_vec2
+#define KERNEL_TARGET
+#include "layer_kernels.h"
+#undef KERNEL
+#undef KERNEL_TARGET
+#undef VT
+#undef VF
+#undef VW
+#endif
+
 #if defined(PG_VECTORS) && (defined(__x86_64__) || defined(__i386__)) \
-    && !defined(PG_NO_AVX)   /* -DPG_NO_AVX: test the base kernels on an AVX machine */
+    && !defined(PG_NO_AVX)   /* -DPG_NO_AVX: a build without the AVX kernels */
 #define VT pg_d4
 #define VF(op) d4_##op
 #define VW 4
@@ -229,28 +243,65 @@ void pg_layers_grads(pg_program *p, int out) {
 #undef VT
 #undef VF
 #undef VW
-
-static int has_avx(void) {
-    static int known = -1;   /* the GIL serializes calls into the core */
-    if (known < 0) {
-        __builtin_cpu_init();
-        known = __builtin_cpu_supports("avx") != 0;
-    }
-    return known;
-}
-#else
-static int has_avx(void) { return 0; }
-#define forward_avx forward_base
-#define backward_avx backward_base
+#define PG_HAS_AVX_KERNELS 1
 #endif
 
+/* The families in order of width; a path runs if it and all before it do. */
+enum { PATH_SCALAR, PATH_VEC2, PATH_AVX };
+static const char *const path_names[] = {"scalar", "vec2", "avx"};
+
+static int best_path(void) {
+#if defined(PG_HAS_AVX_KERNELS)
+    __builtin_cpu_init();   /* (its check of AVX includes the OS's saving of the registers) */
+    if (__builtin_cpu_supports("avx")) return PATH_AVX;
+#endif
+#if defined(PG_VECTORS)
+    return PATH_VEC2;
+#else
+    return PATH_SCALAR;
+#endif
+}
+
+/* Chosen at the first call (the GIL serializes calls into the core): a
+ * forced path this build or CPU cannot run, or a name it does not know,
+ * gives the fastest one, which pg_simd_path() then names. */
+static int path(void) {
+    static int chosen = -1;
+    if (chosen < 0) {
+        const char *want = getenv("PYGRAD_SIMD");
+        int best = best_path();
+        chosen = best;
+        for (int i = 0; want && i <= best; i++)
+            if (strcmp(want, path_names[i]) == 0) chosen = i;
+    }
+    return chosen;
+}
+
+/* For tests and diagnostics (declared for Python in pygrad/_build.py). */
+const char *pg_simd_path(void) { return path_names[path()]; }
+const char *pg_simd_best(void) { return path_names[best_path()]; }
+
 void pg_layer_forward(const pg_layer *L, double *v) {
-    if (has_avx()) forward_avx(L, v);
-    else forward_base(L, v);
+    switch (path()) {
+#if defined(PG_HAS_AVX_KERNELS)
+    case PATH_AVX: forward_avx(L, v); return;
+#endif
+#if defined(PG_VECTORS)
+    case PATH_VEC2: forward_vec2(L, v); return;
+#endif
+    default: forward_scalar(L, v);
+    }
 }
 
 void pg_layer_backward(const pg_layer *L, double *gr, const double *v, pg_node *slots,
                        int32_t pfirst, int32_t pend, int rows) {
-    if (has_avx()) backward_avx(L, gr, v, slots, pfirst, pend, rows);
-    else backward_base(L, gr, v, slots, pfirst, pend, rows);
+    switch (path()) {
+#if defined(PG_HAS_AVX_KERNELS)
+    case PATH_AVX: backward_avx(L, gr, v, slots, pfirst, pend, rows); return;
+#endif
+#if defined(PG_VECTORS)
+    case PATH_VEC2: backward_vec2(L, gr, v, slots, pfirst, pend, rows); return;
+#endif
+    default: backward_scalar(L, gr, v, slots, pfirst, pend, rows);
+    }
 }

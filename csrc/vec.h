@@ -28,7 +28,7 @@ PG_INLINE pg_d1 d1_madd(pg_d1 acc, pg_d1 a, pg_d1 b) { return acc + a * b; }
 PG_INLINE pg_d1 d1_relu(pg_d1 a) { return a < 0.0 ? 0.0 : a; }
 PG_INLINE pg_d1 d1_positive(pg_d1 a) { return (double)(a > 0.0); }
 
-#if defined(__GNUC__) && !defined(PG_NO_VECTORS)   /* -DPG_NO_VECTORS: test the d1 kernels */
+#if defined(__GNUC__) && !defined(PG_NO_VECTORS)   /* -DPG_NO_VECTORS: a build with d1 only */
 #define PG_VECTORS 1
 /* GCC (and Clang) note that a d4 passed by value in a function built
  * without AVX has another ABI than with it: these helpers are always

@@ -122,12 +122,19 @@ SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
 with open(os.path.join(ROOT, "pygrad", "_handle.c")) as f:
     HANDLE = f.read()
 
+# Which dense-layer kernels run (csrc/layers.c, PYGRAD_SIMD): for tests
+# and diagnostics only, so declared here rather than in the core's header.
+SIMD_CDEF = """
+const char *pg_simd_path(void);   /* "scalar", "vec2" or "avx": the kernels in use */
+const char *pg_simd_best(void);   /* the fastest this build and CPU can run */
+"""
+
 CDEF = read_cdef()
 ffibuilder = FFI()
-ffibuilder.cdef(CDEF + "void pygrad_install_cancel_hook(void);\nint pygrad_publish_handle(void);")
+ffibuilder.cdef(CDEF + SIMD_CDEF + "void pygrad_install_cancel_hook(void);\nint pygrad_publish_handle(void);")
 ffibuilder.set_source(
     "pygrad._pygrad",
-    '#include "pygrad.h"\n' + KEEP_GIL + CANCEL_HOOK + pypy_lock(CDEF) + HANDLE,
+    '#include "pygrad.h"\n' + SIMD_CDEF + KEEP_GIL + CANCEL_HOOK + pypy_lock(CDEF + SIMD_CDEF) + HANDLE,
     sources=SOURCES,
     include_dirs=["csrc"],
     depends=["csrc/pygrad.h", "csrc/core.h", "csrc/ops.def", "csrc/program.h", "csrc/vec.h", "csrc/layer_kernels.h",

@@ -51,3 +51,20 @@ def why_no_core(load_error: Optional[BaseException]) -> str:
                        "source checkout (`pip install --force-reinstall --no-cache-dir .` there) "
                        "or from its wheel file")
     return "; and ".join(reasons)
+
+
+SIMD_PATHS = ("scalar", "vec2", "avx")   # the dense-layer kernels' vector families, narrowest first
+
+
+def simd_path() -> Optional[str]:
+    """The dense-layer kernels compiled programs run: "scalar", "vec2" or
+    "avx" (None without the C core). PYGRAD_SIMD, read at the first run,
+    forces one; a path this build or CPU cannot run gives the fastest it can."""
+    from ._ffi import ffi, lib  # here: _ffi imports this module
+    return None if lib is None else ffi.string(lib.pg_simd_path()).decode()
+
+
+def simd_best() -> Optional[str]:
+    """The fastest of SIMD_PATHS this build and CPU can run (None without the C core)."""
+    from ._ffi import ffi, lib
+    return None if lib is None else ffi.string(lib.pg_simd_best()).decode()
