@@ -9,9 +9,11 @@ Program per shape, traced on first use and cached. Parameters stay shared
 with the eager Values: a program reads their `.data` at every run and adds
 into their `.grad`.
 """
+import copy
 import gc
 import sys
 import threading
+import types
 from collections import OrderedDict
 from typing import Any, Callable, Dict, Hashable, Iterable, List, NamedTuple, Optional, Tuple
 
@@ -191,6 +193,16 @@ def _placeholders(shape: Any, flat: List[float], V: Any, leaves: List[Any]) -> A
     return [_placeholders(s, flat, V, leaves) for s in shape]
 
 
+def _reads_any(prog: Program, values: List[Any]) -> bool:
+    """Does prog read any of `values` as a constant? (held outside its graph)"""
+    try:
+        held = prog._code.held_constants()
+    except NotImplementedError:   # the reference engine on PyPy: no reference counts to read
+        return False
+    ids = {id(v) for v in values}
+    return any(id(h) in ids or any(h == v for v in values) for h in held)
+
+
 class _Variants:
     """The programs traced for one argument shape: the first, and one per
     other combination of outcomes its guards met (a tree of traces, kept as
@@ -283,6 +295,7 @@ class CompiledFunction:
         self._programs: "OrderedDict[Hashable, _Variants]" = OrderedDict()
         self._hits = self._misses = 0
         self._lock = threading.Lock()
+        self._originals: List[Any] = []   # a deep copy's: the params it was copied from
         self.__doc__ = getattr(fn, "__doc__", None)
 
     def _key(self, args: Tuple[Any, ...], kwargs: Dict[str, Any], flat: List[float]) -> Hashable:
@@ -334,6 +347,10 @@ class CompiledFunction:
             raise TypeError(f"compile_fn: {name} must return one "
                             f"{self._V.__module__}.Value, not {type(root).__name__}")
         prog = Program(root, leaves, self.params, self.strict, tuple(trace.guards))
+        if self._originals and _reads_any(prog, self._originals):
+            raise TypeError(f"compile_fn: this copy's {name} reads the params the original was made with, not "
+                            "the copies it holds: deepcopy the model and its function together (one "
+                            "deepcopy call), or call compile_fn again on the copy")
         if not prog.depends_on_inputs():
             raise TracerError(f"compile_fn: what {name} returns depends on none of its arguments and none of "
                               "the params, so its program would give the first result for every call: did it "
@@ -358,17 +375,35 @@ class CompiledFunction:
             return prog._code.run_row(flat, True, as_float(scale))
         return prog._family.run_row(prog, flat, True, as_float(scale))
 
+    # Copies. A copy must compute with, and train, the params it holds. A
+    # bound method or a callable object that owns its params is copied with
+    # them (deepcopy's memo and pickle keep the two together); a plain
+    # function (a lambda, a closure, a module function) reads its params
+    # from outside, so its copy would still read the originals: refused.
+    def _check_copyable(self, how: str) -> None:
+        if self.params and isinstance(self.fn, types.FunctionType):
+            raise TypeError(f"cannot {how} a compiled plain function with params: its function reads the params "
+                            "it was made with, not a copy's, so the copy would train nothing. Copy or pickle "
+                            "the model (its params), then call compile_fn again on a function of the copy; or "
+                            "compile a bound method or callable object that owns its params (those copy whole)")
+
+    def _options(self) -> Tuple[Any, ...]:
+        return (tuple(sorted(self.static)), self.maxsize, self.strict, self.max_variants)
+
     def __reduce__(self) -> Any:
-        """A function of inputs alone copies and pickles (its programs are traced
-        anew); one with params does not: fn reads the params it was made with,
-        which a copy would not hold, so the copy would compute with them and
-        train nothing."""
-        if self.params:
-            raise TypeError("a compiled function with params does not copy or pickle: its function reads "
-                            "the params it was made with, not a copy's. Copy or pickle the model (its "
-                            "params), then call compile_fn again on a function of the copy")
-        return (CompiledFunction, (self.fn, self.params, tuple(sorted(self.static)), self.maxsize, self.strict,
-                                   self.max_variants))
+        """Pickles as fn, params and options: programs are traced anew."""
+        self._check_copyable("pickle")
+        return (CompiledFunction, (self.fn, self.params) + self._options())
+
+    def __copy__(self) -> "CompiledFunction":
+        """The same fn over the same params (programs are traced anew)."""
+        return CompiledFunction(self.fn, self.params, *self._options())
+
+    def __deepcopy__(self, memo: Dict[int, Any]) -> "CompiledFunction":
+        self._check_copyable("deepcopy")
+        new = CompiledFunction(copy.deepcopy(self.fn, memo), copy.deepcopy(self.params, memo), *self._options())
+        new._originals = list(self.params)
+        return new
 
     def cache_info(self) -> CacheInfo:
         """Hits, misses (traces, variants included), maxsize (argument shapes

@@ -343,53 +343,57 @@ _SNAPSHOT_W = []
 
 
 def test_a_copy_with_params_refuses_rather_than_train_the_original(engine):
-    """A "keep the best model" snapshot, copy.deepcopy((params, f)): the copy's
-    fn would still read the original params, so it computes with them and
-    trains nothing. Copying refuses, saying what to copy instead."""
+    """A "keep the best model" snapshot, copy.deepcopy((params, f)), of a
+    plain function: the copy's fn would still read the original params, so it
+    computes with them and trains nothing. Copying refuses, saying what to
+    copy instead; a shallow copy is the same function over the same params."""
     import copy
     import pickle
     _SNAPSHOT_W[:] = [engine(1.5)]
     f = pygrad.compile_fn(_scaled_square, params=_SNAPSHOT_W)
     assert f(2.0) == 6.0
-    for save in (lambda f: copy.deepcopy((_SNAPSHOT_W, f)), copy.copy, pickle.dumps):
+    for save in (lambda f: copy.deepcopy((_SNAPSHOT_W, f)), pickle.dumps):
         with pytest.raises(TypeError, match="Copy or pickle the model"):
             save(f)
+    g = copy.copy(f)
+    assert g.params[0] is _SNAPSHOT_W[0] and g(2.0) == 6.0
 
 
-def test_program_refuses_to_pickle_with_a_reason(engine):
+class _Scaler:
+    """A model that owns its param: its bound method copies with it."""
+
+    def __init__(self, w):
+        self.w = w
+
+    def loss(self, x):
+        return x * x * self.w
+
+
+def test_a_bound_method_copies_with_its_model_and_trains_the_copy(engine):
     import copy
     import pickle
-    x = engine(0.0)
-    prog = pygrad.compile(x * 2, inputs=[x])
-    for save in (pickle.dumps, copy.deepcopy, copy.copy):
-        with pytest.raises(TypeError, match="compile again after loading"):
-            save(prog)
+    model = _Scaler(engine(1.5))
+    f = pygrad.compile_fn(model.loss, params=[model.w])
+    f.accumulate(2.0)
+    for snapshot in (lambda: copy.deepcopy(f), lambda: pickle.loads(pickle.dumps(f))):
+        g = snapshot()
+        (w2,) = g.params
+        assert w2 is g.fn.__self__.w and w2 is not model.w
+        w2.data, w2.grad, model.w.grad = 3.0, 0.0, 0.0
+        assert g.accumulate(2.0) == 12.0 and (w2.grad, model.w.grad) == (4.0, 0.0)
 
 
-def test_grads_match_central_differences(engine):
-    """accumulate's grads against finite differences of the same compiled
-    function (params are read live, so nudging one re-evaluates the program)."""
-    rng = random.Random(11)
-    table = [[engine(rng.uniform(-1, 1)) for _ in range(3)] for _ in range(4)]
-    params = [p for row in table for p in row]
+def test_a_deep_copy_that_still_reads_the_originals_is_refused(engine):
+    import copy
+    w = engine(1.5)
 
-    def fn(ids, xs):
-        rows = [pygrad.select(i, table) for i in ids]
-        h = [sum(r[j] * x for r, x in zip(rows, xs)) for j in range(3)]
-        m = pygrad.max_data(h)                    # softmax's shift: the probabilities do not depend on it
-        exps = [(v - m).exp() for v in h]
-        return -(exps[1] / sum(exps)).log() + (h[0] * h[1]).tanh()
-    f = pygrad.compile_fn(fn, params=params)
-    args = ([2, 0, 3], [0.5, -1.25, 0.75])
-    f.accumulate(*args)
-    eps = 1e-6
-    for p in params:
-        x0 = p.data
-        p.data = x0 + eps
-        up = f(*args)
-        p.data = x0 - eps
-        down = f(*args)
-        p.data = x0
-        assert p.grad == pytest.approx((up - down) / (2 * eps), rel=1e-5, abs=1e-8)
-    assert sum(p.grad != 0.0 for p in params) == 9        # rows 0, 2, 3 chosen; row 1 gets nothing
-    assert f.cache_info().misses == 1
+    class Holder:   # owns a copy of w's list, but its loss reads the outer w
+        params = [w]
+
+        def loss(self, x):
+            return x * w
+    h = Holder()
+    f = pygrad.compile_fn(h.loss, params=h.params)
+    g = copy.deepcopy(f)
+    with pytest.raises(TypeError, match="reads the params the original was made with"):
+        g(1.0)
