@@ -19,6 +19,7 @@ from typing import Any, Callable, Dict, Hashable, Iterable, List, NamedTuple, Op
 
 from . import _trace
 from ._api import as_float
+from ._errors import in_row
 from ._engines import value_class
 from ._ops import LEAF
 from ._trace import GuardFailed, TracerError
@@ -269,7 +270,12 @@ class _Variants:
                         prog._code.run(batch[r:r + failure.row], out[r:r + failure.row], backward, scale, row0=r)
                         tries = 0
                     r += failure.row
-                    prog = self._retry(prog, failure, batch[r].tolist(), tries)
+                    try:
+                        prog = self._retry(prog, failure, batch[r].tolist(), tries)
+                    except (ArithmeticError, ValueError, IndexError) as exc:   # the row fails in its branch
+                        if isinstance(exc, TracerError):
+                            raise
+                        raise in_row(exc, r) from None
                     tries += 1
         except BaseException:
             if saved is not None:
@@ -351,7 +357,7 @@ class CompiledFunction:
             raise TypeError(f"compile_fn: this copy's {name} reads the params the original was made with, not "
                             "the copies it holds: deepcopy the model and its function together (one "
                             "deepcopy call), or call compile_fn again on the copy")
-        if not prog.depends_on_inputs():
+        if not prog._guards and not prog.depends_on_inputs():
             raise TracerError(f"compile_fn: what {name} returns depends on none of its arguments and none of "
                               "the params, so its program would give the first result for every call: did it "
                               "run under no_grad, or build its result from .data? (Values that change between "

@@ -106,6 +106,31 @@ def op_max_data(m, nodes, idx):
     return [pygrad.max_data([nodes[i] for i in idx])]
 
 
+CMP = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
+
+
+def op_branch(m, nodes, cmp, i, j, k, then_i, else_i):
+    """A Python decision on Values (a guard in a compiled function): i cmp j, or i cmp k."""
+    if CMP[cmp](nodes[i], nodes[j] if j is not None else k):
+        return [nodes[then_i] * 1.5]
+    return [nodes[else_i] - 0.25]
+
+
+def op_pymax(m, nodes, idx, use_min):
+    """Python's max or min over Values: comparisons, so guards."""
+    return [(min if use_min else max)(nodes[i] for i in idx) + 0.0]
+
+
+def op_filter(m, nodes, idx):
+    """A filter on the sign of Values: the sum's length follows the data."""
+    return [sum((nodes[i] for i in idx if nodes[i] > 0), nodes[idx[0]] * 0.0)]
+
+
+def op_sorted(m, nodes, idx):
+    s = sorted(nodes[i] for i in idx)
+    return [s[0] - s[-1] * 2.0]
+
+
 def op_net(m, nodes, k, xs):
     out = m.nets[k]([nodes[i] for i in xs])
     return out if isinstance(out, list) else [out]
@@ -113,7 +138,7 @@ def op_net(m, nodes, k, xs):
 
 OPS = {f.__name__[3:]: f for f in (op_binary, op_constant, op_unary, op_sum, op_pysum, op_pysum_products,
                                     op_vsum_products, op_dot, op_dense, op_neurons, op_select, op_max_data,
-                                    op_net)}
+                                    op_net, op_branch, op_pymax, op_filter, op_sorted)}
 
 
 class Model:
@@ -201,7 +226,8 @@ class Recipe:
 # which of each op's arguments name nodes (ints, or lists of them, nested)
 NODE_ARGS = {"binary": (1, 2), "constant": (1,), "unary": (1,), "sum": (0,), "pysum": (0,),
              "pysum_products": (0, 1), "vsum_products": (0,), "dot": (0, 1, 2), "dense": (0, 1, 2),
-             "neurons": (0, 1, 2), "select": (0, 1), "max_data": (0,), "net": (1,)}
+             "neurons": (0, 1, 2), "select": (0, 1), "max_data": (0,), "net": (1,),
+             "branch": (1, 2, 4, 5), "pymax": (0,), "filter": (0,), "sorted": (0,)}
 
 
 def node_args(name, args):
@@ -347,7 +373,31 @@ def gen_sum_chains(rng, V):
     return r.model(V, leaves(rng, V, r.nparams), leaves(rng, V, r.nconsts))
 
 
-GENERATORS = [gen_random_dag, gen_random_dag, gen_dense_net, gen_nn_mlp, gen_sum_chains]   # (weights: a list)
+def gen_branchy(rng, V):
+    """Python decisions on Values among any ops (compile_fn only: guards)."""
+    nindex = rng.choice([0, 1])
+    r = Recipe(rng, rng.randint(1 + nindex, 4), rng.randint(1, 4), rng.randint(0, 2), nindex, rng.randint(2, 4))
+    for _ in range(rng.randint(1, 12)):
+        kind = rng.random()
+        if kind < 0.3:
+            j = r.pick() if rng.random() < 0.6 else None
+            r.add("branch", rng.choice(list(CMP)), r.pick(), j, rng.choice([0.0, 0.5, -1.0]), r.pick(), r.pick())
+        elif kind < 0.4:
+            r.add("pymax", r.pick(rng.randint(1, 4)), rng.random() < 0.5)
+        elif kind < 0.5:
+            r.add("filter", r.pick(rng.randint(1, 5)))
+        elif kind < 0.55:
+            r.add("sorted", r.pick(rng.randint(1, 4)))
+        else:
+            random_op(r)
+    r.add("binary", "mul", r.pick(), rng.choice(r.leaves("x")))   # a result that depends on an input
+    m = r.model(V, leaves(rng, V, r.nparams), leaves(rng, V, r.nconsts))
+    m.needs_fn = True
+    return m
+
+
+GENERATORS = [gen_random_dag, gen_random_dag, gen_dense_net, gen_nn_mlp, gen_sum_chains,
+              gen_branchy, gen_branchy]   # (weights: a list)
 
 
 # ---------------------------------------------------------------------------
@@ -366,13 +416,14 @@ class Trial:
     def __init__(self, rng, V):
         self.V = V
         self.model = rng.choice(GENERATORS)(rng, V)
-        self.by_fn = rng.random() < 0.4
+        self.by_fn = getattr(self.model, "needs_fn", False) or rng.random() < 0.4
         self.ntok = rng.choice([0, 0, 1, 2])
         self.log, self.results = [], []
         self.cf = self.prog = None
         if self.by_fn:
             maxsize = rng.choice([1, 2, 64])   # small: token counts evict programs, traced again later
-            self.cf = pygrad.compile_fn(self.model, params=self.model.parameters(), maxsize=maxsize)
+            self.cf = pygrad.compile_fn(self.model, params=self.model.parameters(), maxsize=maxsize,
+                                        max_variants=10_000)   # (test_guards checks the bound)
         for _ in range(20 if not self.by_fn else 0):   # placeholders' values where the graph can be built
             xs, toks = self.placeholders(self.row(rng), self.ntok)
             try:
