@@ -1,5 +1,6 @@
 """The C engine's side of compiled programs: a graph flattened by
 csrc/program.c and replayed there on many rows (see pygrad/compiled.py)."""
+from ._cbuf import doubles
 from ._ffi import check, check_id, ffi, lib
 
 
@@ -8,10 +9,14 @@ class CCode:
     parameters, so threads may share one (calls into C hold the GIL)."""
 
     def __init__(self, root, inputs, params):
-        out = ffi.new("pg_program **")
+        # The cell that pg_compile fills owns the program from before the
+        # call: Ctrl-C strikes right after a call returns, and a program
+        # not yet owned there would hold its leaves (and memory) for good.
+        self.ninputs = len(inputs)
+        cell = ffi.gc(ffi.new("pg_program **"), _free_cell)
         check(lib.pg_compile(root._id, len(inputs), [v._id for v in inputs],
-                             len(params), [p._id for p in params], out), "compile")
-        self._p = ffi.gc(out[0], lib.pg_program_free)
+                             len(params), [p._id for p in params], cell), "compile")
+        self._cell, self._p = cell, cell[0]   # _p: valid while _cell lives
 
     def __len__(self):
         return lib.pg_program_size(self._p)
@@ -26,8 +31,8 @@ class CCode:
 
     def run(self, batch, out, backward, scale):
         """batch: C-contiguous float64 (n, ninputs); out: float64 (n,)."""
-        self._call(len(out), ffi.from_buffer("double[]", batch),
-                   ffi.from_buffer("double[]", out, require_writable=True), backward, scale)
+        n = len(out)
+        self._call(n, doubles(batch, n * self.ninputs, "batch"), doubles(out, n, "out", True), backward, scale)
 
     def run_row(self, row, backward, scale):
         """One row given as a list of floats; returns the root's value."""
@@ -39,3 +44,7 @@ class CCode:
         bad_row = ffi.new("int64_t *")
         st = lib.pg_program_run(self._p, nrows, batch, out, 1 if backward else 0, scale, bad_row)
         check(st, f"row {bad_row[0]}" if bad_row[0] >= 0 else "compiled run")
+
+
+def _free_cell(cell):
+    lib.pg_program_free(cell[0])   # NULL (nothing made) is fine
