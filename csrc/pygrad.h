@@ -36,8 +36,10 @@ enum pg_status {
     PG_EINDEX = 6,    /* select: index out of range     -> IndexError        */
     PG_ENOTINT = 7,   /* select: index not an integer   -> ValueError        */
     PG_EINTR = 8,     /* the cancel hook said stop      -> KeyboardInterrupt */
-    PG_EBUSY = 9      /* called from a signal handler that the cancel hook ran
+    PG_EBUSY = 9,     /* called from a signal handler that the cancel hook ran
                          inside a sort or compiled run  -> RuntimeError      */
+    PG_ENOGRAPH = 10  /* backward from an op's result made with grad mode
+                         off: it has no graph           -> RuntimeError      */
 };
 
 /* Ops, listed in csrc/ops.def (the enum is made from it below, outside

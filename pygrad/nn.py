@@ -61,9 +61,23 @@ class Module:
             raise KeyError("load_state_dict: " + "; ".join(
                 f"{what}: {', '.join(map(repr, keys))}"
                 for what, keys in (("missing keys", missing), ("unexpected keys", unexpected)) if keys))
-        values = {k: as_float(state[k]) for k in params}   # all checked before any is set
-        for k, p in params.items():
-            p.data = values[k]
+        values = [as_float(state[k]) for k in params]   # all checked before any is set
+        _assign_all(list(params.values()), values)
+
+
+def _assign_all(params: List[Any], values: List[float]) -> None:
+    """Set each param's data, all or none: an exception on the way (Ctrl-C,
+    a subclass's setter) puts back the data every param had."""
+    old = [p.data for p in params]
+    done = 0
+    try:
+        for p, x in zip(params, values):
+            p.data = x
+            done += 1
+    except BaseException:
+        for p, x in zip(params[:done + 1], old):   # (+1: the one being set may have changed)
+            p.data = x
+        raise
 
 
 def _collect(obj: Any, prefix: str, found: List[Tuple[str, "Value"]], seen: Set[int]) -> None:

@@ -15,7 +15,7 @@ from typing import Callable, Dict, Optional, Tuple
 
 from . import _ops
 from ._api import ValueBase, as_float, as_value, check_leaf_args, mixed_engines, number_or_none
-from ._errors import EDOMAIN, EINDEX, ENOTINT, EOVERFLOW, EZERODIV, error
+from ._errors import EDOMAIN, EINDEX, ENOGRAPH, ENOTINT, EOVERFLOW, EZERODIV, error
 from ._ops import DOT, SUM
 
 # ---------------------------------------------------------------------------
@@ -246,6 +246,7 @@ class Value(ValueBase):
     """A scalar and its gradient, in pure Python."""
 
     __slots__ = ("_data", "_grad", "_opcode", "_children", "__dict__", "__weakref__")
+    _no_graph = False   # True on an op's result made under no_grad (set in _node)
 
     def __init__(self, data, _children=(), _op="", label=""):
         """Value(data, label=''): a leaf holding float(data); TypeError if data is not a real number."""
@@ -262,6 +263,7 @@ class Value(ValueBase):
         out = cls.__new__(cls)
         if not grad_mode.enabled:
             code, children = _ops.LEAF, ()
+            out._no_graph = True    # backward() from it is an error, as in the C core
         out._data, out._grad, out._opcode, out._children = data, 0.0, code, children
         return out
 
@@ -366,6 +368,8 @@ class Value(ValueBase):
         """micrograd's backward: order the graph so that every node comes
         after its children, then, root first, let each node push its
         gradient into its children."""
+        if self._no_graph:
+            raise error(ENOGRAPH, "backward")
         with BACKWARD_LOCK:   # one sweep at a time, as the C core's GIL-held call
             topo = topological_order(self)
             self._grad = 1.0

@@ -144,3 +144,108 @@ def test_select_over_rows_of_different_lengths_is_a_value_error(engine):
         pygrad.select(engine(0.0), rows)
     square = [rows[0], rows[2]]
     assert bits(v.data for v in pygrad.select(engine(1.0), square)) == ["4.0", "5.0"]
+
+
+# -- backward() where no graph was built -------------------------------------
+
+NO_GRAD_RESULTS = {
+    "unary": lambda V, x: x.tanh(),
+    "binary": lambda V, x: x * x,
+    "number": lambda V, x: 2.0 - x,
+    "sum": lambda V, x: V.sum([x, x, 1.0]),
+    "dot": lambda V, x: V.dot([x, 2.0], [x, x], 0.5),
+    "select": lambda V, x: pygrad.select(V(1.0), [x, x * 3.0]),
+    "dense": lambda V, x: V.dense([[x, 2.0]], [0.5])([x, x], relu=True)[0],
+}
+
+
+@pytest.mark.parametrize("make", NO_GRAD_RESULTS)
+def test_backward_from_a_result_made_under_no_grad_is_a_runtime_error(engine, make):
+    x = engine(0.75)
+    with pygrad.no_grad():
+        y = NO_GRAD_RESULTS[make](engine, x)
+    with pytest.raises(RuntimeError, match="no_grad"):
+        y.backward()
+    assert (x.grad, y.grad) == (0.0, 0.0)
+    z = NO_GRAD_RESULTS[make](engine, x)      # built with grad mode on: differentiates
+    z.backward()
+    assert x.grad != 0.0 and z.grad == 1.0
+
+
+def test_backward_from_a_leaf_still_sets_its_grad_even_one_made_under_no_grad(engine):
+    with pygrad.no_grad():
+        made_inside = engine(2.0)
+    made_outside = engine(3.0)
+    for v in (made_inside, made_outside):
+        v.backward()
+        assert v.grad == 1.0
+
+
+# -- load_state_dict is all or nothing ---------------------------------------
+
+class Model(nn.Module):
+    def __init__(self, params):
+        self.params = params
+
+
+def test_an_interrupted_load_state_dict_changes_nothing(engine):
+    """Ctrl-C can strike between two assignments: a param whose data
+    setter raises KeyboardInterrupt on its first use stands for it."""
+    armed, strikes = [False], []
+
+    class Interrupting(engine):
+        @property
+        def data(self):
+            return engine.data.__get__(self)
+
+        @data.setter
+        def data(self, x):
+            if armed[0]:
+                armed[0] = False
+                strikes.append(x)
+                raise KeyboardInterrupt
+            engine.data.__set__(self, x)
+
+    model = Model([engine(1.0), engine(2.0), Interrupting(3.0), engine(4.0)])
+    before = model.state_dict()
+    armed[0] = True
+    with pytest.raises(KeyboardInterrupt):
+        model.load_state_dict({k: -float(i) for i, k in enumerate(before)})
+    assert strikes == [-2.0]
+    assert model.state_dict() == before
+    model.load_state_dict({k: -float(i) for i, k in enumerate(before)})   # and then it loads
+    assert bits(model.state_dict().values()) == bits([-0.0, -1.0, -2.0, -3.0])
+
+
+# -- `_id` (the C engine's node id) is read-only -----------------------------
+
+ID_PROGRAM = r"""
+import pygrad
+from pygrad.cengine import stats
+V = pygrad.value_class("c")
+a, b = V(2.0), V(3.0)
+c = a * b
+live = stats()["live"]
+for v, other in ((a, b), (c, a)):
+    for attempt in (lambda: setattr(v, "_id", other._id), lambda: delattr(v, "_id")):
+        try:
+            attempt()
+            print("no error")
+        except AttributeError as exc:
+            assert "read-only" in str(exc) or "delete" in str(exc), exc
+c.backward()
+print(type(a).__mro__[1].__name__, a.grad, b.grad, c.data, stats()["live"] - live)
+del a, b, c, v, other
+print(stats()["live"])
+"""
+
+
+@pytest.mark.parametrize("c_handle", ["1", "0"])
+def test_a_values_id_cannot_be_assigned_on_either_handle(engine, c_handle):
+    if pygrad.get_engine() != "c":
+        pytest.skip("the reference engine's Values have no node id")
+    env = dict(os.environ, PYGRAD_C_HANDLE=c_handle)
+    out = subprocess.run([sys.executable, "-c", ID_PROGRAM], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    handle = "Handle" if c_handle == "1" and sys.implementation.name == "cpython" else "_PyHandle"
+    assert out.stdout.split() == [handle, "3.0", "2.0", "6.0", "0", "0"]
