@@ -249,3 +249,36 @@ def test_a_values_id_cannot_be_assigned_on_either_handle(engine, c_handle):
     assert out.returncode == 0, out.stderr
     handle = "Handle" if c_handle == "1" and sys.implementation.name == "cpython" else "_PyHandle"
     assert out.stdout.split() == [handle, "3.0", "2.0", "6.0", "0", "0"]
+
+
+# -- smaller sharp edges -----------------------------------------------------
+
+def test_a_nul_byte_in_a_label_or_op_never_reaches_dot(engine):
+    a, b = engine(2.0, label="a\0b"), engine(3.0, label="\0")   # (held: a label lives on its Value)
+    text = pygrad.to_dot(a * b)
+    assert "\0" not in text
+    assert "a\u2400b" in text and "\u2400" in text.replace("a\u2400b", "")
+
+
+@pytest.mark.parametrize("setting, handle", [(" 0", "_PyHandle"), ("0\n", "_PyHandle"), (" 1 ", "Handle")])
+def test_pygrad_c_handle_is_read_stripped_as_pygrad_engine_is(engine, setting, handle):
+    if pygrad.get_engine() != "c":
+        pytest.skip("the setting chooses the C engine's handle")
+    if handle == "Handle" and sys.implementation.name != "cpython":
+        handle = "_PyHandle"
+    env = dict(os.environ, PYGRAD_C_HANDLE=setting, PYGRAD_ENGINE=" c ")
+    out = subprocess.run([sys.executable, "-c", "import pygrad; print(pygrad.Value.__mro__[1].__name__)"],
+                         env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [handle]
+
+
+def test_an_unhashable_static_keyword_is_a_type_error_naming_it(engine):
+    @pygrad.compile_fn(static=("sizes",))
+    def f(x, sizes=(1,)):
+        return x * len(sizes)
+
+    assert f(2.0, sizes=(1, 2)) == 4.0
+    for bad in ([1, 2], {"a": 1}, (1, [2])):
+        with pytest.raises(TypeError, match="static keyword argument 'sizes' must be hashable"):
+            f(2.0, sizes=bad)
