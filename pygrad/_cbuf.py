@@ -30,7 +30,7 @@ def doubles(buf: Any, n: int, what: str, writable: bool = False) -> Any:
     that names `what`."""
     if not is_doubles(buf, n, writable):
         raise _refusal(buf, n, what, writable)
-    from ._ffi import ffi    # here: optim.py uses is_doubles where the core is not built
+    from ._ffi import ffi  # here: optim.py uses is_doubles where the core is not built
     return ffi.from_buffer("double[]", buf, require_writable=writable)
 
 

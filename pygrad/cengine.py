@@ -212,6 +212,7 @@ class _PyHandle:
     """The handle in Python: the operators call C through cffi."""
 
     __slots__ = ("_node",)
+    _node: int   # the node's id in the C core
     _id = property(attrgetter("_node"), _read_only_id, doc="the node's id in the C core")
 
     def __del__(self, _decref=lib.pg_decref):
@@ -233,7 +234,10 @@ _new = _Handle.__new__
 # (a reassigned one corrupts the core's reference counts). A C-level setter:
 # no Python frame, where Ctrl-C could strike, runs between the node's creation
 # and a handle owning it.
-_own = _PyHandle._node.__set__ if _Handle is _PyHandle else _Handle._id.__set__
+if _Handle is _PyHandle:
+    _own = _PyHandle.__dict__["_node"].__set__   # the slot's own setter
+else:
+    _own = _Handle._id.__set__                   # _handle.c's set-once setter
 
 
 class Value(_Handle, ValueBase):

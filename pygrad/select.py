@@ -36,7 +36,8 @@ def select(index: Any, values: Sequence[Any]) -> Any:
     if values and all(_is_row(v) for v in values):
         lengths = {len(v) for v in values}
         if len(lengths) > 1:     # zip() would drop the longer rows' tails
-            raise ValueError(f"select: rows of different lengths {sorted(lengths)}; each row needs one value per column")
+            raise ValueError(f"select: rows of different lengths {sorted(lengths)}; "
+                             "each row needs one value per column")
         return [select(index, column) for column in zip(*values)]
     V: Any = engine_class(index)    # (index's class may be a user's subclass)
     n, x = len(values), index.data
