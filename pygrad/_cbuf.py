@@ -8,6 +8,7 @@ refuses anything but exactly `n` native float64 items, contiguous (and
 writable where C writes), with a TypeError or ValueError.
 """
 import sys
+from array import array
 from typing import Any
 
 _FLOAT64 = {"d", "@d", "=d", "<d" if sys.byteorder == "little" else ">d"}
@@ -15,6 +16,8 @@ _FLOAT64 = {"d", "@d", "=d", "<d" if sys.byteorder == "little" else ">d"}
 
 def is_doubles(buf: Any, n: int, writable: bool = False) -> bool:
     """Whether buf is exactly n native float64 items, C-contiguous (and writable)."""
+    if type(buf) is array and buf.typecode == "d":     # the optimizers' own state: no memoryview
+        return len(buf) == n
     try:
         m = memoryview(buf)
     except (TypeError, ValueError, BufferError):

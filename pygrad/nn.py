@@ -9,7 +9,7 @@ when the module is built.
 """
 import random
 from itertools import chain
-from operator import is_
+from operator import is_, itemgetter
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from ._api import ValueBase, as_float
@@ -147,41 +147,47 @@ class Neuron(Module):
         return f"{_REPR_NAMES[activation(self.nonlin)]}Neuron({len(self.w)})"
 
 
+# What a fused call depends on in each neuron's attributes (compared by identity).
+_USED = itemgetter("w", "b", "nonlin")
+
+
 class _Fused:
     """A Layer's neurons as one fused call (`Value.dense`), with what it was
-    made from: the neurons, their attribute dicts (live), and a snapshot of
-    each dict's keys and values and of each weight list. A call compares
-    the live ones with the snapshot, by identity (a user's attribute may be
-    a numpy array, whose == is no yes/no answer), in C: any replaced weight
-    list, weight, bias or activation, or in-place edit of n.w, makes a new
-    fused call, and the common case costs no Python per neuron or weight.
-    Never changed once made, so threads can share it."""
+    made from: the neurons, their attribute dicts (live), the weight list,
+    bias and activation each held, and a copy of each weight list. A call
+    compares the live ones with these: the neurons and the attributes the
+    call uses by identity (other attributes are never looked at, so a
+    neuron may hold a numpy array, whose == is no yes/no answer), the
+    weights with list ==, in C (identity first; two C Values are equal only
+    on the same node). So any replaced weight list, weight, bias or
+    activation, or in-place edit of n.w, makes a new fused call, and the
+    common case costs no Python per neuron or weight. Never changed once
+    made, so threads can share it."""
 
-    __slots__ = ("neurons", "dicts", "keys", "values", "wlists", "wlens", "weights", "call", "act")
+    __slots__ = ("neurons", "dicts", "used", "wlists", "wcopies", "call", "act")
 
     def __init__(self, neurons: List[Neuron]) -> None:
         self.neurons = neurons[:]        # a list's copy (a tuple is its own)
         self.dicts = [vars(n) for n in neurons]
-        self.keys = list(chain.from_iterable(self.dicts))
-        self.values = list(chain.from_iterable(map(dict.values, self.dicts)))
+        self.used = list(chain.from_iterable(map(_USED, self.dicts)))
         self.wlists = [d["w"] for d in self.dicts]
-        self.wlens = list(map(len, self.wlists))
-        self.weights = list(chain.from_iterable(self.wlists))
+        self.wcopies = [list(w) for w in self.wlists]
         acts = {activation(n.nonlin) for n in neurons}
         self.call: Optional[Callable[..., List[Any]]] = None    # None: the neurons one by one
         self.act = acts.pop() if len(acts) == 1 else None
-        if (len(acts) == 0 and len(set(self.wlens)) == 1
+        if (len(acts) == 0 and len({len(w) for w in self.wlists}) == 1
                 and all(type(n).__call__ is Neuron.__call__ for n in neurons)):
             self.call = type(neurons[0].b).dense(self.wlists, [n.b for n in neurons])
 
     def unchanged(self, neurons: List[Neuron]) -> bool:
         """Whether `neurons` are still what this call was made from."""
-        dicts = self.dicts
+        try:
+            used = chain.from_iterable(map(_USED, self.dicts))
+        except KeyError:      # an attribute deleted: the neurons will say what is missing
+            return False
         return (len(neurons) == len(self.neurons) and all(map(is_, neurons, self.neurons))
-                and list(chain.from_iterable(dicts)) == self.keys     # (keys: strings)
-                and all(map(is_, chain.from_iterable(map(dict.values, dicts)), self.values))
-                and list(map(len, self.wlists)) == self.wlens
-                and all(map(is_, chain.from_iterable(self.wlists), self.weights)))
+                and all(map(is_, used, self.used))
+                and list(map(list, self.wlists)) == self.wcopies)   # (plain lists: no user __eq__ on them)
 
     def __call__(self, x: Sequence["Operand"]) -> List[Any]:
         assert self.call is not None

@@ -96,7 +96,7 @@ class Optimizer:
         or non-contiguous numpy array, a list) is copied into an array('d')
         first, on both engines: C trusts item size and length."""
         s, n = getattr(self, name), len(self._params)
-        if not (type(s) is array and s.typecode == "d" and len(s) == n) and not is_doubles(s, n, writable=True):
+        if not is_doubles(s, n, writable=True):
             if len(s) != n:
                 raise ValueError(f"optimizer state has {len(s)} entries for {n} parameters (opt.{name})")
             try:
