@@ -245,8 +245,9 @@ def set_grad_enabled(on):
 class Value(ValueBase):
     """A scalar and its gradient, in pure Python."""
 
-    __slots__ = ("_data", "_grad", "_opcode", "_children", "__dict__", "__weakref__")
-    _no_graph = False   # True on an op's result made under no_grad (set in _node)
+    # _no_graph: set (True) only on an op's result made under no_grad; a slot,
+    # so that a pickled or copied Value, a leaf, does not carry it (as in C)
+    __slots__ = ("_data", "_grad", "_opcode", "_children", "_no_graph", "__dict__", "__weakref__")
 
     def __init__(self, data, _children=(), _op="", label=""):
         """Value(data, label=''): a leaf holding float(data); TypeError if data is not a real number."""
@@ -368,7 +369,7 @@ class Value(ValueBase):
         """micrograd's backward: order the graph so that every node comes
         after its children, then, root first, let each node push its
         gradient into its children."""
-        if self._no_graph:
+        if getattr(self, "_no_graph", False):
             raise error(ENOGRAPH, "backward")
         with BACKWARD_LOCK:   # one sweep at a time, as the C core's GIL-held call
             topo = topological_order(self)

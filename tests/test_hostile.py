@@ -173,10 +173,15 @@ def test_backward_from_a_result_made_under_no_grad_is_a_runtime_error(engine, ma
 
 
 def test_backward_from_a_leaf_still_sets_its_grad_even_one_made_under_no_grad(engine):
+    import copy
+    import pickle
     with pygrad.no_grad():
         made_inside = engine(2.0)
+        result = made_inside * 3.0
     made_outside = engine(3.0)
-    for v in (made_inside, made_outside):
+    # a pickled or copied no-grad result is a new leaf, on both engines
+    copies = [pickle.loads(pickle.dumps(result)), copy.deepcopy(result), copy.copy(result)]
+    for v in [made_inside, made_outside] + copies:
         v.backward()
         assert v.grad == 1.0
 
