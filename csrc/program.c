@@ -206,7 +206,9 @@ static int build(pg_program *p, int32_t root, int32_t ninputs, const int32_t *in
     p->nops = p->nslots - p->nleaves;
     if (pg_cancelled()) return PG_EINTR;   /* before fusing, the last long step */
     st = pg_fuse(p->slots, p->nleaves, p->nslots, p->root, &p->code, &p->ncode, &p->terms);
+    if (st == PG_OK && pg_cancelled()) st = PG_EINTR;
     if (st == PG_OK) st = compact(p);
+    if (st == PG_OK && pg_cancelled()) st = PG_EINTR;
     if (st == PG_OK) pg_layers_find(p);
     p->grad_blocks = st == PG_OK && pg_lanes_grad_ok(p);
     return st;
