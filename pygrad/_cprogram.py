@@ -13,7 +13,7 @@ class CCode:
         # call: Ctrl-C strikes right after a call returns, and a program
         # not yet owned there would hold its leaves (and memory) for good.
         self.ninputs = len(inputs)
-        cell = ffi.gc(ffi.new("pg_program **"), _free_cell)
+        cell = ffi.gc(ffi.new("pg_program **"), lib.pygrad_free_program_cell)   # (C: see _build.py)
         check(lib.pg_compile(root._id, len(inputs), [v._id for v in inputs],
                              len(params), [p._id for p in params], cell), "compile")
         self._cell, self._p = cell, cell[0]   # _p: valid while _cell lives
@@ -44,7 +44,3 @@ class CCode:
         bad_row = ffi.new("int64_t *")
         st = lib.pg_program_run(self._p, nrows, batch, out, 1 if backward else 0, scale, bad_row)
         check(st, f"row {bad_row[0]}" if bad_row[0] >= 0 else "compiled run")
-
-
-def _free_cell(cell):
-    lib.pg_program_free(cell[0])   # NULL (nothing made) is fine
