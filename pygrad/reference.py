@@ -248,6 +248,7 @@ class Value(ValueBase):
     # _no_graph: set (True) only on an op's result made under no_grad; a slot,
     # so that a pickled or copied Value, a leaf, does not carry it (as in C)
     __slots__ = ("_data", "_grad", "_opcode", "_children", "_no_graph", "__dict__", "__weakref__")
+    _no_graph: bool
 
     def __init__(self, data, _children=(), _op="", label=""):
         """Value(data, label=''): a leaf holding float(data); TypeError if data is not a real number."""
