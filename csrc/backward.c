@@ -127,6 +127,7 @@ int64_t pg_topo(int32_t root, const int32_t **order) { return pg_topo_many(1, &r
 
 int pg_backward(int32_t root) {
     if (!pg_valid(root)) return PG_EINVAL;
+    if (pg_no_graph(&pg_nodes[root])) return PG_ENOGRAPH;
     const int32_t *order;
     int64_t n = pg_topo(root, &order);
     int st = n < 0 ? (int)-n : PG_OK;

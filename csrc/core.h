@@ -31,9 +31,16 @@ typedef struct {
 
 #define PG_MARK_MAX 0xFFFFFFu
 
+
 /* The one pool (nodes.c). Pointers into it are valid until the next
  * pg_node_alloc(), which may move it. */
 extern pg_node *pg_nodes;
+
+/* A leaf that an op made while grad mode was off (graph.c): backward from
+ * it is an error (PG_ENOGRAPH), not a silent no-op. A leaf's kids are
+ * unused while it lives, so kids.pair[1] holds the mark (0 from alloc). */
+static inline void pg_mark_no_graph(int32_t id) { pg_nodes[id].kids.pair[1] = 1; }
+static inline int pg_no_graph(const pg_node *n) { return n->op == PG_LEAF && n->kids.pair[1] == 1; }
 
 /* Helpers named in ops.def's derivatives (every file that expands them
  * includes this header). The true derivatives of a ** b where IEEE would

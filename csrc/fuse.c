@@ -159,6 +159,10 @@ static int emit(graph *g, pg_instr *code, int32_t *ncode, int32_t *t, char *abso
     int32_t *chain_of = malloc((size_t)g->nslots * sizeof(int32_t)), *next = t, gen = 0;
     if (!chain_of) return PG_ENOMEM;
     for (int32_t s = g->nleaves; s < g->nslots; s++) {
+        if ((s - g->nleaves) % PG_CANCEL_EVERY == PG_CANCEL_EVERY - 1 && pg_cancelled()) {   /* Ctrl-C */
+            free(chain_of);
+            return PG_EINTR;
+        }
         chain_of[s] = 0;
         if (!is_top(g, s)) continue;
         int32_t n = is_op(g, s, PG_SUM) ? sum_chain_at(g, s, next, ++gen) : chain_at(g, s, next, ++gen);
@@ -199,6 +203,7 @@ int pg_fuse(const pg_node *slots, int32_t nleaves, int32_t nslots, const char *k
     g.mark = calloc((size_t)nslots + 1, sizeof(int32_t));
     char *absorbed = calloc((size_t)nslots + 1, 1);
     int st = *code && *terms && g.mark && absorbed ? index_consumers(&g) : PG_ENOMEM;
+    if (st == PG_OK && pg_cancelled()) st = PG_EINTR;
     if (st == PG_OK) st = emit(&g, *code, ncode, *terms, absorbed);
     free(g.first);
     free(g.cons);

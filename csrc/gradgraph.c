@@ -220,6 +220,7 @@ static int sweep(int32_t *grads, const char *wanted, const int32_t *order, int64
 int pg_grad_graph(int32_t root, int32_t seed, int32_t ninputs, const int32_t *inputs, int32_t *out) {
     if (!pg_valid(root) || (seed != -1 && !pg_valid(seed)) || ninputs < 0) return PG_EINVAL;
     if (ninputs > 0 && (!inputs || !out || !pg_all_valid(ninputs, inputs))) return PG_EINVAL;
+    if (pg_no_graph(&pg_nodes[root])) return PG_ENOGRAPH;
     const int32_t *sorted;
     int64_t n = pg_topo(root, &sorted);
     int32_t *order = n > 0 ? malloc((size_t)n * sizeof(int32_t)) : NULL;
@@ -259,6 +260,7 @@ int pg_grad_graph(int32_t root, int32_t seed, int32_t ninputs, const int32_t *in
     free(grads);
     free(wanted);
     free(order);
+    pg_made(-1);   /* its leaves (grad mode off) were noted: none is the caller's to release */
     return st;
 }
 
@@ -267,6 +269,7 @@ int pg_grad_graph(int32_t root, int32_t seed, int32_t ninputs, const int32_t *in
 int pg_grad_numbers(int32_t root, double seed, int32_t ninputs, const int32_t *inputs, double *out) {
     if (!pg_valid(root) || ninputs < 0) return PG_EINVAL;
     if (ninputs > 0 && (!inputs || !out || !pg_all_valid(ninputs, inputs))) return PG_EINVAL;
+    if (pg_no_graph(&pg_nodes[root])) return PG_ENOGRAPH;
     const int32_t *order;
     int64_t n = pg_topo(root, &order), touched = 1;
     if (n < 0) { pg_topo_done(); return (int)-n; }

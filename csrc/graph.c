@@ -22,6 +22,14 @@ int pg_set_grad_enabled(int on) {
     return was;
 }
 
+/* What an op makes with grad mode off: a leaf holding its value, marked
+ * so that backward() from it says there is no graph. */
+static int32_t no_grad_leaf(double v) {
+    int32_t id = pg_leaf(v);
+    if (id >= 0) pg_mark_no_graph(id);
+    return id;
+}
+
 // ---------------------------------------------------------------------------
 // unary and binary nodes
 
@@ -45,7 +53,7 @@ static int32_t unary(int op, int32_t a) {
     double v;
     int st = pg_forward(op, pg_nodes[a].data, 0.0, &v);
     if (st != PG_OK) return -st;
-    if (!grad_enabled) return pg_leaf(v);
+    if (!grad_enabled) return no_grad_leaf(v);
     int32_t id = pg_node_alloc();
     if (id >= 0) link2(id, op, v, a, 0);
     return id;
@@ -56,7 +64,7 @@ static int32_t binary(int op, int32_t a, int32_t b) {
     double v;
     int st = pg_forward(op, pg_nodes[a].data, pg_nodes[b].data, &v);
     if (st != PG_OK) return -st;
-    if (!grad_enabled) return pg_leaf(v);
+    if (!grad_enabled) return no_grad_leaf(v);
     int32_t id = pg_node_alloc();
     if (id >= 0) link2(id, op, v, a, b);
     return id;
@@ -67,7 +75,7 @@ static int32_t binary_k(int op, int32_t a, double k, int k_first) {
     double x = pg_nodes[a].data, v;
     int st = k_first ? pg_forward(op, k, x, &v) : pg_forward(op, x, k, &v);
     if (st != PG_OK) return -st;
-    if (!grad_enabled) return pg_leaf(v);
+    if (!grad_enabled) return no_grad_leaf(v);
     int32_t kid = pg_leaf(k);
     if (kid < 0) return kid;
     int32_t id = pg_node_alloc();
@@ -96,7 +104,7 @@ int32_t pg_nary_unchecked(int op, int32_t n, const int32_t *kids) {
     double v;
     int st = pg_nary_value(pg_nodes, op, n, kids, &v);
     if (st != PG_OK) return -st;
-    if (!grad_enabled) return pg_leaf(v);
+    if (!grad_enabled) return no_grad_leaf(v);
     int32_t *many = malloc((size_t)(n + 1) * sizeof(int32_t));
     if (!many) return -PG_ENOMEM;
     int32_t id = pg_node_alloc();

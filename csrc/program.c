@@ -175,6 +175,11 @@ static int compact(pg_program *p) {
     return PG_OK;
 }
 
+/* Ctrl-C: the build's loops ask the cancel hook every PG_CANCEL_EVERY
+ * nodes, as the sort does. A handler it runs may grow the pool, so no
+ * pointer into pg_nodes is held across the call. */
+static int build_cancelled(int64_t j) { return j % PG_CANCEL_EVERY == PG_CANCEL_EVERY - 1 && pg_cancelled(); }
+
 /* What a caller's guards say: per guard a, b (-1: the number c), cmp, expect. */
 typedef struct {
     int32_t n;
@@ -223,6 +228,7 @@ static int add_leaves(pg_program *p, slot_map *slot_of, int32_t root, int32_t ni
     for (int32_t i = 0; i < ninputs && st == PG_OK; i++) st = add_leaf(p, slot_of, inputs[i], 1);
     for (int32_t i = 0; i < nparams && st == PG_OK; i++) st = add_leaf(p, slot_of, params[i], 1);
     for (int64_t j = 0; j < nops && st == PG_OK; j++) {
+        if (build_cancelled(j)) return PG_EINTR;
         const pg_node *n = &pg_nodes[order[j]];
         const int32_t *k = pg_kids_of(n);
         for (int32_t i = 0, nk = pg_nkids_of(n); i < nk && st == PG_OK; i++)
@@ -260,6 +266,7 @@ static int build(pg_program *p, int32_t root, int32_t ninputs, const int32_t *in
     if (st != PG_OK) return st;
     p->nslots = p->nleaves;
     for (int64_t j = 0; j < nops; j++) {
+        if (build_cancelled(j)) return PG_EINTR;
         int32_t s = p->nslots;
         *map_at(slot_of, order[j]) = s;
         st = add_op(p, slot_of, order[j], s);
@@ -273,11 +280,14 @@ static int build(pg_program *p, int32_t root, int32_t ninputs, const int32_t *in
     for (int32_t s = p->nleaves; s < p->nslots; s++)
         if (pg_is_nary(p->slots[s].op) && p->slots[s].op != PG_SUM && p->slots[s].op != PG_DOT) p->blocks = 0;
     p->nops = p->nslots - p->nleaves;
+    if (pg_cancelled()) return PG_EINTR;   /* before fusing, the last long step */
     char *keep = kept_slots(p, slot_of, g);
     st = keep ? pg_fuse(p->slots, p->nleaves, p->nslots, keep, &p->code, &p->ncode, &p->terms) : PG_ENOMEM;
     free(keep);
+    if (st == PG_OK && pg_cancelled()) st = PG_EINTR;
     if (st == PG_OK) st = add_guards(p, slot_of, g);
     if (st == PG_OK) st = compact(p);
+    if (st == PG_OK && pg_cancelled()) st = PG_EINTR;
     if (st != PG_OK) return st;
     /* The root's graph comes first in `order`, so its instructions do too. */
     p->nback = p->root >= p->nleaves ? p->root - p->nleaves + 1 : 0;

@@ -38,8 +38,10 @@ enum pg_status {
     PG_EINTR = 8,     /* the cancel hook said stop      -> KeyboardInterrupt */
     PG_EBUSY = 9,     /* called from a signal handler that the cancel hook ran
                          inside a sort or compiled run  -> RuntimeError      */
-    PG_EGUARD = 10    /* a compiled row took another branch than the trace:
+    PG_EGUARD = 10,   /* a compiled row took another branch than the trace:
                          the binding runs it through another program        */
+    PG_ENOGRAPH = 11  /* backward from an op's result made with grad mode
+                         off: it has no graph           -> RuntimeError      */
 };
 
 /* Ops, listed in csrc/ops.def (the enum is made from it below, outside

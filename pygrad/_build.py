@@ -117,6 +117,15 @@ def read_cdef(path=HEADER):
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
             "-fno-omit-frame-pointer", "-g"] if os.environ.get("PYGRAD_SANITIZE") == "1" else []
 
+# The cell that owns a compiled program from before pg_compile returns
+# (pygrad/_cprogram.py): ffi.gc frees what it holds with this C function.
+# A Python destructor would be a frame where Ctrl-C can strike, and be lost.
+# (After pypy_lock in the source: PyPy's pg_program_free is the locked twin.)
+PROGRAM_CELL = """
+static void pygrad_free_program_cell(pg_program **cell) { pg_program_free(*cell); }
+"""
+
+
 # The C engine's Value handle as a CPython type (see the file): binding
 # code beside the wrappers, not part of the core.
 with open(os.path.join(ROOT, "pygrad", "_handle.c")) as f:
@@ -131,10 +140,12 @@ const char *pg_simd_best(void);   /* the fastest this build and CPU can run */
 
 CDEF = read_cdef()
 ffibuilder = FFI()
-ffibuilder.cdef(CDEF + SIMD_CDEF + "void pygrad_install_cancel_hook(void);\nint pygrad_publish_handle(void);")
+ffibuilder.cdef(CDEF + SIMD_CDEF + "void pygrad_install_cancel_hook(void);\nint pygrad_publish_handle(void);\n"
+                "void pygrad_free_program_cell(pg_program **cell);")
 ffibuilder.set_source(
     "pygrad._pygrad",
-    '#include "pygrad.h"\n' + SIMD_CDEF + KEEP_GIL + CANCEL_HOOK + pypy_lock(CDEF + SIMD_CDEF) + HANDLE,
+    '#include "pygrad.h"\n' + SIMD_CDEF + KEEP_GIL + CANCEL_HOOK + pypy_lock(CDEF + SIMD_CDEF) + PROGRAM_CELL
+    + HANDLE,
     sources=SOURCES,
     include_dirs=["csrc"],
     depends=["csrc/pygrad.h", "csrc/core.h", "csrc/ops.def", "csrc/program.h", "csrc/vec.h", "csrc/layer_kernels.h",

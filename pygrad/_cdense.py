@@ -8,7 +8,7 @@ buffer, so threads may share one.
 from ._api import as_value
 from ._errors import error
 from ._ffi import ffi, lib
-from .cengine import Value, _new
+from .cengine import Value, _new, _own
 
 
 class Dense:
@@ -53,7 +53,7 @@ class Dense:
         try:
             for node_id in made:    # handles on the new nodes, whose references are ours
                 v = _new(Value)
-                v._id = node_id
+                _own(v, node_id)
                 held += 1
                 values.append(v)
         except BaseException:

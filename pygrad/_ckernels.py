@@ -5,6 +5,7 @@ The parameter ids are packed once; the optimizer's state (momentum, Adam's
 moments) stays in the optimizer as `array('d')`, which C updates in place,
 so the state pickles and copies with the optimizer.
 """
+from ._cbuf import doubles
 from ._ffi import check, ffi, lib
 
 
@@ -19,13 +20,9 @@ class ParamKernels:
         check(lib.pg_fill_grad(self.n, self.ids, 0.0))
 
     def sgd(self, lr, momentum, velocity):
-        check(lib.pg_sgd_step(self.n, self.ids, lr, momentum, self._doubles(velocity)), "SGD")
+        check(lib.pg_sgd_step(self.n, self.ids, lr, momentum, doubles(velocity, self.n, "SGD velocity", True)), "SGD")
 
     def adam(self, lr, beta1, beta2, eps, t, m, v):
-        check(lib.pg_adam_step(self.n, self.ids, lr, beta1, beta2, eps, t, self._doubles(m), self._doubles(v)),
-              "Adam")
-
-    def _doubles(self, a):
-        """A writable double* over an array('d') (no copy); optim.py has
-        checked that it holds one entry per parameter."""
-        return ffi.from_buffer("double[]", a, require_writable=True)
+        n = self.n
+        check(lib.pg_adam_step(n, self.ids, lr, beta1, beta2, eps, t,
+                               doubles(m, n, "Adam m", True), doubles(v, n, "Adam v", True)), "Adam")

@@ -1,5 +1,6 @@
 """The C engine's side of compiled programs: a graph flattened by
 csrc/program.c and replayed there on many rows (see pygrad/compiled.py)."""
+from ._cbuf import doubles
 from ._errors import EGUARD
 from ._ffi import check, check_id, ffi, lib
 from ._trace import GuardFailed
@@ -10,15 +11,19 @@ class CCode:
     parameters, so threads may share one (calls into C hold the GIL)."""
 
     def __init__(self, root, inputs, params, guards=()):
-        out = ffi.new("pg_program **")
+        # The cell that pg_compile fills owns the program from before the
+        # call: Ctrl-C strikes right after a call returns, and a program
+        # not yet owned there would hold its leaves (and memory) for good.
+        self.ninputs = len(inputs)
         spec, consts = [], []
         for g in guards:   # a, b (-1: the number c), comparison, outcome
             spec += [g.a._id, -1 if g.b is None else g.b._id, g.cmp, int(g.outcome)]
             consts.append(g.c)
+        cell = ffi.gc(ffi.new("pg_program **"), lib.pygrad_free_program_cell)   # (C: see _build.py)
         check(lib.pg_compile_guarded(root._id, len(inputs), [v._id for v in inputs],
                                      len(params), [p._id for p in params],
-                                     len(guards), spec or ffi.NULL, consts or ffi.NULL, out), "compile")
-        self._p = ffi.gc(out[0], lib.pg_program_free)
+                                     len(guards), spec or ffi.NULL, consts or ffi.NULL, cell), "compile")
+        self._cell, self._p = cell, cell[0]   # _p: valid while _cell lives
 
     def depends(self):
         return bool(lib.pg_program_depends(self._p))
@@ -37,8 +42,9 @@ class CCode:
     def run(self, batch, out, backward, scale, row0=0):
         """batch: C-contiguous float64 (n, ninputs); out: float64 (n,); row0:
         the first row's number in the caller's batch (for messages)."""
-        self._call(len(out), ffi.from_buffer("double[]", batch),
-                   ffi.from_buffer("double[]", out, require_writable=True), backward, scale, row0)
+        n = len(out)
+        self._call(n, doubles(batch, n * self.ninputs, "batch"), doubles(out, n, "out", True), backward, scale,
+                   row0)
 
     def run_row(self, row, backward, scale):
         """One row given as a list of floats; returns the root's value."""

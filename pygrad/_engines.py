@@ -6,6 +6,7 @@ engine works even where the C core is not built.
 """
 import importlib
 import os
+import sys
 import warnings
 from types import ModuleType
 from typing import TYPE_CHECKING, Optional, Type
@@ -46,6 +47,16 @@ def value_class(name: Optional[str] = None) -> "Type[ValueBase]":
     name = name or get_engine()
     _check_name(name)
     return importlib.import_module(ENGINES[name]).Value
+
+
+def engine_class(v: object) -> "Type[ValueBase]":
+    """The engine Value class that v is an instance of: v's own class may
+    be a user's subclass of it. TypeError if v is no engine's Value."""
+    for module in ENGINES.values():
+        m = sys.modules.get(module)     # an engine whose module is not imported made no Values
+        if m is not None and isinstance(v, m.Value):
+            return m.Value
+    raise TypeError(f"expected a pygrad Value, not {type(v).__name__}")
 
 
 def cengine_or_none() -> Optional[ModuleType]:

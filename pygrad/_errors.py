@@ -6,7 +6,7 @@ exception with the same message on either engine.
 
 from typing import Optional
 
-OK, ENOMEM, EDOMAIN, EZERODIV, EOVERFLOW, EINVAL, EINDEX, ENOTINT, EINTR, EBUSY, EGUARD = range(11)
+OK, ENOMEM, EDOMAIN, EZERODIV, EOVERFLOW, EINVAL, EINDEX, ENOTINT, EINTR, EBUSY, EGUARD, ENOGRAPH = range(12)
 
 # What a signal handler raised while the C core ran (set by the binding's
 # cancel hook, see _build.py); raised when the call returns EINTR.
@@ -22,6 +22,8 @@ _EXCEPTIONS = {
     ENOTINT: (ValueError, "select index is not an integer"),
     EBUSY: (RuntimeError, "a signal handler cannot start a backward, compile or run of the same "
                           "program while one is interrupted; call it after the handler returns"),
+    ENOGRAPH: (RuntimeError, "this Value was computed under pygrad.no_grad(), so it has no graph and "
+                             "does not require grad; compute it with grad mode on to differentiate it"),
 }
 
 

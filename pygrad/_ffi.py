@@ -21,7 +21,7 @@ except ImportError as exc:  # not built: the reference engine still works
 else:
     LOAD_ERROR = None
     lib.pygrad_install_cancel_hook()   # Ctrl-C stops long calls (see _build.py)
-    if os.environ.get("PYGRAD_C_HANDLE", "1") != "0":   # 0: the Python handle (to compare, to test)
+    if os.environ.get("PYGRAD_C_HANDLE", "1").strip() != "0":   # 0: the Python handle (to compare, to test)
         lib.pygrad_publish_handle()    # sets Handle, on CPython
     _pypy.install(ffi, lib)   # on PyPy: the GC learns of the core's memory
 

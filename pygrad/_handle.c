@@ -26,7 +26,6 @@
  * Ctrl-C cannot leave a node without an owner here.
  */
 #ifndef PYPY_VERSION
-#include <structmember.h>
 
 typedef struct {
     PyObject_HEAD
@@ -242,12 +241,32 @@ static PyMethodDef handle_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static PyMemberDef handle_members[] = {
-    {"_id", T_INT, offsetof(Handle, id), 0, "the node's id in the C core (-1: none)"},
-    {NULL, 0, 0, 0, NULL},
-};
+/* `_id` is set once, by pygrad as it gives a new handle its node: a user's
+ * `v._id = 3` would make the handle release a node it holds no reference
+ * on (and leak its own), corrupting the core's counts. */
+static PyObject *pg_handle_get_id(PyObject *self, void *unused) {
+    (void)unused;
+    return PyLong_FromLong(ID(self));
+}
+static int pg_handle_set_id(PyObject *self, PyObject *x, void *unused) {
+    (void)unused;
+    if (x == NULL || ID(self) != -1) {
+        PyErr_SetString(PyExc_AttributeError, "a Value's _id is read-only: it is set once, when the Value is made");
+        return -1;
+    }
+    long id = PyLong_AsLong(x);
+    if (id == -1 && PyErr_Occurred())
+        return -1;
+    if (id < 0 || id > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "a node id is a non-negative int32");
+        return -1;
+    }
+    ID(self) = (int)id;
+    return 0;
+}
 
 static PyGetSetDef handle_getset[] = {
+    {"_id", pg_handle_get_id, pg_handle_set_id, "the node's id in the C core (-1: none); set once", NULL},
     {"data", pg_handle_get, pg_handle_set, "The value (a float; ints and numpy reals are converted on assignment).",
      (void *)&pg_data_field},
     {"grad", pg_handle_get, pg_handle_set, "d(root)/d(this), accumulated by backward(); also called `value`.",
@@ -260,7 +279,6 @@ static PyType_Slot handle_slots[] = {
     {Py_tp_new, (void *)pg_handle_new},
     {Py_tp_dealloc, (void *)pg_handle_dealloc},
     {Py_tp_methods, (void *)handle_methods},
-    {Py_tp_members, (void *)handle_members},
     {Py_tp_getset, (void *)handle_getset},
     {Py_nb_add, (void *)pg_handle_add},
     {Py_nb_subtract, (void *)pg_handle_sub},

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 from . import _ops
 from ._api import ValueBase, as_value
-from ._engines import value_class
+from ._engines import engine_class, value_class
 
 
 def _is_row(x: Any) -> bool:
@@ -34,8 +34,12 @@ def select(index: Any, values: Sequence[Any]) -> Any:
         return values[operator.index(index)]
     values = list(values)
     if values and all(_is_row(v) for v in values):
+        lengths = {len(v) for v in values}
+        if len(lengths) > 1:     # zip() would drop the longer rows' tails
+            raise ValueError(f"select: rows of different lengths {sorted(lengths)}; "
+                             "each row needs one value per column")
         return [select(index, column) for column in zip(*values)]
-    V: Any = type(index)
+    V: Any = engine_class(index)    # (index's class may be a user's subclass)
     n, x = len(values), index.data
     if not math.isfinite(x) or x != math.floor(x):
         raise ValueError(f"select: index {x!r} is not an integer")
@@ -51,5 +55,5 @@ def max_data(values: Sequence[Any]) -> Any:
     values = list(values)
     if not values:
         raise ValueError("max_data: no values")
-    V: Any = next((type(v) for v in values if isinstance(v, ValueBase)), None) or value_class()
+    V: Any = next((engine_class(v) for v in values if isinstance(v, ValueBase)), None) or value_class()
     return V._nary(_ops.MAXDATA, [as_value(V, v) for v in values])

@@ -11,6 +11,7 @@ weak table `_handles`).
 """
 import gc
 import threading
+from operator import attrgetter
 from typing import Any, Dict, Tuple
 from weakref import ref as _ref
 
@@ -94,7 +95,7 @@ def _handle(node_id):
             v = _live_handle(node_id)
         if v is None:
             v = _new(Value)
-            v._id = node_id          # before the incref: an interrupt in between leaks nothing
+            _own(v, node_id)         # before the incref: an interrupt in between leaks nothing
             check(lib.pg_incref(node_id))
             _register(v)
         return v
@@ -140,7 +141,7 @@ def _binary_method(op, kop):
                 raise
         if r < 0:
             raise error(-r, _ops.LABELS[op])
-        v._id = r
+        _own(v, r)
         return v
     return method
 
@@ -159,7 +160,7 @@ def _reflected_method(op):
             raise
         if r < 0:
             raise error(-r, _ops.LABELS[op])
-        v._id = r
+        _own(v, r)
         return v
     return method
 
@@ -175,7 +176,7 @@ def _unary_method(op):
             raise
         if r < 0:
             raise error(-r, _ops.LABELS[op])
-        v._id = r
+        _own(v, r)
         return v
     return method
 
@@ -203,15 +204,20 @@ def _node_field(get, put, doc):
     return property(read, write, doc=doc)
 
 
+def _read_only_id(self, node_id):
+    raise AttributeError("a Value's _id is read-only: it is set once, when the Value is made")
+
+
 class _PyHandle:
     """The handle in Python: the operators call C through cffi."""
 
-    __slots__ = ("_id",)
-    _id: int   # the node's id in the C core
+    __slots__ = ("_node",)
+    _node: int   # the node's id in the C core
+    _id = property(attrgetter("_node"), _read_only_id, doc="the node's id in the C core")
 
     def __del__(self, _decref=lib.pg_decref):
         try:
-            _decref(self._id)
+            _decref(self._node)
         except AttributeError:   # interrupted before it got its node: nothing to release
             pass
 
@@ -224,6 +230,14 @@ _Handle: Any = _CHandle if _CHandle is not None else _PyHandle
 # A handle on no node yet (its _id is set next): object.__new__ for the
 # Python handle; the C type's __new__ gives _id -1.
 _new = _Handle.__new__
+# ... and pygrad's own way to give it that node: `_id` is read-only to users
+# (a reassigned one corrupts the core's reference counts). A C-level setter:
+# no Python frame, where Ctrl-C could strike, runs between the node's creation
+# and a handle owning it.
+if _Handle is _PyHandle:
+    _own = _PyHandle.__dict__["_node"].__set__   # the slot's own setter
+else:
+    _own = _Handle._id.__set__                   # _handle.c's set-once setter
 
 
 class Value(_Handle, ValueBase):
@@ -250,7 +264,7 @@ class Value(_Handle, ValueBase):
             raise
         if node_id < 0:
             raise error(-node_id)
-        self._id = node_id
+        _own(self, node_id)
         # _register(self), inlined: Value() is a hot path too
         _handles[node_id] = _ref(self)
         _since_sweep += 1
@@ -397,7 +411,7 @@ def _from_nary(op, vals):
         raise
     if r < 0:
         raise error(-r, _ops.label(op))
-    v._id = r
+    _own(v, r)
     return v
 
 

@@ -305,10 +305,15 @@ class CompiledFunction:
         self.__doc__ = getattr(fn, "__doc__", None)
 
     def _key(self, args: Tuple[Any, ...], kwargs: Dict[str, Any], flat: List[float]) -> Hashable:
-        for name in kwargs:
+        for name, value in kwargs.items():
             if name not in self.static:
                 raise TypeError(f"compile_fn: keyword argument {name!r} is not declared static "
                                 "(inputs go positionally; static=(...) names the keywords that select a program)")
+            try:
+                hash(value)          # it is part of the program cache's key
+            except TypeError:
+                raise TypeError(f"compile_fn: static keyword argument {name!r} must be hashable "
+                                f"(a tuple, not a list, say); got {type(value).__name__}") from None
         shape = _flatten(list(args), flat)
         return (shape, tuple(sorted(kwargs.items()))) if kwargs else shape
 

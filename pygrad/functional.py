@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 from . import _ops, _trace
 from ._api import ValueBase, as_value
 from ._engines import value_class
+from ._errors import ENOGRAPH, error
 from .grad_mode import set_grad_enabled
 from .reference import RULES, select_index
 
@@ -111,6 +112,9 @@ def _native_sweep(V: type) -> Any:
 def _gradients(outputs: Sequence[Any], inputs: Sequence[Any], grad_outputs: Optional[Sequence[Any]],
                create_graph: bool, allow_unused: bool) -> List[Any]:
     V = type(outputs[0])
+    for out in outputs:
+        if getattr(out, "_no_graph", False):   # the reference engine's mark (the C core checks its own)
+            raise error(ENOGRAPH, "grad")
     seeds = [1.0] * len(outputs) if grad_outputs is None else list(grad_outputs)
     if len(seeds) != len(outputs):
         raise ValueError(f"grad: {len(outputs)} outputs but {len(seeds)} grad_outputs")

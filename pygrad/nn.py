@@ -8,6 +8,8 @@ are the tutorial's. Parameters are created on the engine that is active
 when the module is built.
 """
 import random
+from itertools import chain
+from operator import is_, itemgetter
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from ._api import ValueBase, as_float
@@ -59,9 +61,23 @@ class Module:
             raise KeyError("load_state_dict: " + "; ".join(
                 f"{what}: {', '.join(map(repr, keys))}"
                 for what, keys in (("missing keys", missing), ("unexpected keys", unexpected)) if keys))
-        values = {k: as_float(state[k]) for k in params}   # all checked before any is set
-        for k, p in params.items():
-            p.data = values[k]
+        values = [as_float(state[k]) for k in params]   # all checked before any is set
+        _assign_all(list(params.values()), values)
+
+
+def _assign_all(params: List[Any], values: List[float]) -> None:
+    """Set each param's data, all or none: an exception on the way (Ctrl-C,
+    a subclass's setter) puts back the data every param had."""
+    old = [p.data for p in params]
+    done = 0
+    try:
+        for p, x in zip(params, values):
+            p.data = x
+            done += 1
+    except BaseException:
+        for p, x in zip(params[:done + 1], old):   # (+1: the one being set may have changed)
+            p.data = x
+        raise
 
 
 def _collect(obj: Any, prefix: str, found: List[Tuple[str, "Value"]], seen: Set[int]) -> None:
@@ -84,10 +100,29 @@ def _collect(obj: Any, prefix: str, found: List[Tuple[str, "Value"]], seen: Set[
         _collect(value, f"{prefix}.{name}" if prefix else str(name), found, seen)
 
 
-class Neuron(Module):
-    """micrograd's neuron: relu(b + w . x), or linear with nonlin=False."""
+# nonlin= names an activation (micrograd's True/False: ReLU or none).
+ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "sigmoid": "sigmoid", "linear": None}
+_REPR_NAMES = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", None: "Linear"}
 
-    def __init__(self, nin: int, nonlin: bool = True) -> None:
+
+def activation(nonlin: Any) -> Optional[str]:
+    """The Value method a neuron's `nonlin` applies ("relu", "tanh",
+    "sigmoid"), or None for a linear neuron; ValueError for anything else."""
+    if isinstance(nonlin, str):
+        if nonlin.lower() in ACTIVATIONS:
+            return ACTIVATIONS[nonlin.lower()]
+    elif nonlin is True or nonlin is False or (type(nonlin) is int and nonlin in (0, 1)):
+        return "relu" if nonlin else None
+    raise ValueError(f"unknown activation nonlin={nonlin!r}; use one of "
+                     f"{', '.join(map(repr, ACTIVATIONS))}, or True (ReLU) / False (linear)")
+
+
+class Neuron(Module):
+    """micrograd's neuron: relu(b + w . x), or linear with nonlin=False;
+    nonlin="tanh", "sigmoid", "relu" or "linear" names the activation."""
+
+    def __init__(self, nin: int, nonlin: Any = True) -> None:
+        activation(nonlin)     # refuse an unknown one before making anything
         Value = value_class()
         self.w = [Value(random.uniform(-1, 1)) for _ in range(nin)]
         self.b = Value(0)
@@ -101,37 +136,65 @@ class Neuron(Module):
 
     def __call__(self, x: Sequence["Operand"]) -> Any:
         act = type(self.b).dot(self.w, x, self.b)
-        return act.relu() if self.nonlin else act
+        method = activation(self.nonlin)
+        return getattr(act, method)() if method else act
 
     def parameters(self) -> List["Value"]:
         """The weights, then the bias."""
         return list(self.w) + [self.b]
 
     def __repr__(self) -> str:
-        return f"{'ReLU' if self.nonlin else 'Linear'}Neuron({len(self.w)})"
+        return f"{_REPR_NAMES[activation(self.nonlin)]}Neuron({len(self.w)})"
+
+
+# What a fused call depends on in each neuron's attributes (compared by identity).
+_USED = itemgetter("w", "b", "nonlin")
 
 
 class _Fused:
     """A Layer's neurons as one fused call (`Value.dense`), with what it was
-    made from: the neurons, their attribute dicts (live), and a copy of each
-    dict with its weight list copied too. A call compares the live dicts
-    with the copies, in C and by identity: any replaced weight list, weight,
-    bias or activation, or in-place edit of n.w, makes a new fused call, and
-    the common case costs no Python per neuron or weight. Never changed once
+    made from: the neurons, their attribute dicts (live), the weight list,
+    bias and activation each held, and a copy of each weight list. A call
+    compares the live ones with these: the neurons and the attributes the
+    call uses by identity (other attributes are never looked at, so a
+    neuron may hold a numpy array, whose == is no yes/no answer), the
+    weights with list ==, in C (identity first; two C Values are equal only
+    on the same node). So any replaced weight list, weight, bias or
+    activation, or in-place edit of n.w, makes a new fused call, and the
+    common case costs no Python per neuron or weight. Never changed once
     made, so threads can share it."""
 
-    __slots__ = ("neurons", "dicts", "state", "call", "relu")
+    __slots__ = ("neurons", "dicts", "used", "wlists", "wcopies", "call", "act")
 
     def __init__(self, neurons: List[Neuron]) -> None:
         self.neurons = neurons[:]        # a list's copy (a tuple is its own)
         self.dicts = [vars(n) for n in neurons]
-        self.state = [{**d, "w": d["w"][:]} for d in self.dicts]
-        nonlins = {bool(n.nonlin) for n in neurons}
+        self.used = list(chain.from_iterable(map(_USED, self.dicts)))
+        self.wlists = [d["w"] for d in self.dicts]
+        self.wcopies = [list(w) for w in self.wlists]
+        acts = {activation(n.nonlin) for n in neurons}
         self.call: Optional[Callable[..., List[Any]]] = None    # None: the neurons one by one
-        self.relu = nonlins == {True}
-        if (len(nonlins) == 1 and len({len(n.w) for n in neurons}) == 1
+        self.act = acts.pop() if len(acts) == 1 else None
+        if (len(acts) == 0 and len({len(w) for w in self.wlists}) == 1
                 and all(type(n).__call__ is Neuron.__call__ for n in neurons)):
-            self.call = type(neurons[0].b).dense([n.w for n in neurons], [n.b for n in neurons])
+            self.call = type(neurons[0].b).dense(self.wlists, [n.b for n in neurons])
+
+    def unchanged(self, neurons: List[Neuron]) -> bool:
+        """Whether `neurons` are still what this call was made from."""
+        try:
+            used = chain.from_iterable(map(_USED, self.dicts))
+        except KeyError:      # an attribute deleted: the neurons will say what is missing
+            return False
+        return (len(neurons) == len(self.neurons) and all(map(is_, neurons, self.neurons))
+                and all(map(is_, used, self.used))
+                and list(map(list, self.wlists)) == self.wcopies)   # (plain lists: no user __eq__ on them)
+
+    def __call__(self, x: Sequence["Operand"]) -> List[Any]:
+        assert self.call is not None
+        out = self.call(x, self.act == "relu")
+        if self.act in ("tanh", "sigmoid"):
+            out = [getattr(o, self.act)() for o in out]
+        return out
 
 
 class Layer(Module):
@@ -144,9 +207,9 @@ class Layer(Module):
         # All neurons in one fused call; the same numbers as [n(x) for n in neurons].
         neurons = self.neurons
         fused = self.__dict__.get("_fused")
-        if fused is None or neurons != fused.neurons or fused.dicts != fused.state:
+        if fused is None or not fused.unchanged(neurons):
             fused = self._fused = _Fused(neurons)
-        out = fused.call(x, fused.relu) if fused.call is not None else [n(x) for n in neurons]
+        out = fused(x) if fused.call is not None else [n(x) for n in neurons]
         return out[0] if len(out) == 1 else out
 
     def parameters(self) -> List["Value"]:
@@ -164,11 +227,14 @@ class Layer(Module):
 
 
 class MLP(Module):
-    """micrograd's multi-layer perceptron: MLP(nin, [sizes...]), ReLU except on the last layer."""
+    """micrograd's multi-layer perceptron: MLP(nin, [sizes...]), ReLU (or
+    the activation `nonlin` names) except on the last layer, which is linear."""
 
-    def __init__(self, nin: int, nouts: List[int]) -> None:
+    def __init__(self, nin: int, nouts: List[int], nonlin: Any = True) -> None:
+        activation(nonlin)
         sz = [nin] + nouts
-        self.layers = [Layer(sz[i], sz[i + 1], nonlin=i != len(nouts) - 1) for i in range(len(nouts))]
+        self.layers = [Layer(sz[i], sz[i + 1], nonlin=nonlin if i != len(nouts) - 1 else False)
+                       for i in range(len(nouts))]
 
     def __call__(self, x: Sequence["Operand"]) -> Any:
         for layer in self.layers:

@@ -15,7 +15,8 @@ import math
 from array import array
 from typing import Any, Dict, Iterable, Optional, Tuple
 
-from ._api import ValueBase, number_or_none
+from ._api import ValueBase, as_float, number_or_none
+from ._cbuf import is_doubles
 from ._engines import cengine_or_none
 
 
@@ -89,11 +90,21 @@ class Optimizer:
     def _zeros(self) -> "array[float]":
         return array("d", bytes(8 * len(self._params)))
 
-    def _checked(self, *states: Any) -> None:
-        # State is one entry per parameter (C would write past a short one).
-        for s in states:
-            if len(s) != len(self._params):
-                raise ValueError(f"optimizer state has {len(s)} entries for {len(self._params)} parameters")
+    def _state(self, name: str) -> Any:
+        """State `name` (momentum, a moment): one float64 per parameter, which
+        C updates in place. State the user set in another form (a float32
+        or non-contiguous numpy array, a list) is copied into an array('d')
+        first, on both engines: C trusts item size and length."""
+        s, n = getattr(self, name), len(self._params)
+        if not is_doubles(s, n, writable=True):
+            if len(s) != n:
+                raise ValueError(f"optimizer state has {len(s)} entries for {n} parameters (opt.{name})")
+            try:
+                s = array("d", [as_float(x) for x in s])
+            except TypeError as exc:
+                raise TypeError(f"optimizer state {name!r}: {exc}") from None
+            setattr(self, name, s)
+        return s
 
     def zero_grad(self) -> None:
         """Set every parameter's grad to 0."""
@@ -122,15 +133,15 @@ class SGD(Optimizer):
 
     def step(self) -> None:
         """Update every parameter from its grad."""
-        self._checked(self.velocity)
+        velocity = self._state("velocity")
         if self._c:
-            self._c.sgd(self.lr, self.momentum, self.velocity)
+            self._c.sgd(self.lr, self.momentum, velocity)
             return
         for i, p in enumerate(self._params):
             step = p.grad
             if self.momentum != 0.0:
-                self.velocity[i] = self.momentum * self.velocity[i] + step
-                step = self.velocity[i]
+                velocity[i] = self.momentum * velocity[i] + step
+                step = velocity[i]
             p.data = p.data - self.lr * step
 
 
@@ -148,16 +159,16 @@ class Adam(Optimizer):
 
     def step(self) -> None:
         """Update every parameter from its grad (bias-corrected moments)."""
-        self._checked(self.m, self.v)
+        m, v = self._state("m"), self._state("v")
         self.t += 1
         if self._c:
-            self._c.adam(self.lr, self.beta1, self.beta2, self.eps, self.t, self.m, self.v)
+            self._c.adam(self.lr, self.beta1, self.beta2, self.eps, self.t, m, v)
             return
         b1, b2 = self.beta1, self.beta2
         c1, c2 = 1.0 - b1 ** float(self.t), 1.0 - b2 ** float(self.t)
         for i, p in enumerate(self._params):
             g = p.grad
-            self.m[i] = b1 * self.m[i] + (1.0 - b1) * g
-            self.v[i] = b2 * self.v[i] + (1.0 - b2) * (g * g)
-            mhat, vhat = self.m[i] / c1, self.v[i] / c2
+            m[i] = b1 * m[i] + (1.0 - b1) * g
+            v[i] = b2 * v[i] + (1.0 - b2) * (g * g)
+            mhat, vhat = m[i] / c1, v[i] / c2
             p.data = p.data - self.lr * mhat / (math.sqrt(vhat) + self.eps)

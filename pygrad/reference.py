@@ -15,7 +15,7 @@ from typing import Callable, Dict, Optional, Tuple
 
 from . import _ops
 from ._api import ValueBase, as_float, as_value, check_leaf_args, mixed_engines, number_or_none
-from ._errors import EDOMAIN, EINDEX, ENOTINT, EOVERFLOW, EZERODIV, error
+from ._errors import EDOMAIN, EINDEX, ENOGRAPH, ENOTINT, EOVERFLOW, EZERODIV, error
 from ._ops import DOT, SUM
 
 # ---------------------------------------------------------------------------
@@ -290,7 +290,10 @@ class Value(ValueBase):
     the C engine's Value; the operators and methods are listed below.
     """
 
-    __slots__ = ("_data", "_grad", "_opcode", "_children", "__dict__", "__weakref__")
+    # _no_graph: set (True) only on an op's result made under no_grad; a slot,
+    # so that a pickled or copied Value, a leaf, does not carry it (as in C)
+    __slots__ = ("_data", "_grad", "_opcode", "_children", "_no_graph", "__dict__", "__weakref__")
+    _no_graph: bool
 
     def __init__(self, data, _children=(), _op="", label=""):
         """A leaf holding float(data); TypeError if data is not a real number."""
@@ -307,6 +310,7 @@ class Value(ValueBase):
         out = cls.__new__(cls)
         if not grad_mode.enabled:
             code, children = _ops.LEAF, ()
+            out._no_graph = True    # backward() from it is an error, as in the C core
         out._data, out._grad, out._opcode, out._children = data, 0.0, code, children
         return out
 
@@ -412,6 +416,8 @@ class Value(ValueBase):
         after its children, then, root first, let each node push its
         gradient into its children. create_graph=True also leaves each
         leaf's gradient as a Value in `grad_value` (see pygrad.grad)."""
+        if getattr(self, "_no_graph", False):
+            raise error(ENOGRAPH, "backward")
         if create_graph:
             from .functional import backward_graph
             return backward_graph(self)

@@ -136,12 +136,17 @@ def _fmt(x):
 
 def _record_text(text):
     """A label inside a record: the record's own syntax characters escaped."""
-    return "".join("\\" + c if c in '{}|<>"\\' else c for c in str(text)).replace("\n", "\\n")
+    return "".join("\\" + c if c in '{}|<>"\\' else c for c in _no_nul(text)).replace("\n", "\\n")
 
 
 def _quote(text):
-    """A DOT double-quoted string holding `text` exactly."""
-    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    """A DOT double-quoted string holding `text` exactly (a NUL shown as ␀)."""
+    return '"' + _no_nul(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _no_nul(text):
+    """str(text) with each NUL shown as U+2400 (␀): `dot` fails on a NUL byte."""
+    return str(text).replace("\0", "\u2400")
 
 
 # The pure-Python drawing and the step-through view live in their own

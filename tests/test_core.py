@@ -108,9 +108,8 @@ def test_the_core_recovers_from_running_out_of_memory():
             nxt = lib.pg_binary(CODES["mul"], acc, x)
             lib.pg_decref(acc)
             acc = nxt
-        root = V(0.0)
-        lib.pg_decref(root._id)
-        root._id = acc               # the chain's handle
+        root = pygrad.cengine._new(V)  # a handle with no node yet ...
+        pygrad.cengine._own(root, acc) # ... given the chain's (pygrad's own path: _id is read-only)
         with open("/proc/self/statm") as f:
             vm = int(f.read().split()[0]) * resource.getpagesize()
         resource.setrlimit(resource.RLIMIT_AS, (vm + 4 * 2**20, resource.RLIM_INFINITY))

@@ -21,8 +21,9 @@ def test_no_graph_is_built_but_values_are_the_same(engine):
     assert pygrad.is_grad_enabled()
     assert repr(plain.data) == repr(with_graph.data)
     assert plain._prev == set() and plain._op == ""
-    plain.backward()                        # a leaf: only its own grad is set
-    assert x.grad == 0.0 and plain.grad == 1.0
+    with pytest.raises(RuntimeError, match="no_grad.*no graph"):   # as PyTorch: it does not require grad
+        plain.backward()
+    assert x.grad == 0.0 and plain.grad == 0.0
     with_graph.backward()
     assert x.grad != 0.0
 

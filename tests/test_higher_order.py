@@ -214,3 +214,12 @@ def test_a_negative_zero_gradient_is_backwards_zero(engine):
     x.grad = 0.0
     z.backward()
     assert repr(g.data) == repr(x.grad) == "0.0"
+
+
+def test_grad_of_a_result_made_under_no_grad_is_refused_as_backward_is(engine):
+    x = engine(2.0)
+    with pygrad.no_grad():
+        y = x * x
+    for call in (lambda: pygrad.grad(y, [x]), lambda: pygrad.grad(y, [x], create_graph=True)):
+        with pytest.raises(RuntimeError):
+            call()

@@ -13,6 +13,7 @@ cancellation check in the core the call would finish first, and the
 exception would come only after it: the test checks that the gradients
 are not those of a finished call.
 """
+import contextlib
 import gc
 import signal
 import sys
@@ -47,35 +48,46 @@ def layered(V, layers, width):
     return build
 
 
-@pytest.fixture
-def alarm_after():
-    """Arm SIGALRM to raise `exc` (a class) after `seconds`; restored afterwards.
+@contextlib.contextmanager
+def signal_within(seconds, exc):
+    """`with signal_within(seconds, exc): ...` raises `exc` (a class) inside
+    the block once `seconds` have passed, and never after it: the timer is
+    armed on entry and disarmed on exit, and a signal handled late finds the
+    handler disarmed. Put it inside `with pytest.raises(...)` (or a try): an
+    exception that escaped the test would end the whole pytest run.
     The garbage collector is off meanwhile: a handler that runs inside a gc
     callback (hypothesis installs one) has its exception swallowed by Python."""
-    before = signal.getsignal(signal.SIGALRM)
-    gc.disable()
+    armed = [True]
 
-    def arm(seconds, exc):
-        def handler(signum, frame):
+    def handler(signum, frame):
+        if armed[0]:
+            armed[0] = False
             raise exc("alarm")
-        signal.signal(signal.SIGALRM, handler)
+    before = signal.signal(signal.SIGALRM, handler)
+    gc_was_on = gc.isenabled()
+    gc.disable()
+    try:
         signal.setitimer(signal.ITIMER_REAL, seconds)
-    yield arm
-    signal.setitimer(signal.ITIMER_REAL, 0)
-    signal.signal(signal.SIGALRM, before)
-    gc.enable()
+        yield
+    finally:
+        try:
+            armed[0] = False      # (a signal here still raises inside the caller's pytest.raises)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, before)
+            if gc_was_on:
+                gc.enable()
 
 
 @pytest.mark.parametrize("exc", [KeyboardInterrupt, Alarm])
-def test_a_signal_stops_a_long_backward(engine, alarm_after, exc):
+def test_a_signal_stops_a_long_backward(engine, exc):
     build = layered(engine, *((200, 200) if pygrad.get_engine() == "c" else (3, 300)))
     root, xs = build()
     root.backward()
     expected = [repr(x.grad) for x in xs]
 
     root, xs = build()
-    alarm_after(0.01, exc)
-    with pytest.raises(exc):
+    with pytest.raises(exc), signal_within(0.01, exc):
         root.backward()
     # It stopped inside the call: the first layer's inputs, reached last,
     # did not all get their gradients (the sweep checks the hook more often
@@ -92,14 +104,13 @@ def test_a_signal_stops_a_long_backward(engine, alarm_after, exc):
     assert [repr(x.grad) for x in xs] == expected
 
 
-def test_a_signal_stops_a_long_compiled_run_and_adds_no_gradient(engine, alarm_after):
+def test_a_signal_stops_a_long_compiled_run_and_adds_no_gradient(engine):
     np = pytest.importorskip("numpy")
     x, w, b = engine(0.0), engine(0.5), engine(0.25)
     program = pygrad.compile((x * w + b).tanh(), [x], [w, b])
     rows = 2_000_000 if pygrad.get_engine() == "c" else 50_000
     batch = np.linspace(-1.0, 1.0, rows).reshape(-1, 1)
-    alarm_after(0.01, KeyboardInterrupt)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt), signal_within(0.01, KeyboardInterrupt):
         program.accumulate(batch)
     # Had the run finished before the exception, the grads would be set.
     assert (w.grad, b.grad) == (0.0, 0.0)
@@ -170,7 +181,7 @@ def test_interrupts_during_eager_arithmetic_leak_no_node(engine, live_nodes):
     assert left == 0
 
 
-def test_a_signal_handler_may_use_the_core_during_a_long_backward(engine, alarm_after):
+def test_a_signal_handler_may_use_the_core_during_a_long_backward(engine):
     """A handler that runs (via the cancel hook) in the middle of a C
     backward may make and drop nodes, growing and shrinking the pool under
     the sort and sweep; starting another backward from it is refused
@@ -208,3 +219,34 @@ def test_a_signal_handler_may_use_the_core_during_a_long_backward(engine, alarm_
         signal.signal(signal.SIGALRM, previous)
     assert seen[:2] == [True, True]
     assert [repr(x.grad) for x in xs] == expected
+
+
+def test_interrupted_compiles_leave_no_program_and_no_leaf_reference(engine, live_nodes):
+    """Ctrl-C at any point of pygrad.compile (in the core's sort, in its
+    build, or just after it returned) leaves nothing: no program, and no
+    reference on the leaves it read, so once the graph is dropped the core
+    holds as many nodes as before it was built. Signals land at delays
+    spread over one compile's time; some compiles finish first."""
+    import time
+    c = pygrad.get_engine() == "c"
+    before = live_nodes() if c else 0
+    xs, ws = [engine(i * 1e-3) for i in range(300)], [engine(0.5) for _ in range(300)]
+    acc = engine(0.0)
+    for i in range(30_000 if c else 1_000):        # 60k nodes on the C engine
+        acc = acc + xs[i % 300] * ws[i % 300]
+    t = time.perf_counter()
+    expected = repr(pygrad.compile(acc, xs, ws).run_row([0.25] * 300))
+    took = time.perf_counter() - t
+    interrupted = 0
+    for k in range(60):
+        try:
+            with signal_within(took * (0.05 + 0.02 * k), KeyboardInterrupt):
+                program = pygrad.compile(acc, xs, ws)
+            del program
+        except KeyboardInterrupt:
+            interrupted += 1
+    assert interrupted >= 10
+    assert repr(pygrad.compile(acc, xs, ws).run_row([0.25] * 300)) == expected   # nothing was damaged
+    del acc, xs, ws
+    if c:
+        assert live_nodes() == before
