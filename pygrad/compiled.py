@@ -19,8 +19,8 @@ from typing import Any, Callable, Dict, Hashable, Iterable, List, NamedTuple, Op
 
 from . import _trace
 from ._api import as_float
-from ._errors import in_row
 from ._engines import value_class
+from ._errors import in_row
 from ._ops import LEAF
 from ._trace import GuardFailed, TracerError
 
