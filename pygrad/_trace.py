@@ -24,7 +24,6 @@ import warnings
 from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 from ._api import number_or_none
-from ._ops import LEAF
 
 __all__ = ["TracerWarning", "TracerError"]
 
@@ -79,22 +78,18 @@ def _site(frame: Any) -> Tuple[str, int]:
 
 
 class Trace:
-    """One traced call: its guards, and the Values it traces from."""
+    """One traced call: its guards, and whether numeric reads are errors."""
 
-    def __init__(self, leaves: List[Any], params: List[Any], strict: bool) -> None:
-        self.sources = set(leaves) | set(params)   # == and hash: the same node
+    def __init__(self, strict: bool) -> None:
         self.strict = strict
         self.guards: List[Guard] = []
 
-    def traced(self, v: Any) -> bool:
-        """Might v's value change from call to call? (an op result, an input, a param)"""
-        return v._opcode != LEAF or v in self.sources
-
     def decide(self, cmp: int, a: Any, b: Any, outcome: bool) -> None:
+        # Every Value can change between calls: inputs and params, and also
+        # the constants the program reads live at each run (a leaf the user
+        # holds and edits). So every comparison of a Value is a guard.
         from ._api import ValueBase
         b_value = isinstance(b, ValueBase)
-        if not self.traced(a) and not (b_value and self.traced(b)):
-            return   # constants only: the outcome cannot change
         file, line = _site(_user_frame(2))
         c = 0.0 if b_value else number_or_none(b)
         self.guards.append(Guard(cmp, a, b if b_value else None, c or 0.0, bool(outcome), f"{file}:{line}"))
@@ -103,8 +98,6 @@ class Trace:
         caller = sys._getframe(depth + 1)
         if caller.f_code.co_filename.startswith(_PKG) and caller.f_code.co_name not in _READERS:
             return   # pygrad's own bookkeeping, not the user's decision
-        if not self.traced(v):
-            return
         file, line = _site(_user_frame(depth + 1))
         text = (f"{file}:{line}: the traced function reads the number inside a traced Value "
                 "(.data, float(), item(), format() or a math function): the compiled program keeps the "

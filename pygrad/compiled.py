@@ -346,7 +346,7 @@ class CompiledFunction:
         from .grad_mode import set_grad_enabled
         leaves: List[Any] = []
         args = _placeholders(shape, flat, self._V, leaves)
-        trace = _trace.Trace(leaves, self.params, self.strict)
+        trace = _trace.Trace(self.strict)
         was = set_grad_enabled(True)
         try:
             with _trace.tracing(self._V, trace):

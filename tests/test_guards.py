@@ -139,14 +139,19 @@ def test_nan_takes_the_same_branch_as_eager(engine):
     assert repr(f(float("nan"))) == repr(branchy(w)(engine(float("nan"))).data)
 
 
-def test_comparisons_of_constants_make_no_guard(engine):
+def test_a_decision_on_a_constant_follows_its_edits(engine):
+    """A leaf the function reads but that is neither input nor param is a
+    constant of the program, read live at each run: a decision on it is a
+    guard too, so editing it gives eager's branch."""
     k = engine(2.0)
 
     def fn(x):
-        return x * 2 if k > 1 else x
+        return x * 2 if k > 1 else x - k
     f = pygrad.compile_fn(fn)
-    f(1.0)
-    assert f.program(1.0)._guards == ()
+    for kd, x in ((2.0, 1.0), (0.5, 1.0), (3.0, 4.0), (-1.0, 2.0)):
+        k.data = kd
+        assert same(f(x), fn(engine(x)).data), (kd, x)
+    assert len(f.program(1.0)._guards) == 1
 
 
 @pytest.mark.parametrize("read", [
