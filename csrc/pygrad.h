@@ -140,11 +140,14 @@ int pg_program_run(pg_program *p, int64_t nrows, const double *batch, double *ou
                    int backward, double scale, int64_t *bad_row);
 
 /* Optimizer steps over n parameter nodes, in C. SGD with momentum keeps
- * velocity[n]; Adam keeps m[n], v[n] and takes the step number t >= 1. */
+ * velocity[n]; Adam keeps m[n], v[n] and takes the step number t >= 1.
+ * frozen: NULL, or n bytes, nonzero for a parameter the step skips.
+ * Adam's weight decay is AdamW's (decoupled) when decoupled != 0. */
 int pg_fill_grad(int32_t n, const int32_t *ids, double g);
-int pg_sgd_step(int32_t n, const int32_t *ids, double lr, double momentum, double *velocity);
-int pg_adam_step(int32_t n, const int32_t *ids, double lr, double beta1, double beta2,
-                 double eps, int64_t t, double *m, double *v);
+int pg_sgd_step(int32_t n, const int32_t *ids, const uint8_t *frozen, double lr, double momentum,
+                double weight_decay, double *velocity);
+int pg_adam_step(int32_t n, const int32_t *ids, const uint8_t *frozen, double lr, double beta1, double beta2,
+                 double eps, double weight_decay, int decoupled, int64_t t, double *m, double *v);
 
 /* Bookkeeping, for tests and benchmarks. */
 typedef struct {

@@ -18,12 +18,17 @@ class ParamKernels:
     def zero_grad(self):
         check(lib.pg_fill_grad(self.n, self.ids, 0.0))
 
-    def sgd(self, lr, momentum, velocity):
-        check(lib.pg_sgd_step(self.n, self.ids, lr, momentum, self._doubles(velocity)), "SGD")
+    def sgd(self, frozen, lr, momentum, weight_decay, velocity):
+        check(lib.pg_sgd_step(self.n, self.ids, self._mask(frozen), lr, momentum, weight_decay,
+                              self._doubles(velocity)), "SGD")
 
-    def adam(self, lr, beta1, beta2, eps, t, m, v):
-        check(lib.pg_adam_step(self.n, self.ids, lr, beta1, beta2, eps, t, self._doubles(m), self._doubles(v)),
-              "Adam")
+    def adam(self, frozen, lr, beta1, beta2, eps, weight_decay, decoupled, t, m, v):
+        check(lib.pg_adam_step(self.n, self.ids, self._mask(frozen), lr, beta1, beta2, eps, weight_decay,
+                               int(decoupled), t, self._doubles(m), self._doubles(v)), "Adam")
+
+    def _mask(self, frozen):
+        """NULL, or one byte per parameter (optim.py made it that long)."""
+        return ffi.NULL if frozen is None else ffi.from_buffer("uint8_t[]", frozen)
 
     def _doubles(self, a):
         """A writable double* over an array('d') (no copy); optim.py has
