@@ -76,7 +76,7 @@ class Optimizer:
                 raise TypeError(f"an optimizer steps pygrad Values, not {type(p).__name__}")
         self._params = ps
         self._c = _c_kernels(ps)
-        self._frozen_seen = (-1, None)
+        self._frozen_seen: Tuple[int, Optional[bytes]] = (-1, None)   # (freeze epoch, mask)
 
     @property
     def params(self) -> Tuple[ValueBase, ...]:
@@ -316,4 +316,5 @@ class AdamW(Adam):
 
 # `pygrad.optim.lr_scheduler`, as torch spells it (optim stays one module).
 from . import lr_scheduler  # noqa: E402
+
 sys.modules[__name__ + ".lr_scheduler"] = lr_scheduler
