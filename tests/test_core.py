@@ -214,9 +214,10 @@ def valid_args(graph):
         "pg_program_run": {"p": program, "nrows": 2, "batch": d1, "out": d2, "backward": 0, "scale": 1.0,
                            "bad_row": ffi.new("int64_t *")},
         "pg_fill_grad": {"n": 2, "ids": ids, "g": 0.0},
-        "pg_sgd_step": {"n": 2, "ids": ids, "lr": 0.0, "momentum": 0.5, "velocity": d1},
-        "pg_adam_step": {"n": 2, "ids": ids, "lr": 0.0, "beta1": 0.9, "beta2": 0.99, "eps": 1e-8, "t": 1,
-                         "m": d1, "v": d2},
+        "pg_sgd_step": {"n": 2, "ids": ids, "frozen": ffi.NULL, "lr": 0.0, "momentum": 0.5, "weight_decay": 0.0,
+                        "velocity": d1},
+        "pg_adam_step": {"n": 2, "ids": ids, "frozen": ffi.NULL, "lr": 0.0, "beta1": 0.9, "beta2": 0.99,
+                         "eps": 1e-8, "weight_decay": 0.0, "decoupled": 0, "t": 1, "m": d1, "v": d2},
         "pg_stats": {"out": ffi.new("pg_stats_t *")},
     }
 

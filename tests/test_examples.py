@@ -2,7 +2,9 @@
 engine chosen by PYGRAD_ENGINE, and their printed lines checked exactly
 (the tutorial's figures, micrograd's first loss, C == Python line by line).
 """
+import contextlib
 import importlib.util
+import io
 import os
 import re
 import subprocess
@@ -71,15 +73,20 @@ def run(script, engine, *args, env=None):
     return lines[1:]
 
 
-def load_moons():
-    spec = importlib.util.spec_from_file_location("moons_example", EXAMPLES / "moons.py")
+def load_example(script):
+    name = script[:-3] + "_example"
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / script)
     module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(EXAMPLES))     # as when run as a script: for its _plotting import
+    sys.path.insert(0, str(EXAMPLES))     # as when run as a script: for its _plotting and _cli imports
     try:
         spec.loader.exec_module(module)
     finally:
         sys.path.remove(str(EXAMPLES))
     return module
+
+
+def load_moons():
+    return load_example("moons.py")
 
 
 # -- parabola ---------------------------------------------------------------
@@ -248,10 +255,24 @@ FLAGS = {
 }
 
 
-def run_raw(script, *args, env=None):
-    proc = subprocess.run([sys.executable, str(EXAMPLES / script), *args], env={**os.environ, **(env or {})},
-                          capture_output=True, text=True, timeout=300, check=False)
-    return proc.returncode, proc.stdout, proc.stderr
+def run_main(script, *args):
+    """Run examples/<script>'s main() in this process with sys.argv set, as
+    `python examples/<script> *args` would (faster than a fresh interpreter);
+    (exit status, stdout, stderr). The engine it chose is put back."""
+    module = load_example(script)
+    before, argv = pygrad.get_engine(), sys.argv
+    out, err = io.StringIO(), io.StringIO()
+    sys.argv = [str(EXAMPLES / script), *args]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            module.main()
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    finally:
+        sys.argv = argv
+        pygrad.use_engine(before)
+    return code, out.getvalue(), err.getvalue()
 
 
 def help_entries(text):
@@ -270,7 +291,7 @@ def help_entries(text):
 
 @pytest.mark.parametrize("script", sorted(FLAGS))
 def test_help_has_a_line_per_flag_with_its_default(script):
-    rc, out, err = run_raw(script, "--help")
+    rc, out, err = run_main(script, "--help")
     assert (rc, err) == (0, "")
     entries = help_entries(out)
     assert sorted(entries) == sorted(FLAGS[script])
@@ -302,27 +323,54 @@ BAD = [
 
 
 @pytest.mark.parametrize("script,args,message", BAD, ids=lambda x: x if isinstance(x, str) else None)
-def test_a_bad_value_is_one_line_before_any_work(script, args, message, tmp_path):
-    rc, out, err = run_raw(script, *args)
+def test_a_bad_value_is_one_line_before_any_work(script, args, message):
+    rc, out, err = run_main(script, *args)
     assert rc == 2
     assert out == ""                                     # nothing ran: not even the engine line
     (line,) = err.splitlines()
     assert line == f"{script}: error: {message}" or message.endswith("from ") and line.startswith(message, 17)
 
 
-@pytest.mark.parametrize("script,args", [("parabola.py", []), ("house_prices.py", ["--epochs", "2"]),
-                                         ("moons.py", ["--steps", "1"])])
-def test_the_engine_flag_wins_over_the_environment(script, args):
+def test_a_bad_value_stops_a_real_run_too():
+    proc = subprocess.run([sys.executable, str(EXAMPLES / "moons.py"), "--steps", "-5"],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr == "moons.py: error: argument --steps: must be at least 1, got -5\n"
+
+
+@pytest.mark.parametrize("script,args", [("parabola.py", ["--steps", "1"]), ("house_prices.py", ["--epochs", "1"]),
+                                         ("microgpt.py", ["--steps", "1", "--samples", "0"])])
+def test_the_engine_flag_wins_over_the_environment(script, args, monkeypatch, names_file):
+    if script == "microgpt.py":
+        args += ["--data", names_file]
     for flag, env in (("python", "c"), ("c", "python")):
-        rc, out, err = run_raw(script, "--engine", flag, *args, env={"PYGRAD_ENGINE": env})
-        assert (rc, err) == (0, "") and out.splitlines()[0] == f"pygrad engine: {flag}"
+        monkeypatch.setenv("PYGRAD_ENGINE", env)
+        pygrad.use_engine(env)                      # as a fresh interpreter with PYGRAD_ENGINE would start
+        rc, out, err = run_main(script, "--engine", flag, *args)
+        assert (rc, err) == (0, "")
+        first = out.splitlines()[0]
+        assert first == f"pygrad engine: {flag}" or first.endswith(f"parameters, engine {flag}")
 
 
-def test_the_seed_flag_draws_other_data_and_weights():
+def test_the_seed_flag_draws_other_data_and_weights(names_file):
     # micrograd's seed is the default: its demo's first line (pinned in the slow tests without --seed)
-    assert run("moons.py", "c", "--steps", "1", "--seed", "1337") == [
-        "MLP of [Layer of [ReLUNeuron(2)" + ", ReLUNeuron(2)" * 15 + "], Layer of [ReLUNeuron(16)"
-        + ", ReLUNeuron(16)" * 15 + "], Layer of [LinearNeuron(16)]]",
-        "number of parameters 337", "step 0 loss 0.8958441028683222, accuracy 50.0%"]
-    other = moons_steps(run("moons.py", "c", "--steps", "1", "--seed", "7"))
+    layers = ("MLP of [Layer of [ReLUNeuron(2)" + ", ReLUNeuron(2)" * 15 + "], Layer of [ReLUNeuron(16)"
+              + ", ReLUNeuron(16)" * 15 + "], Layer of [LinearNeuron(16)]]")
+    first = [layers, "number of parameters 337", "step 0 loss 0.8958441028683222, accuracy 50.0%"]
+    assert run_main("moons.py", "--engine", "c", "--steps", "1", "--seed", "1337")[1].splitlines()[1:] == first
+    other = moons_steps(run_main("moons.py", "--engine", "c", "--steps", "1", "--seed", "7")[1].splitlines())
     assert len(other) == 1 and other[0][1] != 0.8958441028683222
+    # microgpt: the seed shuffles the documents and draws the weights
+    runs = [[line for line in run_main("microgpt.py", "--steps", "2", "--samples", "2", "--data", names_file,
+                                       "--seed", seed)[1].splitlines() if not line.startswith("training:")]
+            for seed in ("42", "42", "3")]
+    assert runs[0] == runs[1] != runs[2]
+    losses = [[line for line in run if line.startswith("step")] for run in runs]
+    assert losses[0] != losses[2]
+
+
+@pytest.fixture
+def names_file(tmp_path):
+    path = tmp_path / "names.txt"
+    path.write_text("emma\nolivia\nava\nisabella\nsophia\nmia\n")
+    return str(path)
