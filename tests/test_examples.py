@@ -374,3 +374,15 @@ def names_file(tmp_path):
     path = tmp_path / "names.txt"
     path.write_text("emma\nolivia\nava\nisabella\nsophia\nmia\n")
     return str(path)
+
+
+def test_the_dask_backend_without_dask_is_one_line(tmp_path):
+    # A package named dask that fails to import stands in for its absence.
+    (tmp_path / "dask").mkdir()
+    (tmp_path / "dask" / "__init__.py").write_text("raise ImportError('no dask here')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.run([sys.executable, str(EXAMPLES / "sweep.py"), "--backend", "dask"], env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr == ('sweep.py: error: --backend dask needs Dask\'s distributed scheduler: '
+                           'pip install "dask[distributed]"\n')
