@@ -278,7 +278,7 @@ def run_main(script, *args):
 def help_entries(text):
     """{flag: its help text} from argparse's --help (entries may wrap)."""
     entries, flag = {}, None
-    for line in text.split("options:\n", 1)[1].splitlines():
+    for line in re.split(r"^(?:optional arguments|options):\n", text, maxsplit=1, flags=re.M)[1].splitlines():
         m = re.match(r"  (-[-\w]+)(?:,? [^ ]+)*(?:  +(.*))?$", line)
         if m and line.startswith("  -"):
             flag = m[1] if m[1] != "-h" else None
