@@ -119,10 +119,11 @@ class Optimizer:
         """One byte per parameter, 1 where requires_grad is False; None if
         none is. Read again only after some Value's flag has changed."""
         epoch, mask = self._frozen_seen
-        if epoch != _api.freeze_epoch[0]:
+        now = _api.freeze_epoch[0]      # read before the flags: a change while reading them is seen next step
+        if epoch != now:
             flags = bytes(not p.requires_grad for p in self._params)
             mask = flags if any(flags) else None
-            self._frozen_seen = (_api.freeze_epoch[0], mask)
+            self._frozen_seen = (now, mask)
         return mask
 
     def _live(self) -> List[Tuple[int, ValueBase]]:
