@@ -170,6 +170,23 @@ def test_state_dict_resumes_bitwise(engine, name, kwargs):
     assert repr([p.data for p in params]) == repr(whole[-1])
 
 
+@pytest.mark.parametrize("name,kwargs", OPTIMIZERS[2::2])
+def test_state_dict_moves_between_engines(run_on, name, kwargs):
+    whole, _ = run_on("c", train_pygrad, name, kwargs, (), 6)
+    data, saved = run_on("c", train_and_save, name, kwargs)
+
+    def resume():
+        params = [pygrad.Value(x) for x in data]
+        opt = getattr(optim, name)(params)
+        opt.load_state_dict(saved)
+        for _ in range(3):
+            opt.zero_grad()
+            loss_of(*params, tanh=lambda v: v.tanh()).backward()
+            opt.step()
+        return [p.data for p in params]
+    assert repr(run_on("python", resume)) == repr(whole[-1])
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name,kwargs", OPTIMIZERS)
 def test_state_dict_matches_torchs(engine, torch, name, kwargs):
