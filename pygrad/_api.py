@@ -256,12 +256,16 @@ class ValueBase:
 
     # -- torch's freeze flag ----------------------------------------------------
 
+    # the flag's default; a frozen Value has its own in its __dict__
+    # (a class attribute: read as fast as any attribute)
+    _requires_grad = True
+
     @property
     def requires_grad(self) -> bool:
         """torch's flag; False freezes a leaf Value: optimizers and
         clip_grad_norm_ skip it, and pygrad.compile reads it as a constant
         even if it is listed in params. backward() still sets its grad."""
-        return getattr(self, "__dict__", {}).get("_requires_grad", True)
+        return self._requires_grad
 
     @requires_grad.setter
     def requires_grad(self, flag: bool) -> None:
@@ -270,7 +274,7 @@ class ValueBase:
         if self._opcode != _ops.LEAF:
             raise ValueError("requires_grad can only be changed on a leaf Value (made with Value(x)), "
                              "not on an op's result")
-        vars(self)["_requires_grad"] = flag
+        vars(self)["_requires_grad"] = flag   # (the subclasses have a __dict__)
         freeze_epoch[0] += 1
 
     # -- the number inside ----------------------------------------------------

@@ -12,7 +12,7 @@ import math
 import random
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
-from ._api import ValueBase, as_float
+from ._api import ValueBase, as_float, freeze_epoch
 from ._engines import value_class
 from .optim import SGD, zero_grads
 from .select import max_data, select
@@ -282,14 +282,15 @@ def clip_grad_norm_(parameters: Any, max_norm: float, norm_type: float = 2.0) ->
     norm = as_float(norm_type)
     if norm not in (2.0, math.inf):
         raise ValueError(f"norm_type must be 2 or inf, not {norm_type!r}")
-    grads = [p.grad for p in ps if p.requires_grad]
+    if freeze_epoch[0]:                  # some Value was frozen at some time: read the flags
+        ps = [p for p in ps if p.requires_grad]
+    grads = [p.grad for p in ps]
     if norm == math.inf:
         total = max(map(abs, grads), default=0.0)
     else:
         total = math.sqrt(math.fsum(g * g for g in grads))
     coef = limit / (total + 1e-6)
     if coef < 1.0:
-        for p in ps:
-            if p.requires_grad:
-                p.grad = p.grad * coef
+        for p, g in zip(ps, grads):
+            p.grad = g * coef
     return total
