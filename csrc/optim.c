@@ -1,6 +1,11 @@
 /*
  * optim.c - optimizer steps over parameter nodes, one call for all of them.
  * The same arithmetic, in the same order, as pygrad/optim.py's Python loop.
+ *
+ * `frozen` is NULL or one byte per parameter: a nonzero byte is a Value with
+ * requires_grad = False, which the step leaves alone (data and state).
+ * Weight decay follows torch: coupled (SGD, Adam) adds wd * data to the
+ * grad; decoupled (AdamW) scales the data by 1 - lr * wd before the step.
  */
 #include <math.h> /* sqrt, pow */
 #include "core.h"
@@ -11,11 +16,18 @@ int pg_fill_grad(int32_t n, const int32_t *ids, double g) {
     return PG_OK;
 }
 
-int pg_sgd_step(int32_t n, const int32_t *ids, double lr, double momentum, double *velocity) {
+/* The grad a step uses: with coupled weight decay, grad + wd * data. */
+static double decayed_grad(const pg_node *p, double wd) {
+    return wd != 0.0 ? p->grad + wd * p->data : p->grad;
+}
+
+int pg_sgd_step(int32_t n, const int32_t *ids, const uint8_t *frozen, double lr, double momentum,
+                double weight_decay, double *velocity) {
     if (n < 0 || !pg_all_valid(n, ids) || (momentum != 0.0 && !velocity)) return PG_EINVAL;
     for (int32_t i = 0; i < n; i++) {
+        if (frozen && frozen[i]) continue;
         pg_node *p = &pg_nodes[ids[i]];
-        double step = p->grad;
+        double step = decayed_grad(p, weight_decay);
         if (momentum != 0.0) {
             velocity[i] = momentum * velocity[i] + step;
             step = velocity[i];
@@ -25,13 +37,16 @@ int pg_sgd_step(int32_t n, const int32_t *ids, double lr, double momentum, doubl
     return PG_OK;
 }
 
-int pg_adam_step(int32_t n, const int32_t *ids, double lr, double beta1, double beta2,
-                 double eps, int64_t t, double *m, double *v) {
+int pg_adam_step(int32_t n, const int32_t *ids, const uint8_t *frozen, double lr, double beta1, double beta2,
+                 double eps, double weight_decay, int decoupled, int64_t t, double *m, double *v) {
     if (n < 0 || t < 1 || !m || !v || !pg_all_valid(n, ids)) return PG_EINVAL;
     double c1 = 1.0 - pow(beta1, (double)t), c2 = 1.0 - pow(beta2, (double)t);
+    double coupled = decoupled ? 0.0 : weight_decay, shrink = 1.0 - lr * weight_decay;
     for (int32_t i = 0; i < n; i++) {
+        if (frozen && frozen[i]) continue;
         pg_node *p = &pg_nodes[ids[i]];
-        double g = p->grad;
+        if (decoupled && weight_decay != 0.0) p->data = p->data * shrink;
+        double g = decayed_grad(p, coupled);
         m[i] = beta1 * m[i] + (1.0 - beta1) * g;
         v[i] = beta2 * v[i] + (1.0 - beta2) * (g * g);
         double mhat = m[i] / c1, vhat = v[i] / c2;

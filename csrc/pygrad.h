@@ -152,11 +152,14 @@ int pg_grad_graph(int32_t root, int32_t seed, int32_t ninputs, const int32_t *in
 int pg_grad_numbers(int32_t root, double seed, int32_t ninputs, const int32_t *inputs, double *out);
 
 /* Optimizer steps over n parameter nodes, in C. SGD with momentum keeps
- * velocity[n]; Adam keeps m[n], v[n] and takes the step number t >= 1. */
+ * velocity[n]; Adam keeps m[n], v[n] and takes the step number t >= 1.
+ * frozen: NULL, or n bytes, nonzero for a parameter the step skips.
+ * Adam's weight decay is AdamW's (decoupled) when decoupled != 0. */
 int pg_fill_grad(int32_t n, const int32_t *ids, double g);
-int pg_sgd_step(int32_t n, const int32_t *ids, double lr, double momentum, double *velocity);
-int pg_adam_step(int32_t n, const int32_t *ids, double lr, double beta1, double beta2,
-                 double eps, int64_t t, double *m, double *v);
+int pg_sgd_step(int32_t n, const int32_t *ids, const uint8_t *frozen, double lr, double momentum,
+                double weight_decay, double *velocity);
+int pg_adam_step(int32_t n, const int32_t *ids, const uint8_t *frozen, double lr, double beta1, double beta2,
+                 double eps, double weight_decay, int decoupled, int64_t t, double *m, double *v);
 
 /* Bookkeeping, for tests and benchmarks. */
 typedef struct {

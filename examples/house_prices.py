@@ -14,8 +14,7 @@ alone: that is why its loss shrinks by exactly 0.64 per epoch and it
 predicts $498000.00. The default reproduces that run; --all-houses trains
 on every house (and predicts about $500281.35).
 """
-import argparse
-
+import _cli
 from _plotting import pyplot, save
 
 import pygrad
@@ -53,10 +52,9 @@ def plot(losses, path):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = _cli.Parser(__doc__, seed=0, plot="save the loss curve")   # (the tutorial draws no random numbers)
     parser.add_argument("--all-houses", action="store_true", help="train on all three houses, not the first only")
-    parser.add_argument("--epochs", type=int, default=100)
-    parser.add_argument("--plot", metavar="PATH", help="save the loss curve as a PNG (needs matplotlib)")
+    parser.add_argument("--epochs", type=_cli.positive_int, default=100, help="training epochs")
     args = parser.parse_args()
     print(f"pygrad engine: {pygrad.get_engine()}")
 

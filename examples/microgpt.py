@@ -10,11 +10,11 @@ of -log p(next character) over its positions.
     python examples/microgpt.py --compiled          # one program per name length, run in C
     python examples/microgpt.py --engine python     # the pure-Python engine
     python examples/microgpt.py --data FILE         # one document per line
+    python examples/microgpt.py --plot loss.png     # also save the loss curve
 
 Data: the first names shipped in the `names` package (pip install names),
 lower-cased, de-duplicated and sorted, unless --data is given.
 """
-import argparse
 import os
 import random
 import time
@@ -188,9 +188,9 @@ def train(model, tok, docs, steps, compiled=False, log=print):
     return losses, time.perf_counter() - t0
 
 
-def setup(docs, Value, model_class=GPT):
+def setup(docs, Value, model_class=GPT, seed=42):
     """Seed, shuffle, tokenizer and parameters, in microgpt's order."""
-    random.seed(42)
+    random.seed(seed)
     docs = list(docs)
     random.shuffle(docs)
     tok = Tokenizer(docs)
@@ -198,25 +198,37 @@ def setup(docs, Value, model_class=GPT):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=1000)
-    ap.add_argument("--data", help="text file, one document per line (default: the names package)")
-    ap.add_argument("--engine", choices=pygrad.ENGINES, default=None)
-    ap.add_argument("--samples", type=int, default=20, help="names to generate after training")
+    import _cli  # here, not above: tests and benchmarks load this file by path, without examples/ on sys.path
+    ap = _cli.Parser(__doc__, seed=42, plot="save the loss curve")   # microgpt's seed
+    ap.add_argument("--steps", type=_cli.positive_int, default=1000, help="training steps, one document each")
+    ap.add_argument("--data", type=_cli.existing_file,
+                    help="text file, one document per line (default: the names package)")
+    ap.add_argument("--samples", type=_cli.count, default=20, help="names to generate after training")
     ap.add_argument("--compiled", action="store_true", help="train through pygrad.compile_fn")
     args = ap.parse_args(argv)
-    if args.engine:
-        pygrad.use_engine(args.engine)
-    docs, tok, model = setup(load_docs(args.data), pygrad.Value, CompiledGPT if args.compiled else GPT)
+    docs, tok, model = setup(load_docs(args.data), pygrad.Value, CompiledGPT if args.compiled else GPT, args.seed)
     print(f"{len(docs)} documents, vocabulary {tok.vocab_size}, {len(model.params)} parameters, "
           f"engine {pygrad.get_engine()}")
     from _progress import progress  # beside this script (imported here: tests load the module alone)
     report = progress(args.steps, "training")
-    _, seconds = train(model, tok, docs, args.steps, args.compiled, log=report)
+    losses, seconds = train(model, tok, docs, args.steps, args.compiled, log=report)
     report.close()
     print(f"training: {1000 * seconds / max(args.steps, 1):.3f} ms/step")
     for i in range(args.samples):
         print(f"sample {i + 1:2d}: {model.sample(tok)}")
+    if args.plot:
+        plot(losses, args.plot)
+
+
+def plot(losses, path):
+    from _plotting import pyplot, save
+    plt = pyplot()
+    if plt is None:
+        return
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(losses, linewidth=0.8)
+    ax.set(xlabel="step", ylabel="loss", title="microgpt training loss")
+    save(fig, path)
 
 
 if __name__ == "__main__":

@@ -4,14 +4,13 @@ Binary classification with MLP(2, [16, 16, 1]), a max-margin (hinge) loss
 with L2 regularisation, and SGD with a decaying learning rate, as in
 micrograd's demo.ipynb. The data is sklearn's make_moons, rebuilt with numpy.
 
-    python examples/moons.py [--steps 100] [--plot moons.png]
+    python examples/moons.py [--steps 100] [--seed 1337] [--plot moons.png]
     python examples/moons.py --compiled [--time]       # graph traced once, steps in C
-    PYGRAD_ENGINE=python python examples/moons.py     # the pure-Python engine
+    python examples/moons.py --engine python          # the pure-Python engine (or PYGRAD_ENGINE=python)
 """
-import argparse
-import random
 import time
 
+import _cli
 import numpy as np
 from _plotting import pyplot, save
 from _progress import progress
@@ -124,17 +123,14 @@ def plot(model, X, y, history, path):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--plot", metavar="PATH",
-                        help="save the loss curve and decision boundary as a PNG (needs matplotlib)")
+    # micrograd's seed by default: the same data and initial weights
+    parser = _cli.Parser(__doc__, seed=1337, plot="save the loss curve and the decision boundary")
+    parser.add_argument("--steps", type=_cli.positive_int, default=100, help="training steps")
     parser.add_argument("--compiled", action="store_true", help="trace the loss once and train with compiled programs")
     parser.add_argument("--time", action="store_true", help="print the training loop's wall time at the end")
-    args = parser.parse_args()
+    args = parser.parse_args()          # seeds the generators
     print(f"pygrad engine: {pygrad.get_engine()}")
 
-    np.random.seed(1337)     # micrograd's seeds: the same data and initial weights
-    random.seed(1337)
     X, y = make_moons(n_samples=100, noise=0.1)
     y = y * 2 - 1            # labels -1 and 1, for the hinge loss
     model = MLP(2, [16, 16, 1])

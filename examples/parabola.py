@@ -5,10 +5,9 @@ a small h and measure the slope (f(x+h) - f(x)) / h by hand, as the tutorial
 does; then pygrad's autograd gives the exact slope, and gradient descent
 walks x down to the minimum.
 
-    python examples/parabola.py [--steps 30] [--lr 0.1] [--plot parabola.png]
+    python examples/parabola.py [--steps 30] [--lr 0.1] [--x0 3.0] [--plot parabola.png] [--engine c|python]
 """
-import argparse
-
+import _cli
 from _plotting import pyplot, save
 
 import pygrad
@@ -63,11 +62,10 @@ def plot(history, path):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--lr", type=float, default=0.1)
-    parser.add_argument("--x0", type=float, default=3.0)
-    parser.add_argument("--plot", metavar="PATH", help="save f(x) per step as a PNG (needs matplotlib)")
+    parser = _cli.Parser(__doc__, seed=0, plot="save f(x) per step")   # (this example draws no random numbers)
+    parser.add_argument("--steps", type=_cli.positive_int, default=30, help="gradient-descent steps")
+    parser.add_argument("--lr", type=_cli.positive_float, default=0.1, help="learning rate")
+    parser.add_argument("--x0", type=_cli.finite_float, default=3.0, help="starting point")
     args = parser.parse_args()
 
     print(f"pygrad engine: {pygrad.get_engine()}")

@@ -6,28 +6,35 @@ rate, seed) trains its own MLP from its own seed on the same data, so the
 results do not depend on the worker that ran it: a parallel sweep gives
 the serial sweep's numbers to the last bit (`--check` runs both and
 compares). The pool is concurrent.futures' by default, joblib's with
-`--backend joblib` (or `auto`, when it is installed). Workers are fresh
+`--backend joblib` (or `auto`, when it is installed), or a Dask cluster's
+with `--backend dask`: a LocalCluster of worker processes on this machine,
+or a running cluster with `--scheduler tcp://HOST:8786`. Workers are fresh
 interpreters that start on pygrad's default engine, so the engine chosen
 here (`--engine`, else PYGRAD_ENGINE) is passed to each of them with its job.
 
     python examples/sweep.py [--steps 30] [--workers 2] [--engine c|python]
     python examples/sweep.py --backend serial        # no pool
     python examples/sweep.py --check                 # parallel == serial, bitwise
+    python examples/sweep.py --backend dask [--scheduler tcp://HOST:8786]
 """
-import argparse
 import concurrent.futures
 import itertools
 import multiprocessing
 import os
 import random
+import sys
 
+import _cli
+import moons
 import numpy as np
 from moons import loss, make_moons
 
 import pygrad
 from pygrad.nn import MLP
 
-GRID = {"hidden": [4, 8, 16], "lr": [0.1, 0.5, 1.0], "seed": [1, 2]}
+# Each configuration's model is drawn from --seed plus its "seed" offset.
+GRID = {"hidden": [4, 8, 16], "lr": [0.1, 0.5, 1.0], "seed": [0, 1]}
+BACKENDS = ["auto", "futures", "joblib", "dask", "serial"]
 
 
 def train_one(engine, X, y, hidden, lr, seed, steps):
@@ -47,9 +54,11 @@ def train_one(engine, X, y, hidden, lr, seed, steps):
     return total_loss.data, acc, pygrad.get_engine()
 
 
-def configs(grid=GRID):
-    """Every combination of the grid's values, as dicts."""
-    return [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+def configs(grid=GRID, seed=0):
+    """Every combination of the grid's values, as dicts; each "seed" is
+    offset by `seed`."""
+    jobs = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+    return [{**c, "seed": c["seed"] + seed} if "seed" in c else c for c in jobs]
 
 
 def backend_name(backend):
@@ -62,8 +71,9 @@ def backend_name(backend):
     return "joblib"
 
 
-def sweep(jobs, X, y, steps, backend="auto", workers=None, engine=None):
-    """[(config, (loss, accuracy, engine))] for every config in `jobs`, in order."""
+def sweep(jobs, X, y, steps, backend="auto", workers=None, engine=None, scheduler=None):
+    """[(config, (loss, accuracy, engine))] for every config in `jobs`, in order.
+    scheduler: a Dask scheduler's address (dask backend; None: a LocalCluster)."""
     engine = engine or pygrad.get_engine()
     args = [(engine, X, y, c["hidden"], c["lr"], c["seed"], steps) for c in jobs]
     backend = backend_name(backend)
@@ -82,42 +92,93 @@ def sweep(jobs, X, y, steps, backend="auto", workers=None, engine=None):
         else:    # PyPy 3.9's executor fails to spawn (its stdlib lacks that method): a Pool
             with context.Pool(workers) as pool:
                 results = pool.starmap(train_one, args)
+    elif backend == "dask":
+        results = dask_map(args, workers, scheduler)
     else:
-        raise ValueError(f"unknown backend {backend!r}: auto, futures, joblib or serial")
+        raise ValueError(f"unknown backend {backend!r}: auto, futures, joblib, dask or serial")
     return list(zip(jobs, results))
 
 
-def moons_data(n_samples=100):
-    np.random.seed(1337)
+def dask_map(args, workers=None, scheduler=None):
+    """train_one over `args` on a Dask cluster, results in order: the running
+    cluster at `scheduler`, else a LocalCluster of `workers` single-threaded
+    worker processes on loopback, closed afterwards."""
+    import cloudpickle
+    from dask.distributed import Client, LocalCluster
+    # The scheduler and workers need not have examples/ on their path:
+    # train_one and moons' loss travel by value (pygrad and numpy by name).
+    for module in {sys.modules[train_one.__module__], moons} - {sys.modules["__main__"]}:
+        cloudpickle.register_pickle_by_value(module)
+    if scheduler:
+        with Client(scheduler) as client:
+            return client.gather(client.map(train_one, *zip(*args), pure=False))
+    with LocalCluster(n_workers=workers or os.cpu_count(), threads_per_worker=1, processes=True,
+                      host="127.0.0.1", dashboard_address=":0") as cluster, Client(cluster) as client:
+        return client.gather(client.map(train_one, *zip(*args), pure=False))
+
+
+def moons_data(n_samples=100, seed=1337):
+    np.random.seed(seed)
     X, y = make_moons(n_samples=n_samples, noise=0.1)
     return X.tolist(), (y * 2 - 1).tolist()          # labels -1 and 1, for the hinge loss
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--workers", type=int, default=os.cpu_count(), help="worker processes")
-    parser.add_argument("--backend", default="auto", choices=["auto", "futures", "joblib", "serial"])
-    parser.add_argument("--engine", choices=sorted(pygrad.ENGINES), help="default: PYGRAD_ENGINE, else c")
+    parser = _cli.Parser(__doc__, seed=1337, plot="save each configuration's final loss",
+                         seed_help="; configuration k's model from seed + its offset in the grid")
+    parser.add_argument("--steps", type=_cli.positive_int, default=30, help="training steps per configuration")
+    parser.add_argument("--workers", type=_cli.positive_int, default=os.cpu_count(),
+                        help="worker processes (a running Dask cluster has its own)")
+    parser.add_argument("--backend", default="auto", choices=BACKENDS,
+                        help="auto: joblib if installed, else futures")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="a running Dask cluster's scheduler, e.g. tcp://10.0.0.5:8786 (with --backend dask; "
+                             "default: a LocalCluster here)")
     parser.add_argument("--check", action="store_true", help="run serially too and compare, bit for bit")
     args = parser.parse_args()
-    if args.engine:
-        pygrad.use_engine(args.engine)
-    print(f"pygrad engine: {pygrad.get_engine()}")
-    X, y = moons_data()
-    jobs = configs()
     backend = backend_name(args.backend)
-    results = sweep(jobs, X, y, args.steps, backend, args.workers)
+    if args.scheduler and backend != "dask":
+        parser.error("--scheduler is for --backend dask")
+    if backend == "dask" and not dask_installed():
+        parser.error("--backend dask needs Dask's distributed scheduler: pip install \"dask[distributed]\"")
+    print(f"pygrad engine: {pygrad.get_engine()}")
+    X, y = moons_data(seed=args.seed)
+    jobs = configs(seed=args.seed)
+    results = sweep(jobs, X, y, args.steps, backend, args.workers, scheduler=args.scheduler)
     print(f"{len(jobs)} configurations, {args.steps} steps each, {backend} backend")
     print("hidden     lr  seed  loss                 accuracy  engine")
     for c, (final_loss, acc, engine) in sorted(results, key=lambda r: r[1][0]):
         print(f"{c['hidden']:6d}  {c['lr']:5.2f}  {c['seed']:4d}  {final_loss!r:<20} {acc * 100:7.1f}%  {engine}")
+    if args.plot:
+        plot(results, args.plot)
     if args.check:
         serial = sweep(jobs, X, y, args.steps, "serial")
         same = [repr(r) for r in results] == [repr(r) for r in serial]
         print(f"serial run gives the same numbers: {'yes' if same else 'NO'}")
         if not same:
             raise SystemExit(1)
+
+
+def dask_installed():
+    try:
+        import dask.distributed  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def plot(results, path):
+    from _plotting import pyplot, save
+    plt = pyplot()
+    if plt is None:
+        return
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for hidden in sorted({c["hidden"] for c, _ in results}):
+        points = sorted((c["lr"], r[0]) for c, r in results if c["hidden"] == hidden)
+        ax.plot(*zip(*points), marker="o", linestyle="", label=f"hidden {hidden}")
+    ax.set(xlabel="learning rate", ylabel="final loss", yscale="log", title="sweep: final loss per configuration")
+    ax.legend()
+    save(fig, path)
 
 
 if __name__ == "__main__":

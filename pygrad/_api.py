@@ -110,6 +110,12 @@ def _rebuild(cls: Any, data: float, grad: float, label: str = "") -> Any:
     return v
 
 
+# Bumped whenever some Value's requires_grad changes, so an optimizer
+# re-reads its parameters' flags only then: a step costs no Python per
+# parameter while nothing is frozen or thawed.
+freeze_epoch = [0]
+
+
 def _must(out: Any, name: str, other: object) -> Any:
     """The tutorial's `x.plus(y)`: called as a method, an operator's
     NotImplemented becomes the TypeError that `x + y` would raise."""
@@ -286,6 +292,29 @@ class ValueBase:
     def pow(self, other: Operand) -> "ValueBase":
         """self ** other"""
         return _must(self.__pow__(other), "pow", other)
+
+    # -- torch's freeze flag ----------------------------------------------------
+
+    # the flag's default; a frozen Value has its own in its __dict__
+    # (a class attribute: read as fast as any attribute)
+    _requires_grad = True
+
+    @property
+    def requires_grad(self) -> bool:
+        """torch's flag; False freezes a leaf Value: optimizers and
+        clip_grad_norm_ skip it, and pygrad.compile reads it as a constant
+        even if it is listed in params. backward() still sets its grad."""
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        if type(flag) is not bool:
+            raise TypeError(f"requires_grad must be True or False, not {type(flag).__name__}")
+        if self._opcode != _ops.LEAF:
+            raise ValueError("requires_grad can only be changed on a leaf Value (made with Value(x)), "
+                             "not on an op's result")
+        vars(self)["_requires_grad"] = flag   # (the subclasses have a __dict__)
+        freeze_epoch[0] += 1
 
     # -- the number inside ----------------------------------------------------
 

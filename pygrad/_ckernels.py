@@ -19,10 +19,16 @@ class ParamKernels:
     def zero_grad(self):
         check(lib.pg_fill_grad(self.n, self.ids, 0.0))
 
-    def sgd(self, lr, momentum, velocity):
-        check(lib.pg_sgd_step(self.n, self.ids, lr, momentum, doubles(velocity, self.n, "SGD velocity", True)), "SGD")
+    def sgd(self, frozen, lr, momentum, weight_decay, velocity):
+        check(lib.pg_sgd_step(self.n, self.ids, self._mask(frozen), lr, momentum, weight_decay,
+                              doubles(velocity, self.n, "SGD velocity", True)), "SGD")
 
-    def adam(self, lr, beta1, beta2, eps, t, m, v):
+    def adam(self, frozen, lr, beta1, beta2, eps, weight_decay, decoupled, t, m, v):
         n = self.n
-        check(lib.pg_adam_step(n, self.ids, lr, beta1, beta2, eps, t,
-                               doubles(m, n, "Adam m", True), doubles(v, n, "Adam v", True)), "Adam")
+        check(lib.pg_adam_step(n, self.ids, self._mask(frozen), lr, beta1, beta2, eps, weight_decay,
+                               int(decoupled), t, doubles(m, n, "Adam m", True), doubles(v, n, "Adam v", True)),
+              "Adam")
+
+    def _mask(self, frozen):
+        """NULL, or one byte per parameter (optim.py made it that long)."""
+        return ffi.NULL if frozen is None else ffi.from_buffer("uint8_t[]", frozen)

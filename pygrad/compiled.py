@@ -32,7 +32,8 @@ def compile(root: Any, inputs: Iterable[Any] = (), params: Iterable[Any] = (),  
     inputs: leaf Values (placeholders) whose values come from each batch row,
             in column order. params: leaf Values whose grads the program
             accumulates. Every other leaf is a constant read at each run
-            (its current data, but its grad is never touched).
+            (its current data, but its grad is never touched); so is a
+            param with requires_grad = False when compiled.
     strict: by default a leaf Value you made yourself and left out of both
             lists silently becomes such a constant. With strict=True that
             is a ValueError naming the leaf; constants the graph made from
@@ -79,6 +80,8 @@ class Program:
                 raise ValueError("compile: inputs and params must be leaf Values (made with Value(x))")
         if len(set(inputs + params)) != len(inputs) + len(params):
             raise ValueError("compile: a Value appears twice among inputs and params")
+        # A frozen Value (requires_grad = False) is read as a constant, even if listed.
+        params = [p for p in params if p.requires_grad]
         # The program copies the graph's ops and holds its leaves: keeping
         # `root` here would keep the whole eager graph alive as well.
         self.inputs, self.params = inputs, params
@@ -89,7 +92,7 @@ class Program:
         if strict:
             if sys.implementation.name == "pypy":
                 gc.collect()    # PyPy frees dropped handles only when it collects: they hold nothing
-            held = self._code.held_constants()
+            held = [v for v in self._code.held_constants() if v.requires_grad]   # frozen: constants on purpose
             if held:
                 raise ValueError(f"compile(strict=True): the graph reads {len(held)} leaf Value(s) that are "
                                  f"neither inputs nor params, e.g. Value(data={held[0].data!r}); list them in "

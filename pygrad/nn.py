@@ -4,23 +4,27 @@
 initialisation order (so a seeded program gives micrograd's numbers); a
 Neuron's `b + sum(w * x)` is one fused node (`Value.dot`), and a Layer is
 one call (`Value.dense`); the gradients are those of the unfused graph. `SingleLayerNeuron` and `squared_error_loss`
-are the tutorial's. Parameters are created on the engine that is active
+are the tutorial's. `softmax`, `log_softmax`, `cross_entropy` and
+`clip_grad_norm_` are torch's (torch.nn.functional, torch.nn.utils). Parameters are created on the engine that is active
 when the module is built.
 """
+import math
 import random
 from itertools import chain
 from operator import is_, itemgetter
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
-from ._api import ValueBase, as_float
+from ._api import ValueBase, as_float, freeze_epoch
 from ._engines import value_class
+from ._select import max_data, select
 from .optim import SGD, zero_grads
 
 if TYPE_CHECKING:
     from ._api import Operand
     from ._api import ValueBase as Value
 
-__all__ = ["Module", "Neuron", "Layer", "MLP", "SingleLayerNeuron", "squared_error_loss", "SGD"]
+__all__ = ["Module", "Neuron", "Layer", "MLP", "SingleLayerNeuron", "squared_error_loss", "SGD",
+           "softmax", "log_softmax", "cross_entropy", "clip_grad_norm_"]
 
 
 class Module:
@@ -284,3 +288,75 @@ def squared_error_loss(model_prediction: Any, y_desired_output: Any) -> Any:
     """(prediction - target) ** 2, as the tutorial writes it."""
     difference_in_prediction = model_prediction.minus(y_desired_output)
     return difference_in_prediction.times(difference_in_prediction)
+
+
+# ---------------------------------------------------------------------------
+# torch's functions over a list of Values (torch.nn.functional, torch.nn.utils)
+
+
+def _shifted(values: Iterable["Operand"]) -> List[Any]:
+    """values - max(values): exp of these never overflows. The shift is a
+    max_data node (no gradient flows through it, and the result is the same
+    for any shift), so a compiled program recomputes it for every row."""
+    vs = list(values)
+    if not vs:
+        raise ValueError("softmax, log_softmax and cross_entropy need at least one value")
+    shift = max_data(vs)
+    return [v - shift for v in vs]
+
+
+def _log_sum_exp(shifted: List[Any]) -> Any:
+    """log(sum(exp(s))) over shifted values; >= 0, as the largest term is exp(0)."""
+    return type(shifted[0]).sum([s.exp() for s in shifted]).log()
+
+
+def softmax(values: Iterable["Operand"]) -> List[Any]:
+    """exp(v) / sum(exp(values)) for each v, as torch.nn.functional.softmax
+    over one dimension, computed so that it never overflows."""
+    exps = [s.exp() for s in _shifted(values)]
+    total = type(exps[0]).sum(exps)
+    return [e / total for e in exps]
+
+
+def log_softmax(values: Iterable["Operand"]) -> List[Any]:
+    """v - log(sum(exp(values))) for each v, as torch.nn.functional.log_softmax."""
+    shifted = _shifted(values)
+    lse = _log_sum_exp(shifted)
+    return [s - lse for s in shifted]
+
+
+def cross_entropy(logits: Iterable["Operand"], target_index: Any) -> Any:
+    """-log_softmax(logits)[target_index], as torch.nn.functional.cross_entropy
+    for one sample. target_index is an int, or a Value holding one (read at
+    each run of a compiled program, via pygrad.select)."""
+    shifted = _shifted(logits)
+    return _log_sum_exp(shifted) - select(target_index, shifted)
+
+
+def clip_grad_norm_(parameters: Any, max_norm: float, norm_type: float = 2.0) -> float:
+    """Scale the grads of `parameters` in place so that their total norm is at
+    most max_norm, as torch.nn.utils.clip_grad_norm_ (scale factor
+    max_norm / (norm + 1e-6), applied only when below 1). Values with
+    requires_grad = False are left out. Returns the total norm before clipping."""
+    ps = [parameters] if isinstance(parameters, ValueBase) else list(parameters)
+    for p in ps:
+        if not isinstance(p, ValueBase):
+            raise TypeError(f"clip_grad_norm_ takes pygrad Values, not {type(p).__name__}")
+    limit = as_float(max_norm)
+    if not limit >= 0.0:
+        raise ValueError(f"max_norm must be >= 0, not {max_norm!r}")
+    norm = as_float(norm_type)
+    if norm not in (2.0, math.inf):
+        raise ValueError(f"norm_type must be 2 or inf, not {norm_type!r}")
+    if freeze_epoch[0]:                  # some Value was frozen at some time: read the flags
+        ps = [p for p in ps if p.requires_grad]
+    grads = [p.grad for p in ps]
+    if norm == math.inf:
+        total = max(map(abs, grads), default=0.0)
+    else:
+        total = math.sqrt(math.fsum(g * g for g in grads))
+    coef = limit / (total + 1e-6)
+    if coef < 1.0:
+        for p, g in zip(ps, grads):
+            p.grad = g * coef
+    return total

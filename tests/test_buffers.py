@@ -120,9 +120,10 @@ def test_the_c_optimizer_kernels_refuse_a_wrong_buffer(engine, bad, step):
     before = whole.copy()
     with pytest.raises((TypeError, ValueError), match="SGD velocity|Adam m|Adam v"):
         if step == "sgd":
-            kernels.sgd(0.1, 0.9, buf)
+            kernels.sgd(None, 0.1, 0.9, 0.0, buf)
         else:
-            kernels.adam(0.1, 0.9, 0.999, 1e-8, 1, *((buf, good) if step == "adam_m" else (good, buf)))
+            m, v = (buf, good) if step == "adam_m" else (good, buf)
+            kernels.adam(None, 0.1, 0.9, 0.999, 1e-8, 0.0, False, 1, m, v)
     assert bits(whole) == bits(before)
     assert bits(p.data for p in params) == bits(DATA)
 

@@ -215,9 +215,10 @@ def valid_args(graph):
         "pg_grad_graph": {"root": y, "seed": -1, "ninputs": 1, "inputs": ids, "out": ffi.new("int32_t[2]")},
         "pg_grad_numbers": {"root": y, "seed": 1.0, "ninputs": 1, "inputs": ids, "out": ffi.new("double[2]")},
         "pg_fill_grad": {"n": 2, "ids": ids, "g": 0.0},
-        "pg_sgd_step": {"n": 2, "ids": ids, "lr": 0.0, "momentum": 0.5, "velocity": d1},
-        "pg_adam_step": {"n": 2, "ids": ids, "lr": 0.0, "beta1": 0.9, "beta2": 0.99, "eps": 1e-8, "t": 1,
-                         "m": d1, "v": d2},
+        "pg_sgd_step": {"n": 2, "ids": ids, "frozen": ffi.NULL, "lr": 0.0, "momentum": 0.5, "weight_decay": 0.0,
+                        "velocity": d1},
+        "pg_adam_step": {"n": 2, "ids": ids, "frozen": ffi.NULL, "lr": 0.0, "beta1": 0.9, "beta2": 0.99,
+                         "eps": 1e-8, "weight_decay": 0.0, "decoupled": 0, "t": 1, "m": d1, "v": d2},
         "pg_stats": {"out": ffi.new("pg_stats_t *")},
     }
 

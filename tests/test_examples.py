@@ -2,7 +2,9 @@
 engine chosen by PYGRAD_ENGINE, and their printed lines checked exactly
 (the tutorial's figures, micrograd's first loss, C == Python line by line).
 """
+import contextlib
 import importlib.util
+import io
 import os
 import re
 import subprocess
@@ -71,15 +73,20 @@ def run(script, engine, *args, env=None):
     return lines[1:]
 
 
-def load_moons():
-    spec = importlib.util.spec_from_file_location("moons_example", EXAMPLES / "moons.py")
+def load_example(script):
+    name = script[:-3] + "_example"
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / script)
     module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(EXAMPLES))     # as when run as a script: for its _plotting import
+    sys.path.insert(0, str(EXAMPLES))     # as when run as a script: for its _plotting and _cli imports
     try:
         spec.loader.exec_module(module)
     finally:
         sys.path.remove(str(EXAMPLES))
     return module
+
+
+def load_moons():
+    return load_example("moons.py")
 
 
 # -- parabola ---------------------------------------------------------------
@@ -232,3 +239,150 @@ def test_plot_without_matplotlib_still_runs(script_args, tmp_path):
     lines = run(*script_args[:1], "python", *script_args[1:], "--plot", str(png), env=env)
     assert lines[-1] == "matplotlib is not installed: no plot"
     assert not png.exists()
+
+
+# -- the command lines: shared flags, defaults in --help, bad values refused --
+
+# Each example's flags and the defaults --help must show ("" for none).
+FLAGS = {
+    "parabola.py": {"--seed": "0", "--engine": "", "--plot": "", "--steps": "30", "--lr": "0.1", "--x0": "3.0"},
+    "house_prices.py": {"--seed": "0", "--engine": "", "--plot": "", "--all-houses": "", "--epochs": "100"},
+    "moons.py": {"--seed": "1337", "--engine": "", "--plot": "", "--steps": "100", "--compiled": "", "--time": ""},
+    "microgpt.py": {"--seed": "42", "--engine": "", "--plot": "", "--steps": "1000", "--data": "",
+                    "--samples": "20", "--compiled": ""},
+    "sweep.py": {"--seed": "1337", "--engine": "", "--plot": "", "--steps": "30", "--workers": str(os.cpu_count()),
+                 "--backend": "auto", "--scheduler": "", "--check": ""},
+}
+
+
+def run_main(script, *args):
+    """Run examples/<script>'s main() in this process with sys.argv set, as
+    `python examples/<script> *args` would (faster than a fresh interpreter);
+    (exit status, stdout, stderr). The engine it chose is put back."""
+    module = load_example(script)
+    before, argv = pygrad.get_engine(), sys.argv
+    out, err = io.StringIO(), io.StringIO()
+    sys.argv = [str(EXAMPLES / script), *args]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            module.main()
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    finally:
+        sys.argv = argv
+        pygrad.use_engine(before)
+    return code, out.getvalue(), err.getvalue()
+
+
+def help_entries(text):
+    """{flag: its help text} from argparse's --help (entries may wrap)."""
+    entries, flag = {}, None
+    for line in re.split(r"^(?:optional arguments|options):\n", text, maxsplit=1, flags=re.M)[1].splitlines():
+        m = re.match(r"  (-[-\w]+)(?:,? [^ ]+)*(?:  +(.*))?$", line)
+        if m and line.startswith("  -"):
+            flag = m[1] if m[1] != "-h" else None
+            if flag:
+                entries[flag] = m[2] or ""
+        elif flag:
+            entries[flag] += " " + line.strip()
+    return entries
+
+
+@pytest.mark.parametrize("script", sorted(FLAGS))
+def test_help_has_a_line_per_flag_with_its_default(script):
+    rc, out, err = run_main(script, "--help")
+    assert (rc, err) == (0, "")
+    entries = help_entries(out)
+    assert sorted(entries) == sorted(FLAGS[script])
+    for flag, default in FLAGS[script].items():
+        text = " ".join(entries[flag].split())
+        assert len(text) > 10, flag                      # says what it does
+        if default:
+            assert text.endswith(f"(default: {default})"), (flag, text)
+        else:
+            assert "(default: None)" not in text and "(default: False)" not in text
+    assert "PYGRAD_ENGINE" in entries["--engine"] and "matplotlib" in entries["--plot"]
+
+
+BAD = [
+    ("moons.py", ["--steps", "-5"], "argument --steps: must be at least 1, got -5"),
+    ("parabola.py", ["--steps", "-5"], "argument --steps: must be at least 1, got -5"),
+    ("parabola.py", ["--lr", "nan"], "argument --lr: must be a finite number > 0, got nan"),
+    ("house_prices.py", ["--epochs", "x"], "argument --epochs: expected a whole number, got 'x'"),
+    ("microgpt.py", ["--steps", "-5"], "argument --steps: must be at least 1, got -5"),
+    ("microgpt.py", ["--data", "no-such-file.txt"], "argument --data: no such file: no-such-file.txt"),
+    ("sweep.py", ["--workers", "0"], "argument --workers: must be at least 1, got 0"),
+    ("sweep.py", ["--scheduler", "tcp://127.0.0.1:1"], "--scheduler is for --backend dask"),
+    ("moons.py", ["--plot", "no-such-folder/out.png"], "argument --plot: folder 'no-such-folder' does not exist"),
+    ("sweep.py", ["--plot", "no-such-folder/out.png"], "argument --plot: folder 'no-such-folder' does not exist"),
+    ("house_prices.py", ["--plot", "loss.pdf"], "argument --plot: the plot is a PNG: the path must end in .png, "
+                                                "got 'loss.pdf'"),
+    ("moons.py", ["--engine", "gpu"], "argument --engine: invalid choice: 'gpu' (choose from "),  # quoting: by version
+]
+
+
+@pytest.mark.parametrize("script,args,message", BAD, ids=lambda x: x if isinstance(x, str) else None)
+def test_a_bad_value_is_one_line_before_any_work(script, args, message):
+    rc, out, err = run_main(script, *args)
+    assert rc == 2
+    assert out == ""                                     # nothing ran: not even the engine line
+    (line,) = err.splitlines()
+    assert line == f"{script}: error: {message}" or message.endswith("from ") and line.startswith(message, 17)
+
+
+def test_a_bad_value_stops_a_real_run_too():
+    proc = subprocess.run([sys.executable, str(EXAMPLES / "moons.py"), "--steps", "-5"],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr == "moons.py: error: argument --steps: must be at least 1, got -5\n"
+
+
+@pytest.mark.parametrize("script,args", [("parabola.py", ["--steps", "1"]), ("house_prices.py", ["--epochs", "1"]),
+                                         ("microgpt.py", ["--steps", "1", "--samples", "0"])])
+def test_the_engine_flag_wins_over_the_environment(script, args, monkeypatch, names_file):
+    if script == "microgpt.py":
+        args += ["--data", names_file]
+    for flag, env in (("python", "c"), ("c", "python")):
+        monkeypatch.setenv("PYGRAD_ENGINE", env)
+        pygrad.use_engine(env)                      # as a fresh interpreter with PYGRAD_ENGINE would start
+        rc, out, err = run_main(script, "--engine", flag, *args)
+        assert (rc, err) == (0, "")
+        first = out.splitlines()[0]
+        assert first == f"pygrad engine: {flag}" or first.endswith(f"parameters, engine {flag}")
+
+
+def test_the_seed_flag_draws_other_data_and_weights(names_file):
+    # micrograd's seed is the default: its demo's first line (pinned in the slow tests without --seed)
+    layers = ("MLP of [Layer of [ReLUNeuron(2)" + ", ReLUNeuron(2)" * 15 + "], Layer of [ReLUNeuron(16)"
+              + ", ReLUNeuron(16)" * 15 + "], Layer of [LinearNeuron(16)]]")
+    first = [layers, "number of parameters 337", "step 0 loss 0.8958441028683222, accuracy 50.0%"]
+    assert run_main("moons.py", "--engine", "c", "--steps", "1", "--seed", "1337")[1].splitlines()[1:] == first
+    other = moons_steps(run_main("moons.py", "--engine", "c", "--steps", "1", "--seed", "7")[1].splitlines())
+    assert len(other) == 1 and other[0][1] != 0.8958441028683222
+    # microgpt: the seed shuffles the documents and draws the weights
+    runs = [[line for line in run_main("microgpt.py", "--steps", "2", "--samples", "2", "--data", names_file,
+                                       "--seed", seed)[1].splitlines() if not line.startswith("training:")]
+            for seed in ("42", "42", "3")]
+    assert runs[0] == runs[1] != runs[2]
+    losses = [[line for line in run if line.startswith("step")] for run in runs]
+    assert losses[0] != losses[2]
+
+
+@pytest.fixture
+def names_file(tmp_path):
+    path = tmp_path / "names.txt"
+    path.write_text("emma\nolivia\nava\nisabella\nsophia\nmia\n")
+    return str(path)
+
+
+def test_the_dask_backend_without_dask_is_one_line(tmp_path):
+    # A package named dask that fails to import stands in for its absence.
+    (tmp_path / "dask").mkdir()
+    (tmp_path / "dask" / "__init__.py").write_text("raise ImportError('no dask here')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.run([sys.executable, str(EXAMPLES / "sweep.py"), "--backend", "dask"], env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr == ('sweep.py: error: --backend dask needs Dask\'s distributed scheduler: '
+                           'pip install "dask[distributed]"\n')
