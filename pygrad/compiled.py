@@ -116,7 +116,7 @@ class Program:
         batch = self._batch(batch)
         out = _numpy().empty(batch.shape[0], dtype=float)
         if self._family is None:
-            self._code.run(batch, out, backward, as_float(scale))
+            self._code.run_arrays(batch, out, backward, as_float(scale))
         else:
             self._family.run_batch(self, batch, out, backward, as_float(scale))
         return out
@@ -264,13 +264,14 @@ class _Variants:
         try:
             while r < n:
                 try:
-                    prog._code.run(batch[r:], out[r:], backward, scale, row0=r)
+                    prog._code.run_arrays(batch[r:], out[r:], backward, scale, row0=r)
                     return
                 except GuardFailed as failure:
                     if failure.row > 0:
                         if backward and saved is None:
                             saved = [p.grad for p in prog.params]
-                        prog._code.run(batch[r:r + failure.row], out[r:r + failure.row], backward, scale, row0=r)
+                        prog._code.run_arrays(batch[r:r + failure.row], out[r:r + failure.row], backward, scale,
+                                              row0=r)
                         tries = 0
                     r += failure.row
                     try:

@@ -82,6 +82,8 @@ class Replay:
         row0: the first row's number in the caller's batch (for messages)."""
         out[:] = self._run(batch.tolist(), backward, scale, row0)
 
+    run_arrays = run   # Program's own arrays: nothing more to check here
+
     def run_row(self, row: List[float], backward: bool, scale: float) -> float:
         return self._run([row], backward, scale)[0]
 
