@@ -175,7 +175,7 @@ static void release(int32_t id) {
         edges -= nk;
         if (pg_is_nary(n->op)) {
             free(n->kids.many);
-            kid_bytes -= (int64_t)(nk + 1) * (int64_t)sizeof(int32_t);
+            kid_bytes -= pg_many_bytes(n->op, nk);
         }
         n->op = PG_LEAF;
         pg_node_free(cur);

@@ -36,8 +36,12 @@ enum pg_status {
     PG_EINDEX = 6,    /* select: index out of range     -> IndexError        */
     PG_ENOTINT = 7,   /* select: index not an integer   -> ValueError        */
     PG_EINTR = 8,     /* the cancel hook said stop      -> KeyboardInterrupt */
-    PG_EBUSY = 9      /* called from a signal handler that the cancel hook ran
+    PG_EBUSY = 9,     /* called from a signal handler that the cancel hook ran
                          inside a sort or compiled run  -> RuntimeError      */
+    PG_EHOOK = 10,    /* the backward hook said the user's code raised
+                                                        -> that exception    */
+    PG_ECUSTOM = 11   /* compile: the graph holds a user's op (pg_custom)
+                                                        -> TypeError         */
 };
 
 /* Ops, listed in csrc/ops.def (the enum is made from it below, outside
@@ -55,6 +59,12 @@ int32_t pg_binary(int op, int32_t a, int32_t b);
 int32_t pg_binary_k(int op, int32_t a, double k, int k_first);
 /* PG_SUM: n kids. PG_DOT: kids = w[0..m), x[0..m), b with n = 2m + 1. */
 int32_t pg_nary(int op, int32_t n, const int32_t *kids);
+/* A user's op over n >= 1 kids, with the value `data` the user computed.
+ * With local != NULL, a PG_CUSTOM node: backward adds local[i] * grad
+ * into kid i (microgpt's Value(data, children, local_grads)). With
+ * local == NULL, a PG_HOOK node: backward calls the backward hook with its
+ * id (micrograd's Value(data, children, op) and its _backward). */
+int32_t pg_custom(double data, int32_t n, const int32_t *kids, const double *local);
 
 /* A dense layer in one call: for each of nout neurons r, one PG_DOT node
  * over (w[r*nin .. r*nin+nin), x[0..nin), b[r]), followed by a PG_RELU node
@@ -78,10 +88,18 @@ int pg_set_grad_enabled(int on);
  * return PG_EBUSY. */
 void pg_set_cancel_hook(int (*hook)(void));
 
+/* Backward meets a PG_HOOK node: it calls the hook with the node's id at
+ * that node's turn (children's grads not yet final, the node's own grad
+ * final, as in micrograd), and stops with PG_EHOOK if it returns nonzero.
+ * The hook may read and write grads, and make or drop nodes, but not start
+ * another sort (PG_EBUSY). NULL: PG_HOOK nodes contribute nothing. */
+void pg_set_backward_hook(int (*hook)(int32_t id));
+
 /* Differentiate: sort the graph below root, set root's grad to 1 and
  * accumulate every other node's grad (grads are not zeroed first).
  * PG_EINTR while sorting: no grad changed; while sweeping: the root's grad
- * is 1 and the other grads hold part of this call's contributions. */
+ * is 1 and the other grads hold part of this call's contributions; so on
+ * PG_EHOOK (a user's step raised). */
 int pg_backward(int32_t root);
 /* One node's local step only (the tutorial's node._backward()). */
 int pg_backward_node(int32_t id);

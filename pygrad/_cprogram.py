@@ -9,8 +9,11 @@ class CCode:
 
     def __init__(self, root, inputs, params):
         out = ffi.new("pg_program **")
-        check(lib.pg_compile(root._id, len(inputs), [v._id for v in inputs],
-                             len(params), [p._id for p in params], out), "compile")
+        st = lib.pg_compile(root._id, len(inputs), [v._id for v in inputs], len(params), [p._id for p in params], out)
+        if st == lib.PG_ECUSTOM:
+            from .compiled import custom_op_error
+            raise custom_op_error(root)
+        check(st, "compile")
         self._p = ffi.gc(out[0], lib.pg_program_free)
 
     def __len__(self):

@@ -6,10 +6,11 @@ exception with the same message on either engine.
 
 from typing import Optional
 
-OK, ENOMEM, EDOMAIN, EZERODIV, EOVERFLOW, EINVAL, EINDEX, ENOTINT, EINTR, EBUSY = range(10)
+OK, ENOMEM, EDOMAIN, EZERODIV, EOVERFLOW, EINVAL, EINDEX, ENOTINT, EINTR, EBUSY, EHOOK, ECUSTOM = range(12)
 
 # What a signal handler raised while the C core ran (set by the binding's
-# cancel hook, see _build.py); raised when the call returns EINTR.
+# cancel hook, see _build.py), or a user's _backward (cengine's backward
+# hook); raised when the call returns EINTR or EHOOK.
 pending: Optional[BaseException] = None
 
 _EXCEPTIONS = {
@@ -27,10 +28,12 @@ _EXCEPTIONS = {
 
 def error(status, op_name=""):
     """The exception for a PG_E* status, naming the op that failed."""
-    if status == EINTR:
+    if status == EINTR or status == EHOOK:
         global pending
         exc, pending = pending, None
-        return exc if exc is not None else KeyboardInterrupt()
+        if exc is not None:
+            return exc
+        return KeyboardInterrupt() if status == EINTR else RuntimeError("a custom op's _backward failed")
     cls, text = _EXCEPTIONS.get(status, (RuntimeError, f"pygrad core status {status}"))
     return cls(f"{op_name}: {text}" if op_name else text)
 

@@ -135,13 +135,10 @@ static PyObject *pg_handle_unary(PyObject *self, int op) { return pg_handle_wrap
 static PyObject *pg_handle_neg(PyObject *self) { return pg_handle_unary(self, PG_NEG); }
 static PyObject *pg_handle_abs(PyObject *self) { return pg_handle_unary(self, PG_ABS); }
 
-/* The unary methods, one row each: name, op, docstring (as _api.ValueBase's). */
-#define PG_HANDLE_UNARY(X)                                                           \
-    X(relu, PG_RELU, "max(0, self), as micrograd's ReLU (gradient 0 at 0)")          \
-    X(tanh, PG_TANH, "tanh(self)")                                                    \
-    X(exp, PG_EXP, "e ** self; OverflowError where Python's math.exp overflows")     \
-    X(log, PG_LOG, "The natural logarithm; ValueError for self <= 0")                 \
-    X(sigmoid, PG_SIGMOID, "1 / (1 + e ** -self), computed so that it never overflows")
+/* The unary methods: PG_HANDLE_UNARY(X) has one row X(name, op, docstring)
+ * per unary method of pygrad/_ops.py's table, with _api.ValueBase's
+ * docstring; _build.py writes it above this file, so a new op needs no
+ * line here. */
 
 #define PG_DEFINE_UNARY(NAME, OP, DOC)                                               \
     static PyObject *pg_handle_##NAME(PyObject *self, PyObject *unused) {                    \

@@ -15,7 +15,8 @@ from typing import Any, Dict, Tuple
 from weakref import ref as _ref
 
 from . import _ops
-from ._api import ValueBase, as_float, as_value, check_leaf_args, mixed_engines, number_or_none
+from . import _errors
+from ._api import ValueBase, as_float, as_value, mixed_engines, node_args, number_or_none
 from ._errors import error
 from ._ffi import Handle as _CHandle
 from ._ffi import check, check_id, ffi, lib, require, stats  # noqa: F401  (stats re-exported)
@@ -255,14 +256,18 @@ class Value(_Handle, ValueBase):
             _sweep()
         return self
 
-    def __init__(self, data, _children=(), _op="", label=""):
-        """Value(data, label=''): a leaf holding float(data) (its node is made in __new__)."""
-        if _children or _op or label or type(self) is not Value:
-            check_leaf_args(_children, _op)
-            if label:
-                self.label = label
+    def __init__(self, data, children=(), local_grads=None, label="", *, _children=(), _op=""):
+        """Value(data, label=''): a leaf holding float(data) (its node is made in __new__).
+        Value(data, children, local_grads): microgpt's op node; Value(data, children, op): micrograd's
+        (its gradient comes from the `_backward` you assign)."""
+        if children or local_grads is not None or label or _children or _op or type(self) is not Value:
+            kids, grads, op = node_args(Value, children, local_grads, _children, _op)
             if type(self) is not Value:   # a subclass's __init__ may pass on other data
                 self.data = data
+            if kids:
+                _become_custom(self, kids, grads, op)
+            if label:
+                self.label = label
 
     # `==` and hash mean "the same node", as identity does on the reference
     # engine (where a node is its Value): an operator's result the user holds
@@ -337,15 +342,86 @@ class Value(_Handle, ValueBase):
 
     # -- backpropagation ------------------------------------------------------
 
-    def _backward(self):
+    def _step(self):
         """Push this node's gradient into its children (one step of backward)."""
-        check(lib.pg_backward_node(self._id))
+        check(lib.pg_backward_node(self._id), "_backward")
+
+    # -- a user's op: micrograd's form keeps its op and _backward here
+
+    @property
+    def _user_op(self):
+        entry = _hooks.get(self._id)
+        return entry[0] if entry is not None else ""
+
+    def _user_backward(self):
+        entry = _hooks.get(self._id)
+        return entry[1] if entry is not None else None
+
+    def _set_user_backward(self, fn):
+        _hooks.setdefault(self._id, ["", None])[1] = fn
 
     def backward(self):
         """Sort the graph below this node and sweep it backwards, all in C."""
         check(lib.pg_backward(self._id), "backward")
 
 
+
+
+# node id -> [op, _backward] for each micrograd-form node (Value(data,
+# children, op)): what the backward hook calls at that node's turn. An entry
+# is replaced when its id is reused for another such node, and dropped in
+# _sweep_hooks once its node is gone.
+_hooks: Dict[int, list] = {}
+_hooks_swept_at = 1024
+
+
+def _become_custom(v, kids, grads, op):
+    """Turn the new leaf handle v into a handle on a new user's op node over
+    kids: microgpt's form with grads (local derivatives), micrograd's with
+    grads None."""
+    ids = [k._id for k in kids]
+    leaf = v._id
+    try:
+        r = lib.pg_custom(lib.pg_data(leaf), len(ids), ids, ffi.NULL if grads is None else list(grads))
+    except BaseException:
+        _release_unowned()
+        raise
+    if r < 0:
+        raise error(-r, op or "Value")
+    v._id = r
+    lib.pg_decref(leaf)
+    if _live_handle(leaf) is v:
+        del _handles[leaf]
+    if grads is None and lib.pg_op(r) == _ops.HOOK:   # (a leaf under no_grad)
+        _hooks[r] = [op, None]
+        if len(_hooks) > _hooks_swept_at:
+            _sweep_hooks()
+
+
+def _sweep_hooks():
+    """Drop the entries of micrograd-form nodes that are gone."""
+    global _hooks_swept_at
+    for node_id in [i for i in _hooks if lib.pg_op(i) != _ops.HOOK]:
+        del _hooks[node_id]
+    _hooks_swept_at = max(1024, 2 * len(_hooks))
+
+
+@ffi.def_extern()
+def pygrad_backward_hook(node_id):
+    """The core's backward hook (pg_set_backward_hook): run the node's
+    _backward. What it raises is parked for the core's caller to raise."""
+    entry = _hooks.get(node_id)
+    if entry is None or entry[1] is None:
+        return 0
+    try:
+        entry[1]()
+    except BaseException as exc:   # (KeyboardInterrupt too: it propagates from backward())
+        _errors.pending = exc
+        return 1
+    return 0
+
+
+lib.pg_set_backward_hook(lib.pygrad_backward_hook)
 
 
 def _from_nary(op, vals):
@@ -392,6 +468,7 @@ def _operand(self, other):
     return k
 
 
+Value._leaf = Value   # type: ignore[attr-defined]  (detach()'s leaf)
 if _Handle is _PyHandle:
     _install_operators(_PyHandle)
 else:

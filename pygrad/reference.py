@@ -14,9 +14,9 @@ import threading
 from typing import Callable, Dict, Optional, Tuple
 
 from . import _ops
-from ._api import ValueBase, as_float, as_value, check_leaf_args, mixed_engines, number_or_none
+from ._api import ValueBase, as_float, as_value, mixed_engines, node_args, number_or_none
 from ._errors import EDOMAIN, EINDEX, ENOTINT, EOVERFLOW, EZERODIV, error
-from ._ops import DOT, SUM
+from ._ops import CUSTOM, DOT, HOOK, SUM
 
 # ---------------------------------------------------------------------------
 # forward rules that can fail: Python's float and math behaviour, with the
@@ -60,6 +60,20 @@ def log(a):
     if a <= 0.0:
         raise error(EDOMAIN, "log")
     return math.log(a)
+
+
+def _domain(fn, name):
+    """math.fn, raising pygrad's domain error where math raises ValueError
+    (sqrt(-1), sin(inf)); NaN passes through."""
+    def rule(a):
+        try:
+            return fn(a)
+        except ValueError:
+            raise error(EDOMAIN, name) from None
+    return rule
+
+
+sqrt, sin, cos = _domain(math.sqrt, "sqrt"), _domain(math.sin, "sin"), _domain(math.cos, "cos")
 
 
 def sigmoid(a):
@@ -144,6 +158,9 @@ RULES: Dict[str, Tuple[Callable[..., float], Callable[..., Tuple[float, ...]]]] 
     "log": (log, lambda a, b, out: (ieee_div(1.0, a),)),
     "sigmoid": (sigmoid, lambda a, b, out: (out * (1.0 - out),)),
     "abs": (abs, lambda a, b, out: (float(a > 0.0) - float(a < 0.0),)),
+    "sqrt": (sqrt, lambda a, b, out: (ieee_div(0.5, out),)),
+    "sin": (sin, lambda a, b, out: (math.cos(a),)),
+    "cos": (cos, lambda a, b, out: (-math.sin(a),)),
 }
 _BY_CODE = {_ops.CODES[name]: rule for name, rule in RULES.items()}
 
@@ -245,15 +262,21 @@ def set_grad_enabled(on):
 class Value(ValueBase):
     """A scalar and its gradient, in pure Python."""
 
-    __slots__ = ("_data", "_grad", "_opcode", "_children", "__dict__", "__weakref__")
+    # _custom: a user's op's local grads (CUSTOM), or [op, _backward] (HOOK)
+    __slots__ = ("_data", "_grad", "_opcode", "_children", "_custom", "__dict__", "__weakref__")
 
-    def __init__(self, data, _children=(), _op="", label=""):
-        """Value(data, label=''): a leaf holding float(data); TypeError if data is not a real number."""
-        check_leaf_args(_children, _op)
+    def __init__(self, data, children=(), local_grads=None, label="", *, _children=(), _op=""):
+        """Value(data, label=''): a leaf holding float(data); TypeError if data is not a real number.
+        Value(data, children, local_grads): microgpt's op node; Value(data, children, op): micrograd's
+        (its gradient comes from the `_backward` you assign)."""
+        kids, grads, op = node_args(Value, children, local_grads, _children, _op)
         self._data = as_float(data)
         self._grad = 0.0
         self._opcode = _ops.LEAF
         self._children = ()
+        if kids and grad_mode.enabled:
+            self._opcode, self._children = (HOOK, kids) if grads is None else (CUSTOM, kids)
+            self._custom = [op, None] if grads is None else grads   # [op, _backward] or the local grads
         if label:
             self.label = label
 
@@ -352,11 +375,32 @@ class Value(ValueBase):
 
     # -- backpropagation ------------------------------------------------------
 
-    def _backward(self):
+    # -- a user's op: microgpt's local grads, micrograd's _backward
+
+    @property
+    def _user_op(self):
+        return self._custom[0]
+
+    def _user_backward(self):
+        return self._custom[1]
+
+    def _set_user_backward(self, fn):
+        self._custom[1] = fn
+
+    def _step(self):
         """Push this node's gradient into its children (one step of backward)."""
         if not self._children:
             return
         g = self._grad
+        if self._opcode == CUSTOM:      # microgpt's step: child.grad += local_grad * v.grad
+            for child, d in zip(self._children, self._custom):
+                child._grad += d * g
+            return
+        if self._opcode == HOOK:
+            fn = self._custom[1]
+            if fn is not None:
+                fn()
+            return
         values = tuple([k._data for k in self._children])
         for child, d in zip(self._children, local_derivatives(self._opcode, values, self._data)):
             if d is not None:
@@ -370,7 +414,10 @@ class Value(ValueBase):
             topo = topological_order(self)
             self._grad = 1.0
             for node in reversed(topo):
-                node._backward()
+                node._step()
+
+
+Value._leaf = Value   # type: ignore[attr-defined]  (detach()'s leaf)
 
 
 def topological_order(root):
