@@ -41,7 +41,7 @@ ADD, SUB, MUL, DIV, POW, POWK, NEG, RELU, TANH, EXP, LOG, SIGMOID, ABS, SQRT, SI
     _ops.CODES[name] for name in
     ("add", "sub", "mul", "div", "pow", "powk", "neg", "relu", "tanh", "exp", "log", "sigmoid", "abs",
      "sqrt", "sin", "cos"))
-HOOK = _ops.HOOK
+HOOK, LEAF = _ops.HOOK, _ops.LEAF
 
 # What an operator takes: a Value of the same engine or a real number
 # (int, float, bool, numpy real scalars).
@@ -282,12 +282,13 @@ class ValueBase:
 
     @_backward.setter
     def _backward(self, fn: Callable[[], None]) -> None:
-        if self._opcode != HOOK:
-            raise TypeError("only a node made as Value(data, children, op) takes a _backward; "
-                            f"this one's gradient rule is pygrad's ({self._op or 'a leaf'})")
         if not callable(fn):
             raise TypeError(f"_backward must be callable, not {type(fn).__name__}")
-        self._set_user_backward(fn)
+        if self._opcode == HOOK:
+            self._set_user_backward(fn)
+        elif self._opcode != LEAF:   # a leaf (a user's op under no_grad too) has no children to push to
+            raise TypeError("only a node made as Value(data, children, op) takes a _backward; "
+                            f"this one's gradient rule is pygrad's ({self._op})")
 
     # The tutorial's method names for the operators.
     def plus(self, other: Operand) -> "ValueBase":
