@@ -202,6 +202,7 @@ double pg_data(int32_t id) { return pg_valid(id) ? pg_canonical(pg_nodes[id].dat
 double pg_grad(int32_t id) { return pg_valid(id) ? pg_canonical(pg_nodes[id].grad) : NAN; }
 int pg_op(int32_t id) { return pg_valid(id) ? pg_nodes[id].op : -1; }
 int32_t pg_nkids(int32_t id) { return pg_valid(id) ? pg_nkids_of(&pg_nodes[id]) : -1; }
+int32_t pg_refs(int32_t id) { return pg_valid(id) ? (int32_t)pg_nodes[id].refs : -1; }
 
 int pg_set_data(int32_t id, double x) {
     if (!pg_valid(id)) return PG_EINVAL;

@@ -111,6 +111,7 @@ int pg_set_data(int32_t id, double x);
 int pg_set_grad(int32_t id, double g);
 int pg_op(int32_t id);
 int32_t pg_nkids(int32_t id);
+int32_t pg_refs(int32_t id);      /* handles + parents holding it; -1 for a bad id */
 int32_t pg_kid(int32_t id, int32_t i);
 
 /* Reference counts held by Python handles. */

@@ -10,6 +10,7 @@ demand, and gives back the user's own Value wherever one is alive (the
 weak table `_handles`).
 """
 import gc
+import sys
 import threading
 from typing import Any, Dict, Tuple
 from weakref import ref as _ref
@@ -399,11 +400,40 @@ def _become_custom(v, kids, grads, op):
 
 
 def _sweep_hooks():
-    """Drop the entries of micrograd-form nodes that are gone."""
+    """Drop the entries of micrograd-form nodes that are gone, and of those
+    that only their own _backward keeps alive: micrograd's closures refer
+    to their node (`out.grad`), so entry -> closure -> handle -> node is a
+    cycle through C that Python's collector cannot see. Dropping one entry
+    may free the nodes below it, so repeat until nothing more goes."""
     global _hooks_swept_at
-    for node_id in [i for i in _hooks if lib.pg_op(i) != _ops.HOOK]:
-        del _hooks[node_id]
+    while True:
+        dead = [i for i, entry in _hooks.items() if lib.pg_op(i) != _ops.HOOK or _held_by_itself(i, entry[1])]
+        for node_id in dead:
+            del _hooks[node_id]
+        if not dead:
+            break
     _hooks_swept_at = max(1024, 2 * len(_hooks))
+
+
+def _held_by_itself(node_id, fn):
+    """Whether node_id's only holders are handles that only fn's closure
+    holds (no parent, no other handle, no user variable). Reference counts
+    say so on CPython; elsewhere (PyPy) such a node is kept."""
+    if fn is None or not hasattr(sys, "getrefcount"):
+        return False
+    cells = {}   # id(handle) -> (the cell holding it, how many cells do)
+    for cell in getattr(fn, "__closure__", None) or ():
+        try:
+            h = cell.cell_contents
+        except ValueError:   # an empty cell
+            continue
+        if isinstance(h, Value) and h._id == node_id:
+            cells[id(h)] = (cell, cells.get(id(h), (cell, 0))[1] + 1)
+    h = None
+    # Each handle: referred to by its cells and getrefcount's argument only.
+    if not cells or any(sys.getrefcount(cell.cell_contents) != n + 1 for cell, n in cells.values()):
+        return False
+    return lib.pg_refs(node_id) == len(cells)
 
 
 @ffi.def_extern()

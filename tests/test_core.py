@@ -200,7 +200,7 @@ def valid_args(graph):
         "pg_backward": {"root": y}, "pg_backward_node": {"id": y},
         "pg_data": {"id": x}, "pg_grad": {"id": x},
         "pg_set_data": {"id": x, "x": 2.0}, "pg_set_grad": {"id": x, "g": 0.0},
-        "pg_op": {"id": y}, "pg_nkids": {"id": y}, "pg_kid": {"id": y, "i": 0},
+        "pg_op": {"id": y}, "pg_nkids": {"id": y}, "pg_refs": {"id": y}, "pg_kid": {"id": y, "i": 0},
         "pg_incref": {"id": x}, "pg_decref": {"id": x},   # (run as a pair below)
         "pg_release_unowned": {},
         "pg_compile": {"root": y, "ninputs": 1, "inputs": ids, "nparams": 0, "params": ffi.NULL,
