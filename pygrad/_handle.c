@@ -41,6 +41,8 @@ static PyTypeObject *result_type;
 static PyObject *py_fail;      /* cengine._fail(status, op): raises the Python exception */
 static PyObject *py_operand;   /* cengine._operand(self, other): a float, None (NotImplemented), or raises */
 static PyObject *py_as_float;  /* _api.as_float(x): a float, or raises TypeError */
+static PyObject *py_new;       /* cengine.Value's Python __new__ and __init__: every */
+static PyObject *py_init;      /* construction but microgpt's op node (below) */
 
 #define ID(o) (((Handle *)(o))->id)
 #define IS_HANDLE(o) ((PyTypeObject *)Py_TYPE(o) == result_type || PyObject_TypeCheck((o), HandleType))
@@ -185,13 +187,106 @@ static int pg_handle_set(PyObject *self, PyObject *x, void *field) {
     return status ? (pg_handle_fail(status, PG_LEAF), -1) : 0;
 }
 
+/* fn(first, *args, **kwargs). */
+static PyObject *pg_handle_call_python(PyObject *fn, PyObject *first, PyObject *args, PyObject *kwargs) {
+    Py_ssize_t n = PyTuple_Size(args);
+    PyObject *all = PyTuple_New(n + 1);
+    if (all == NULL)
+        return NULL;
+    Py_INCREF(first);
+    PyTuple_SetItem(all, 0, first);   /* (steals) */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyTuple_GetItem(args, i);
+        Py_INCREF(item);
+        PyTuple_SetItem(all, i + 1, item);
+    }
+    PyObject *r = PyObject_Call(fn, all, kwargs);
+    Py_DECREF(all);
+    return r;
+}
+
+/* The length of a tuple or list; -1 for anything else. */
+static Py_ssize_t pg_handle_seq_len(PyObject *seq) {
+    return PyTuple_Check(seq) ? PyTuple_Size(seq) : PyList_Check(seq) ? PyList_Size(seq) : -1;
+}
+
+/* Item i (borrowed) of a tuple or list. */
+static PyObject *pg_handle_seq_item(PyObject *seq, Py_ssize_t i) {
+    return PyTuple_Check(seq) ? PyTuple_GetItem(seq, i) : PyList_GetItem(seq, i);
+}
+
+/* A float or an int (not a subclass, not a bool) as a double: 1; 0 for
+ * anything else; -1 with an exception set (an int too large). */
+static int pg_handle_plain_number(PyObject *x, double *out) {
+    if (PyFloat_CheckExact(x)) {
+        *out = PyFloat_AsDouble(x);
+        return 1;
+    }
+    if (!PyLong_CheckExact(x))
+        return 0;
+    *out = PyLong_AsDouble(x);
+    return (*out == -1.0 && PyErr_Occurred()) ? -1 : 1;
+}
+
+static int pg_handle_no_kwargs(PyObject *kwargs) { return kwargs == NULL || PyDict_Size(kwargs) == 0; }
+
+enum { PG_FAST_KIDS = 8 };   /* children of a microgpt op made without malloc */
+
+/* microgpt's op, Value(data, children, local_grads) with a float or int
+ * data, 1..PG_FAST_KIDS handles as children and as many floats or ints as
+ * local grads, all positional, made in C: the op's whole cost is then about
+ * a built-in op's. NULL with no exception: not that shape (Python makes it). */
+static PyObject *pg_handle_microgpt_op(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
+    if (type != result_type || !pg_handle_no_kwargs(kwargs) || PyTuple_Size(args) != 3)
+        return NULL;
+    PyObject *kids = PyTuple_GetItem(args, 1), *grads = PyTuple_GetItem(args, 2);
+    Py_ssize_t n = pg_handle_seq_len(kids);
+    if (n < 1 || n > PG_FAST_KIDS || pg_handle_seq_len(grads) != n)
+        return NULL;
+    int32_t ids[PG_FAST_KIDS];
+    double local[PG_FAST_KIDS], x;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *kid = pg_handle_seq_item(kids, i);
+        int got = pg_handle_plain_number(pg_handle_seq_item(grads, i), &local[i]);
+        if (got <= 0 || !IS_HANDLE(kid))
+            return NULL;   /* (got < 0: its exception stands) */
+        ids[i] = ID(kid);
+    }
+    if (pg_handle_plain_number(PyTuple_GetItem(args, 0), &x) <= 0)
+        return NULL;
+    return pg_handle_wrap(pg_custom(x, (int32_t)n, ids, local), PG_CUSTOM);
+}
+
 static PyObject *pg_handle_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
-    (void)args;
-    (void)kwargs;
-    Handle *h = (Handle *)PyType_GenericAlloc(type, 0);
+    /* Value(data, ...), a subclass's too; with no arguments, cengine's
+     * _new(cls): a handle on no node yet (Value() then fails in __init__). */
+    if (py_new != NULL && PyTuple_Size(args) > 0) {
+        PyObject *made = pg_handle_microgpt_op(type, args, kwargs);
+        if (made != NULL || PyErr_Occurred())
+            return made;
+        return pg_handle_call_python(py_new, (PyObject *)type, args, kwargs);
+    }
+    Handle *h = (Handle *)PyType_GenericAlloc(type, 0);   /* Handle.__new__(cls): id -1 */
     if (h != NULL)
         h->id = -1;
     return (PyObject *)h;
+}
+
+/* __init__: nothing more for Value(x) (a leaf, made by __new__) and for
+ * microgpt's op made in C (a custom node, of that exact shape); Python's
+ * for everything else. */
+static int pg_handle_init(PyObject *self, PyObject *args, PyObject *kwargs) {
+    if (py_init == NULL)
+        return 0;
+    Py_ssize_t nargs = PyTuple_Size(args);
+    if (Py_TYPE(self) == result_type && pg_handle_no_kwargs(kwargs) &&
+        (nargs == 1 || (nargs == 3 && pg_op(ID(self)) == PG_CUSTOM)))
+        return 0;
+    PyObject *r = pg_handle_call_python(py_init, self, args, kwargs);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
 }
 
 /* Also the last step of a subclass instance's dealloc (CPython's
@@ -209,9 +304,10 @@ static void pg_handle_dealloc(PyObject *self) {
 }
 
 static PyObject *pg_handle_bind(PyObject *unused, PyObject *args) {
-    PyObject *cls, *fail_fn, *operand_fn, *as_float_fn;
+    PyObject *cls, *fail_fn, *operand_fn, *as_float_fn, *new_fn = NULL, *init_fn = NULL;
     (void)unused;
-    if (!PyArg_ParseTuple(args, "O!OOO", &PyType_Type, &cls, &fail_fn, &operand_fn, &as_float_fn))
+    if (!PyArg_ParseTuple(args, "O!OOO|OO", &PyType_Type, &cls, &fail_fn, &operand_fn, &as_float_fn, &new_fn,
+                          &init_fn))
         return NULL;
     if (!PyType_IsSubtype((PyTypeObject *)cls, HandleType)) {
         PyErr_SetString(PyExc_TypeError, "Handle._bind: the result class must subclass Handle");
@@ -228,6 +324,13 @@ static PyObject *pg_handle_bind(PyObject *unused, PyObject *args) {
     py_as_float = as_float_fn;
     for (int i = 0; i < 4; i++)
         Py_XDECREF(old[i]);
+    PyObject *old_new = py_new, *old_init = py_init;
+    Py_XINCREF(new_fn);
+    Py_XINCREF(init_fn);
+    py_new = new_fn;
+    py_init = init_fn;
+    Py_XDECREF(old_new);
+    Py_XDECREF(old_init);
     Py_RETURN_NONE;
 }
 
@@ -235,7 +338,7 @@ static PyObject *pg_handle_bind(PyObject *unused, PyObject *args) {
 static PyMethodDef handle_methods[] = {
     PG_HANDLE_UNARY(PG_METHOD_ROW)
     {"_bind", pg_handle_bind, METH_VARARGS | METH_STATIC,
-     "_bind(result_class, fail, operand, as_float): set once by pygrad.cengine"},
+     "_bind(result_class, fail, operand, as_float[, new, init]): set once by pygrad.cengine"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -255,6 +358,7 @@ static PyGetSetDef handle_getset[] = {
 static PyType_Slot handle_slots[] = {
     {Py_tp_doc, (void *)"A reference to one node of the C core (the base of pygrad.cengine.Value)."},
     {Py_tp_new, (void *)pg_handle_new},
+    {Py_tp_init, (void *)pg_handle_init},
     {Py_tp_dealloc, (void *)pg_handle_dealloc},
     {Py_tp_methods, (void *)handle_methods},
     {Py_tp_members, (void *)handle_members},

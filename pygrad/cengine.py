@@ -502,7 +502,12 @@ Value._leaf = Value   # type: ignore[attr-defined]  (detach()'s leaf)
 if _Handle is _PyHandle:
     _install_operators(_PyHandle)
 else:
-    _Handle._bind(Value, _fail, _operand, as_float)
+    # The C type makes microgpt's op nodes itself (the common custom op, at
+    # about a built-in op's cost); it calls Value's __new__ and __init__ for
+    # everything else, so the class keeps neither (a Python __new__ would
+    # come first).
+    _Handle._bind(Value, _fail, _operand, as_float, Value.__new__, Value.__init__)
+    del Value.__new__, Value.__init__
 # ValueBase's hooks, for code that calls ValueBase's methods itself.
 Value._binary_op = lambda self, op, kop, other: _binary_method(op, kop)(self, other)  # type: ignore[method-assign]
 Value._reflected_op = lambda self, op, other: _reflected_method(op)(self, other)  # type: ignore[method-assign]

@@ -364,3 +364,28 @@ def test_dropped_graphs_of_users_ops_free_their_nodes(form, live_nodes):
 def test_c_handle_is_the_default_on_cpython():
     if sys.implementation.name == "cpython" and os.environ.get("PYGRAD_C_HANDLE", "1") != "0":
         assert _ffi.Handle is not None
+
+
+SHAPES = {   # Value(...) arguments for a node over x, y: the C handle makes some in C, others in Python
+    "tuples": lambda V, x, y: V(1.5, (x, y), (0.25, -2.0)),
+    "lists": lambda V, x, y: V(1.5, [x, y], [0.25, -2.0]),
+    "int_data_and_grads": lambda V, x, y: V(3, (x, y), (2, -1)),
+    "bool_grad": lambda V, x, y: V(1.5, (x, y), (True, 0.5)),
+    "value_grad": lambda V, x, y: V(1.5, (x, y), (y, x)),
+    "keywords": lambda V, x, y: V(1.5, children=(x, y), local_grads=(0.25, -2.0)),
+    "many_children": lambda V, x, y: V(1.5, (x, y) * 6, tuple(0.5 * i for i in range(12))),
+    "with_label": lambda V, x, y: V(1.5, (x, y), (0.25, -2.0), "mine"),
+}
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_every_way_to_make_a_microgpt_node_gives_the_same_bits(shape):
+    def run(V):
+        x, y = V(0.75), V(-1.25)
+        node = SHAPES[shape](V, x, y)
+        (node * node).backward()
+        return [bits(v) for p in (x, y, node) for v in (p.data, p.grad)], getattr(node, "label", "")
+    assert run(C) == run(Ref)
+    if shape not in ("bool_grad", "value_grad", "with_label"):   # what microgpt's own class takes too
+        assert run(C)[0] == run(MicrogptValue)[0]
+    assert run(C)[1] == ("mine" if shape == "with_label" else "")
