@@ -45,8 +45,9 @@ KEEP_GIL = """
 # PyPy builds this module without CPython's C API: no hook there.
 CANCEL_HOOK = """
 #ifndef PYPY_VERSION
-static int pygrad_check_signals(void) {
-    if (PyErr_CheckSignals() == 0) return 0;
+/* Move the Python exception set now into pygrad._errors.pending (the C
+ * handle's backward hook parks a user's _backward's exception so too). */
+static void pygrad_park_exception(void) {
     PyObject *type, *value, *tb;
     PyErr_Fetch(&type, &value, &tb);
     PyErr_NormalizeException(&type, &value, &tb);
@@ -58,6 +59,10 @@ static int pygrad_check_signals(void) {
     Py_XDECREF(type);
     Py_XDECREF(value);
     Py_XDECREF(tb);
+}
+static int pygrad_check_signals(void) {
+    if (PyErr_CheckSignals() == 0) return 0;
+    pygrad_park_exception();
     return 1;
 }
 static void pygrad_install_cancel_hook(void) { pg_set_cancel_hook(pygrad_check_signals); }

@@ -43,6 +43,7 @@ static PyObject *py_operand;   /* cengine._operand(self, other): a float, None (
 static PyObject *py_as_float;  /* _api.as_float(x): a float, or raises TypeError */
 static PyObject *py_new;       /* cengine.Value's Python __new__ and __init__: every */
 static PyObject *py_init;      /* construction but microgpt's op node (below) */
+static PyObject *py_hooks;     /* cengine._hooks: node id -> [op, _backward] */
 
 #define ID(o) (((Handle *)(o))->id)
 #define IS_HANDLE(o) ((PyTypeObject *)Py_TYPE(o) == result_type || PyObject_TypeCheck((o), HandleType))
@@ -303,11 +304,37 @@ static void pg_handle_dealloc(PyObject *self) {
     Py_DECREF(type);
 }
 
+/* The core's backward hook, with this handle: a micrograd-form node's
+ * _backward, called straight from C, so that such a node costs one Python
+ * call in backward. What it raises is parked (as the cancel hook does) for
+ * the core's caller to raise. */
+static int pg_handle_backward_hook(int32_t id) {
+    PyObject *key = PyLong_FromLong(id);
+    PyObject *entry = key != NULL ? PyDict_GetItemWithError(py_hooks, key) : NULL;   /* borrowed */
+    Py_XDECREF(key);
+    PyObject *fn = entry != NULL ? PyList_GetItem(entry, 1) : NULL;
+    if (fn == NULL || fn == Py_None) {   /* no entry, or no _backward: nothing to do */
+        if (!PyErr_Occurred())
+            return 0;
+        pygrad_park_exception();
+        return 1;
+    }
+    Py_INCREF(fn);   /* the call may replace the entry */
+    PyObject *r = PyObject_CallObject(fn, NULL);
+    Py_DECREF(fn);
+    if (r == NULL) {
+        pygrad_park_exception();
+        return 1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
 static PyObject *pg_handle_bind(PyObject *unused, PyObject *args) {
-    PyObject *cls, *fail_fn, *operand_fn, *as_float_fn, *new_fn = NULL, *init_fn = NULL;
+    PyObject *cls, *fail_fn, *operand_fn, *as_float_fn, *new_fn = NULL, *init_fn = NULL, *hooks = NULL;
     (void)unused;
-    if (!PyArg_ParseTuple(args, "O!OOO|OO", &PyType_Type, &cls, &fail_fn, &operand_fn, &as_float_fn, &new_fn,
-                          &init_fn))
+    if (!PyArg_ParseTuple(args, "O!OOO|OOO!", &PyType_Type, &cls, &fail_fn, &operand_fn, &as_float_fn, &new_fn,
+                          &init_fn, &PyDict_Type, &hooks))
         return NULL;
     if (!PyType_IsSubtype((PyTypeObject *)cls, HandleType)) {
         PyErr_SetString(PyExc_TypeError, "Handle._bind: the result class must subclass Handle");
@@ -331,6 +358,12 @@ static PyObject *pg_handle_bind(PyObject *unused, PyObject *args) {
     py_init = init_fn;
     Py_XDECREF(old_new);
     Py_XDECREF(old_init);
+    if (hooks != NULL) {   /* kept for the process, as the hook is */
+        Py_INCREF(hooks);
+        Py_XDECREF(py_hooks);
+        py_hooks = hooks;
+        pg_set_backward_hook(pg_handle_backward_hook);
+    }
     Py_RETURN_NONE;
 }
 
@@ -338,7 +371,7 @@ static PyObject *pg_handle_bind(PyObject *unused, PyObject *args) {
 static PyMethodDef handle_methods[] = {
     PG_HANDLE_UNARY(PG_METHOD_ROW)
     {"_bind", pg_handle_bind, METH_VARARGS | METH_STATIC,
-     "_bind(result_class, fail, operand, as_float[, new, init]): set once by pygrad.cengine"},
+     "_bind(result_class, fail, operand, as_float[, new, init, hooks]): set once by pygrad.cengine"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -438,8 +438,9 @@ def _held_by_itself(node_id, fn):
 
 @ffi.def_extern()
 def pygrad_backward_hook(node_id):
-    """The core's backward hook (pg_set_backward_hook): run the node's
-    _backward. What it raises is parked for the core's caller to raise."""
+    """The core's backward hook (pg_set_backward_hook) with the Python
+    handle: run the node's _backward. What it raises is parked for the
+    core's caller to raise. (The C handle installs its own, in C.)"""
     entry = _hooks.get(node_id)
     if entry is None or entry[1] is None:
         return 0
@@ -451,7 +452,6 @@ def pygrad_backward_hook(node_id):
     return 0
 
 
-lib.pg_set_backward_hook(lib.pygrad_backward_hook)
 
 
 def _from_nary(op, vals):
@@ -501,12 +501,13 @@ def _operand(self, other):
 Value._leaf = Value   # type: ignore[attr-defined]  (detach()'s leaf)
 if _Handle is _PyHandle:
     _install_operators(_PyHandle)
+    lib.pg_set_backward_hook(lib.pygrad_backward_hook)
 else:
     # The C type makes microgpt's op nodes itself (the common custom op, at
     # about a built-in op's cost); it calls Value's __new__ and __init__ for
     # everything else, so the class keeps neither (a Python __new__ would
     # come first).
-    _Handle._bind(Value, _fail, _operand, as_float, Value.__new__, Value.__init__)
+    _Handle._bind(Value, _fail, _operand, as_float, Value.__new__, Value.__init__, _hooks)
     del Value.__new__, Value.__init__
 # ValueBase's hooks, for code that calls ValueBase's methods itself.
 Value._binary_op = lambda self, op, kop, other: _binary_method(op, kop)(self, other)  # type: ignore[method-assign]
