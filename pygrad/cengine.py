@@ -257,18 +257,12 @@ class Value(_Handle, ValueBase):
             _sweep()
         return self
 
-    def __init__(self, data, children=(), local_grads=None, label="", *, _children=(), _op=""):
+    def __init__(self, data, *args, **kwargs):
         """Value(data, label=''): a leaf holding float(data) (its node is made in __new__).
         Value(data, children, local_grads): microgpt's op node; Value(data, children, op): micrograd's
         (its gradient comes from the `_backward` you assign)."""
-        if children or local_grads is not None or label or _children or _op or type(self) is not Value:
-            kids, grads, op = node_args(Value, children, local_grads, _children, _op)
-            if type(self) is not Value:   # a subclass's __init__ may pass on other data
-                self.data = data
-            if kids:
-                _become_custom(self, kids, grads, op)
-            if label:
-                self.label = label
+        if args or kwargs or type(self) is not Value:   # (Value(x), the hot path, does nothing here)
+            _init_node(self, data, *args, **kwargs)
 
     # `==` and hash mean "the same node", as identity does on the reference
     # engine (where a node is its Value): an operator's result the user holds
@@ -374,6 +368,18 @@ class Value(_Handle, ValueBase):
 # _sweep_hooks once its node is gone.
 _hooks: Dict[int, list] = {}
 _hooks_swept_at = 1024
+
+
+def _init_node(v, data, children=(), local_grads=None, label="", *, _children=(), _op=""):
+    """The rest of Value(...) after __new__ made a leaf: a subclass's data,
+    a user's op (the leaf becomes its node), a label."""
+    kids, grads, op = node_args(Value, children, local_grads, _children, _op)
+    if type(v) is not Value:   # a subclass's __init__ may pass on other data
+        v.data = data
+    if kids:
+        _become_custom(v, kids, grads, op)
+    if label:
+        v.label = label
 
 
 def _become_custom(v, kids, grads, op):
