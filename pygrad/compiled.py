@@ -48,8 +48,7 @@ def custom_op_error(root: Any) -> TypeError:
             name = repr(v._op) if v._op else "a microgpt-style op"
             return TypeError(f"compile: the graph holds a custom op ({name}, made as Value(data, children, ...)), "
                              "which a compiled program cannot recompute. Write it from pygrad's operators "
-                             "(+ - * / ** and exp, log, tanh, sigmoid, sqrt, sin, cos ...) to compile it, "
-                             "or run it eagerly")
+                             "and methods (+ - * / **, exp(), log(), ...) to compile it, or run it eagerly")
         stack.extend(k for k in v._children if id(k) not in seen and not seen.add(id(k)))
     return TypeError("compile: the graph holds a custom op, which a compiled program cannot recompute")
 

@@ -860,3 +860,11 @@ def test_the_compiled_rows_reach_every_op_a_program_can_run():
         seen.add(v._opcode)
         stack.extend(v._children)
     assert seen == set(range(len(_ops.OPS))) - {_ops.CUSTOM, _ops.HOOK}
+
+
+def test_compile_fn_refuses_a_users_op_too(engine):
+    w = engine(0.5)
+    f = pygrad.compile_fn(lambda x: optable.micrograd_tanh(engine, x * w), params=[w])
+    with pytest.raises(TypeError, match="custom op \\('tanh'"):
+        f(0.3)
+    assert w.grad == 0.0
