@@ -11,7 +11,9 @@ engine through one of three hooks, which each engine's `Value` supplies:
 
 An engine also supplies `data`, `grad`, `_opcode` (the op code, an int),
 `_children` (the operands in order, as Values; micrograd's `_prev` is the
-set of them) and `backward`/`_backward`.
+set of them), `backward` and `_step` (one node's step of backward; a
+user's op in micrograd's form keeps its `_backward` through
+`_user_backward`/`_set_user_backward`, and its op string as `_user_op`).
 
 The reference engine uses these methods as they are. The C engine replaces
 each with a copy that has its op code bound and calls C directly

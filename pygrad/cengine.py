@@ -360,8 +360,6 @@ class Value(_Handle, ValueBase):
         check(lib.pg_backward(self._id), "backward")
 
 
-
-
 # node id -> [op, _backward] for each micrograd-form node (Value(data,
 # children, op)): what the backward hook calls at that node's turn. An entry
 # is replaced when its id is reused for another such node, and dropped in
@@ -456,8 +454,6 @@ def pygrad_backward_hook(node_id):
         _errors.pending = exc
         return 1
     return 0
-
-
 
 
 def _from_nary(op, vals):
