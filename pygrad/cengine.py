@@ -357,7 +357,11 @@ class Value(_Handle, ValueBase):
 
     def backward(self):
         """Sort the graph below this node and sweep it backwards, all in C."""
-        check(lib.pg_backward(self._id), "backward")
+        if not _hooks:   # the sweep runs no Python, so no other thread runs meanwhile
+            check(lib.pg_backward(self._id), "backward")
+            return
+        with _sweep_lock:   # a _backward may let other threads run: they wait for this sweep
+            check(lib.pg_backward(self._id), "backward")
 
 
 # node id -> [op, _backward] for each micrograd-form node (Value(data,
@@ -366,6 +370,10 @@ class Value(_Handle, ValueBase):
 # _sweep_hooks once its node is gone.
 _hooks: Dict[int, list] = {}
 _hooks_swept_at = 1024
+# Held by backward() while micrograd-form nodes exist: their _backward runs
+# Python in the middle of the core's sweep, where another thread may get
+# the GIL, and the core serves one sort at a time (another gets PG_EBUSY).
+_sweep_lock = threading.RLock()
 
 
 def _init_node(v, data, children=(), local_grads=None, label="", *, _children=(), _op=""):
