@@ -240,6 +240,10 @@ class Value(_Handle, ValueBase):
 
     def __new__(cls, data, *args, **kwargs):
         global _since_sweep
+        if len(args) == 2 and cls is Value and not kwargs and type(args[1]) in _SEQUENCES:
+            made = _microgpt_node(data, args[0], args[1])
+            if made is not None:
+                return made
         x = data if type(data) is float else as_float(data)
         try:
             node_id = _leaf(x)
@@ -262,6 +266,8 @@ class Value(_Handle, ValueBase):
         Value(data, children, local_grads): microgpt's op node; Value(data, children, op): micrograd's
         (its gradient comes from the `_backward` you assign)."""
         if args or kwargs or type(self) is not Value:   # (Value(x), the hot path, does nothing here)
+            if len(args) == 2 and not kwargs and type(self) is Value and lib.pg_op(self._id) == _ops.CUSTOM:
+                return   # __new__ made it (_microgpt_node)
             _init_node(self, data, *args, **kwargs)
 
     # `==` and hash mean "the same node", as identity does on the reference
@@ -374,6 +380,33 @@ _hooks_swept_at = 1024
 # Python in the middle of the core's sweep, where another thread may get
 # the GIL, and the core serves one sort at a time (another gets PG_EBUSY).
 _sweep_lock = threading.RLock()
+
+
+_SEQUENCES = (tuple, list)
+
+
+def _microgpt_node(data, children, grads):
+    """microgpt's Value(data, children, local_grads) of plain numbers and
+    Values, in one call into C (the C handle has its own, in C); None for any
+    other shape, which Value() makes the general way (_init_node)."""
+    if type(data) not in (float, int) or not children or len(children) != len(grads):
+        return None
+    ids, local = [], []
+    for k, g in zip(children, grads):
+        if not isinstance(k, Value) or type(g) not in (float, int):
+            return None
+        ids.append(k._id)
+        local.append(float(g))
+    try:
+        r = lib.pg_custom(float(data), len(ids), ids, local)
+        v = _new(Value)
+    except BaseException:
+        _release_unowned()
+        raise
+    if r < 0:
+        raise error(-r)
+    v._id = r
+    return v
 
 
 def _init_node(v, data, children=(), local_grads=None, label="", *, _children=(), _op=""):

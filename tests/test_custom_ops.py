@@ -241,11 +241,12 @@ def test_patched_operators_take_effect_on_the_c_handle(monkeypatch):
         return C(self.data * float(other) + 1.0)
 
     monkeypatch.setattr(C, "__mul__", mul)
+    monkeypatch.setattr(C, "__pow__", lambda self, k: C(-1.0))
     monkeypatch.setattr(C, "tanh", lambda self: C(42.0))
     assert (C(2.0) * 3).data == 7.0 and calls == ["mul"]
-    assert C(0.0).tanh().data == 42.0
+    assert C(0.0).tanh().data == 42.0 and (C(2.0) ** 2).data == -1.0
     monkeypatch.undo()
-    assert (C(2.0) * 3).data == 6.0 and C(0.0).tanh()._op == "tanh"
+    assert (C(2.0) * 3).data == 6.0 and C(0.0).tanh()._op == "tanh" and (C(2.0) ** 2).data == 4.0
 
 
 def test_patched_operators_take_effect_on_the_python_handle():
