@@ -450,14 +450,35 @@ def _sweep_hooks():
     to their node (`out.grad`), so entry -> closure -> handle -> node is a
     cycle through C that Python's collector cannot see. Dropping one entry
     may free the nodes below it, so repeat until nothing more goes."""
-    global _hooks_swept_at
-    while True:
-        dead = [i for i, entry in _hooks.items() if lib.pg_op(i) != _ops.HOOK or _held_by_itself(i, entry[1])]
-        for node_id in dead:
-            del _hooks[node_id]
-        if not dead:
-            break
+    global _hooks_swept_at, _sweeping
+    if _sweeping:   # (a collection during a sweep: its callback below)
+        return
+    _sweeping = True
+    try:
+        while True:
+            dead = [i for i, entry in list(_hooks.items())
+                    if lib.pg_op(i) != _ops.HOOK or _held_by_itself(i, entry[1])]
+            for node_id in dead:
+                _hooks.pop(node_id, None)
+            if not dead:
+                break
+    finally:
+        _sweeping = False
     _hooks_swept_at = max(1024, 2 * len(_hooks))
+
+
+_sweeping = False
+
+
+def _after_full_collection(phase, info):
+    """A full collection (gc.collect()) frees micrograd's cycles of
+    closures and nodes; so it does pygrad's, whose cycle runs through C."""
+    if phase == "stop" and info.get("generation") == 2 and _hooks:
+        _sweep_hooks()
+
+
+if hasattr(gc, "callbacks"):
+    gc.callbacks.append(_after_full_collection)
 
 
 def _held_by_itself(node_id, fn):
