@@ -240,7 +240,7 @@ class Value(_Handle, ValueBase):
 
     def __new__(cls, data, *args, **kwargs):
         global _since_sweep
-        if len(args) == 2 and cls is Value and not kwargs and type(args[1]) in _SEQUENCES:
+        if args and len(args) == 2 and cls is Value and not kwargs and type(args[1]) in _SEQUENCES:
             made = _microgpt_node(data, args[0], args[1])
             if made is not None:
                 return made
