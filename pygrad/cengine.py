@@ -238,38 +238,6 @@ class Value(_Handle, ValueBase):
     __slots__ = ("_label", "_operands", "__dict__", "__weakref__")
     _operands: Tuple[Any, ...]   # the handles `_children` gave, kept (set on first use)
 
-    def __new__(cls, data, *args, **kwargs):
-        global _since_sweep
-        if args and len(args) == 2 and cls is Value and not kwargs and type(args[1]) in _SEQUENCES:
-            made = _microgpt_node(data, args[0], args[1])
-            if made is not None:
-                return made
-        x = data if type(data) is float else as_float(data)
-        try:
-            node_id = _leaf(x)
-            self = _new(cls)
-        except BaseException:
-            _release_unowned()
-            raise
-        if node_id < 0:
-            raise error(-node_id)
-        self._id = node_id
-        # _register(self), inlined: Value() is a hot path too
-        _handles[node_id] = _ref(self)
-        _since_sweep += 1
-        if _since_sweep > _sweep_after:
-            _sweep()
-        return self
-
-    def __init__(self, data, *args, **kwargs):
-        """Value(data, label=''): a leaf holding float(data) (its node is made in __new__).
-        Value(data, children, local_grads): microgpt's op node; Value(data, children, op): micrograd's
-        (its gradient comes from the `_backward` you assign)."""
-        if args or kwargs or type(self) is not Value:   # (Value(x), the hot path, does nothing here)
-            if len(args) == 2 and not kwargs and type(self) is Value and lib.pg_op(self._id) == _ops.CUSTOM:
-                return   # __new__ made it (_microgpt_node)
-            _init_node(self, data, *args, **kwargs)
-
     # `==` and hash mean "the same node", as identity does on the reference
     # engine (where a node is its Value): an operator's result the user holds
     # and the handle `_prev` gives for its node are equal.
@@ -518,6 +486,45 @@ def pygrad_backward_hook(node_id):
     return 0
 
 
+# Value's __new__ and __init__. They are not in the class body: the C
+# handle's type makes microgpt's op nodes itself and calls these for the
+# rest, and a class that ever had a Python __new__ keeps paying for the
+# lookup of it (CPython's slot_tp_new) even once it is deleted.
+
+def _value_new(cls, data, *args, **kwargs):
+    """Value.__new__: the node (a leaf, or microgpt's op node), and its handle."""
+    global _since_sweep
+    if args and len(args) == 2 and cls is Value and not kwargs and type(args[1]) in _SEQUENCES:
+        made = _microgpt_node(data, args[0], args[1])
+        if made is not None:
+            return made
+    x = data if type(data) is float else as_float(data)
+    try:
+        node_id = _leaf(x)
+        self = _new(cls)
+    except BaseException:
+        _release_unowned()
+        raise
+    if node_id < 0:
+        raise error(-node_id)
+    self._id = node_id
+    # _register(self), inlined: Value() is a hot path too
+    _handles[node_id] = _ref(self)
+    _since_sweep += 1
+    if _since_sweep > _sweep_after:
+        _sweep()
+    return self
+
+def _value_init(self, data, *args, **kwargs):
+    """Value(data, label=''): a leaf holding float(data) (its node is made in __new__).
+    Value(data, children, local_grads): microgpt's op node; Value(data, children, op): micrograd's
+    (its gradient comes from the `_backward` you assign)."""
+    if args or kwargs or type(self) is not Value:   # (Value(x), the hot path, does nothing here)
+        if len(args) == 2 and not kwargs and type(self) is Value and lib.pg_op(self._id) == _ops.CUSTOM:
+            return   # __new__ made it (_microgpt_node)
+        _init_node(self, data, *args, **kwargs)
+
+
 def _from_nary(op, vals):
     # `vals` holds the handles until the node has taken its own references.
     n, ids = len(vals), [x._id for x in vals]
@@ -565,14 +572,13 @@ def _operand(self, other):
 Value._leaf = Value   # type: ignore[attr-defined]  (detach()'s leaf)
 if _Handle is _PyHandle:
     _install_operators(_PyHandle)
+    Value.__new__ = staticmethod(_value_new)   # type: ignore[assignment]
+    Value.__init__ = _value_init   # type: ignore[method-assign]
     lib.pg_set_backward_hook(lib.pygrad_backward_hook)
 else:
-    # The C type makes microgpt's op nodes itself (the common custom op, at
-    # about a built-in op's cost); it calls Value's __new__ and __init__ for
-    # everything else, so the class keeps neither (a Python __new__ would
-    # come first).
-    _Handle._bind(Value, _fail, _operand, as_float, Value.__new__, Value.__init__, _hooks)
-    del Value.__new__, Value.__init__
+    # The C type makes microgpt's op nodes itself (one C call, no Python
+    # frame) and calls _value_new and _value_init for everything else.
+    _Handle._bind(Value, _fail, _operand, as_float, _value_new, _value_init, _hooks)
 # ValueBase's hooks, for code that calls ValueBase's methods itself.
 Value._binary_op = lambda self, op, kop, other: _binary_method(op, kop)(self, other)  # type: ignore[method-assign]
 Value._reflected_op = lambda self, op, other: _reflected_method(op)(self, other)  # type: ignore[method-assign]
