@@ -221,7 +221,9 @@ class ValueBase:
         def _step(self) -> None: ...                       # this node's step of backward
         def _user_backward(self) -> Optional[Callable[[], None]]: ...  # a HOOK node's _backward
         def _set_user_backward(self, fn: Callable[[], None]) -> None: ...
-        _user_op: str                   # a HOOK node's op string
+        @property
+        def _user_op(self) -> str: ...  # a HOOK node's op string
+        _leaf: Callable[[float], "ValueBase"]   # the engine's leaf maker (detach())
         @staticmethod
         def sum(values: Iterable[Operand]) -> "ValueBase":
             """One node for values[0] + values[1] + ..., added left to right (as `pygrad.sum`)."""

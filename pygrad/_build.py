@@ -143,6 +143,7 @@ def unary_method_rows():
     cannot be imported before its core is built), with the docstring of
     _api.ValueBase's method of that name."""
     spec = importlib.util.spec_from_file_location("_pygrad_ops_table", os.path.join(ROOT, "pygrad", "_ops.py"))
+    assert spec is not None and spec.loader is not None
     ops = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ops)
     with open(os.path.join(ROOT, "pygrad", "_api.py")) as f:

@@ -16,8 +16,7 @@ from operator import attrgetter
 from typing import Any, Dict, Tuple
 from weakref import ref as _ref
 
-from . import _ops
-from . import _errors
+from . import _errors, _ops
 from ._api import ValueBase, as_float, as_value, mixed_engines, node_args, number_or_none
 from ._errors import error
 from ._ffi import Handle as _CHandle
@@ -476,7 +475,7 @@ def _held_by_itself(node_id, fn):
     say so on CPython; elsewhere (PyPy) such a node is kept."""
     if fn is None or not hasattr(sys, "getrefcount"):
         return False
-    cells = {}   # id(handle) -> (the cell holding it, how many cells do)
+    cells: Dict[int, Any] = {}   # id(handle) -> (the cell holding it, how many cells do)
     for cell in getattr(fn, "__closure__", None) or ():
         try:
             h = cell.cell_contents
@@ -623,7 +622,7 @@ def _operand(self, other):
     return k
 
 
-Value._leaf = Value   # type: ignore[attr-defined]  (detach()'s leaf)
+Value._leaf = Value   # detach()'s leaf
 if _Handle is _PyHandle:
     _install_operators(_PyHandle)
     Value.__new__ = staticmethod(_value_new)   # type: ignore[assignment]

@@ -47,7 +47,8 @@ def custom_op_error(root: Any) -> TypeError:
     ...)): a program recomputes every node from its op's rule, and a user's
     op has none. It names the first such node below root."""
     from ._ops import CUSTOM, HOOK
-    seen, stack = set(), [root]
+    seen: set = set()
+    stack = [root]
     while stack:
         v = stack.pop()
         if v._opcode in (CUSTOM, HOOK):
@@ -55,7 +56,10 @@ def custom_op_error(root: Any) -> TypeError:
             return TypeError(f"compile: the graph holds a custom op ({name}, made as Value(data, children, ...)), "
                              "which a compiled program cannot recompute. Write it from pygrad's operators "
                              "and methods (+ - * / **, exp(), log(), ...) to compile it, or run it eagerly")
-        stack.extend(k for k in v._children if id(k) not in seen and not seen.add(id(k)))
+        for k in v._children:
+            if id(k) not in seen:
+                seen.add(id(k))
+                stack.append(k)
     return TypeError("compile: the graph holds a custom op, which a compiled program cannot recompute")
 
 

@@ -11,7 +11,7 @@ graphs work. The C engine (cengine.py) must give these numbers exactly.
 import math
 import os
 import threading
-from typing import Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from . import _ops
 from ._api import ValueBase, as_float, as_value, mixed_engines, node_args, number_or_none
@@ -320,6 +320,7 @@ class Value(ValueBase):
     # so that a pickled or copied Value, a leaf, does not carry it (as in C)
     __slots__ = ("_data", "_grad", "_opcode", "_children", "_custom", "_no_graph", "__dict__", "__weakref__")
     _no_graph: bool
+    _custom: Any
 
     def __init__(self, data, children=(), local_grads=None, label="", *, _children=(), _op=""):
         """Value(data, label=''): a leaf holding float(data); TypeError if data is not a real number.
@@ -482,7 +483,7 @@ class Value(ValueBase):
                 node._step()
 
 
-Value._leaf = Value   # type: ignore[attr-defined]  (detach()'s leaf)
+Value._leaf = Value   # detach()'s leaf
 
 
 def topological_order(root):

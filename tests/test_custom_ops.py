@@ -10,7 +10,6 @@ engines and both C-engine handles:
 Each program is checked bitwise against micrograd's and microgpt's own Value
 classes, written here (small independent copies of their algorithms).
 """
-import gc
 import math
 import os
 import struct

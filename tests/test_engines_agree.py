@@ -23,12 +23,12 @@ import random
 import struct
 import sys
 
+import optable
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-import optable
 import pygrad
 from pygrad._engines import value_class
 

@@ -6,9 +6,9 @@ import math
 import operator
 
 import numpy as np
+import optable
 import pytest
 
-import optable
 import pygrad
 
 C, Ref = pygrad.value_class("c"), pygrad.value_class("python")

@@ -4,9 +4,9 @@ the inputs are left as they were found.
 """
 import math
 
+import optable
 import pytest
 
-import optable
 import pygrad
 from pygrad._engines import value_class
 from pygrad.gradcheck import GradcheckError, GradcheckResult, gradcheck

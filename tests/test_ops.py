@@ -8,8 +8,6 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-
-import pygrad
 from optable import OPS
 
 CASES = [pytest.param(op, point, id=f"{op.name}-{i}") for op in OPS for i, point in enumerate(op.points)]
