@@ -141,6 +141,7 @@ int pg_backward(int32_t root) {
 
 int pg_backward_node(int32_t id) {
     if (!pg_valid(id)) return PG_EINVAL;
+    if (pg_nodes[id].op == PG_HOOK) return pg_run_hook(id);
     pg_local_step(pg_nodes, &pg_nodes[id]);
     return PG_OK;
 }

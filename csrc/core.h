@@ -66,6 +66,8 @@ static inline double dpow_exponent(double a, double b, double out) {
 #define D_MUL(x, y) ((x) * (y))
 #define D_DIV(x, y) ((x) / (y))
 #define D_NEG(x) (-(x))
+#define D_SIN(x) sin(x)
+#define D_COS(x) cos(x)
 #define D_STEP(c) ((double)(c))
 #define D_DPOW_BASE(x, y) dpow_base(x, y)
 #define D_DPOW_EXP(x, y, o) dpow_exponent(x, y, o)
@@ -102,8 +104,26 @@ static inline const int32_t *pg_kids_of(const pg_node *n) {
     return pg_is_nary(n->op) ? n->kids.many + 1 : n->kids.pair;
 }
 
+/* A user's op (pg_custom): a value and derivatives the core did not compute,
+ * so it can be swept but not recomputed (compiled programs refuse it). */
+static inline int pg_is_custom(int op) { return op == PG_CUSTOM || op == PG_HOOK; }
+
+/* A PG_CUSTOM node's n local derivatives follow its children in the same
+ * array, at an even int32 offset (malloc aligns to 8 bytes or more). */
+static inline int64_t pg_local_offset(int32_t n) { return ((int64_t)n + 2) & ~(int64_t)1; }
+static inline int64_t pg_many_bytes(int op, int32_t n) {
+    return op == PG_CUSTOM ? pg_local_offset(n) * (int64_t)sizeof(int32_t) + n * (int64_t)sizeof(double)
+                           : ((int64_t)n + 1) * (int64_t)sizeof(int32_t);
+}
+static inline double *pg_local_grads(const pg_node *n) {
+    return (double *)(void *)(n->kids.many + pg_local_offset(n->kids.many[0]));
+}
+
 /* cancel.c: nonzero when the cancel hook asks long calls to stop. */
 int pg_cancelled(void);
+/* cancel.c: a PG_HOOK node's step, by the binding's backward hook: PG_OK,
+ * or PG_EHOOK when the user's code raised. */
+int pg_run_hook(int32_t id);
 enum { PG_CANCEL_EVERY = 1 << 14 };   /* nodes or rows between two checks */
 
 /* nodes.c: the pool */

@@ -92,6 +92,14 @@ static int32_t gdpow_exp(builder *G, int32_t x, int32_t y, int32_t o) {
     return gop2(G, PG_MUL, o, keep(G, l));
 }
 
+/* A unary op of x; where it would raise, fallback(x's value) as a constant. */
+static int32_t gunary(builder *G, int op, int32_t x, double (*fallback)(double)) {
+    if (x < 0) return -1;
+    int32_t r = pg_build_unary(op, x);
+    if (r == -PG_EDOMAIN || r == -PG_EOVERFLOW || r == -PG_EZERODIV) return gk(G, fallback(val(x)));
+    return keep(G, r);
+}
+
 #define D_A ka
 #define D_B kb
 #define D_OUT kout
@@ -101,6 +109,8 @@ static int32_t gdpow_exp(builder *G, int32_t x, int32_t y, int32_t o) {
 #define D_MUL(x, y) gop2(G, PG_MUL, (x), (y))
 #define D_DIV(x, y) gop2(G, PG_DIV, (x), (y))
 #define D_NEG(x) gneg(G, (x))
+#define D_SIN(x) gunary(G, PG_SIN, (x), sin)
+#define D_COS(x) gunary(G, PG_COS, (x), cos)
 #define D_STEP(c) gk(G, (double)(c))
 #define D_DPOW_BASE(x, y) gdpow_base(G, (x), (y), op == PG_POWK)
 #define D_DPOW_EXP(x, y, o) gdpow_exp(G, (x), (y), (o))
@@ -120,6 +130,8 @@ static int32_t derivative(builder *G, int32_t id, int32_t which) {
         case PG_DOT: return which < m ? k[m + which] : which < 2 * m ? k[which - m] : ONE;
         case PG_SELECT:
             return which > 0 && pg_select_index(val(k[0]), nk - 1, &i) == PG_OK && which == 1 + i ? ONE : NONE;
+        case PG_CUSTOM: return gk(G, pg_local_grads(n)[which]);   /* microgpt's numbers: constants */
+        case PG_HOOK: return fail(G, PG_ECUSTOM);   /* a Python _backward: no derivative as ops */
         default: return NONE;   /* max_data: no gradient */
         }
     }

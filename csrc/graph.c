@@ -99,13 +99,14 @@ int32_t pg_binary_k(int op, int32_t a, double k, int k_first) { return pg_made(b
 // ---------------------------------------------------------------------------
 // n-ary nodes
 
-/* pg_nary without checking the ids (the caller has). */
-int32_t pg_nary_unchecked(int op, int32_t n, const int32_t *kids) {
-    double v;
-    int st = pg_nary_value(pg_nodes, op, n, kids, &v);
-    if (st != PG_OK) return -st;
+/* A new n-ary node of op `op` and value v over kids (checked), or a leaf
+ * holding v while grad mode is off. Its child array has room for what
+ * pg_many_bytes says (a PG_CUSTOM node's local derivatives, filled by
+ * the caller). */
+static int32_t link_many(int op, double v, int32_t n, const int32_t *kids) {
     if (!grad_enabled) return no_grad_leaf(v);
-    int32_t *many = malloc((size_t)(n + 1) * sizeof(int32_t));
+    int64_t bytes = pg_many_bytes(op, n);
+    int32_t *many = malloc((size_t)bytes);
     if (!many) return -PG_ENOMEM;
     int32_t id = pg_node_alloc();
     if (id < 0) { free(many); return id; }
@@ -118,12 +119,36 @@ int32_t pg_nary_unchecked(int op, int32_t n, const int32_t *kids) {
         many[i + 1] = kids[i];
         pg_nodes[kids[i]].refs++;
     }
-    pg_add_kid_bytes((int64_t)(n + 1) * (int64_t)sizeof(int32_t));
+    pg_add_kid_bytes(bytes);
     pg_add_edges(n);
     return id;
+}
+
+/* pg_nary without checking the ids (the caller has). */
+int32_t pg_nary_unchecked(int op, int32_t n, const int32_t *kids) {
+    double v;
+    int st = pg_nary_value(pg_nodes, op, n, kids, &v);
+    if (st != PG_OK) return -st;
+    return link_many(op, v, n, kids);
 }
 
 int32_t pg_nary(int op, int32_t n, const int32_t *kids) {
     if (n < 0 || !kids || !pg_all_valid(n, kids)) return pg_made(-PG_EINVAL);
     return pg_made(pg_nary_unchecked(op, n, kids));
+}
+
+/* A user's op: its value and (PG_CUSTOM) derivatives are given. */
+static int32_t custom(double data, int32_t n, const int32_t *kids, const double *local) {
+    if (n < 1 || !kids || !pg_all_valid(n, kids)) return -PG_EINVAL;
+    int op = local ? PG_CUSTOM : PG_HOOK;
+    int32_t id = link_many(op, data, n, kids);
+    if (id >= 0 && local && pg_nodes[id].op == PG_CUSTOM) {   /* (not a no_grad leaf) */
+        double *d = pg_local_grads(&pg_nodes[id]);
+        for (int32_t i = 0; i < n; i++) d[i] = local[i];
+    }
+    return id;
+}
+
+int32_t pg_custom(double data, int32_t n, const int32_t *kids, const double *local) {
+    return pg_made(custom(data, n, kids, local));
 }

@@ -114,6 +114,9 @@ static double divide(double a, double b, int *st) { return via(PG_DIV, a, b, st)
 static double power(double a, double b, int *st) { return via(PG_POW, a, b, st); }
 static double exp_rule(double a, int *st) { return via(PG_EXP, a, 0.0, st); }
 static double log_rule(double a, int *st) { return via(PG_LOG, a, 0.0, st); }
+static double sqrt_rule(double a, int *st) { return via(PG_SQRT, a, 0.0, st); }
+static double sin_rule(double a, int *st) { return via(PG_SIN, a, 0.0, st); }
+static double cos_rule(double a, int *st) { return via(PG_COS, a, 0.0, st); }
 
 /* One unary or binary op's values for BLOCK rows (b is unused by unary rules). */
 static int op_forward(int op, const double *A, const double *B, double *restrict o) {

@@ -175,7 +175,7 @@ static void release(int32_t id) {
         edges -= nk;
         if (pg_is_nary(n->op)) {
             free(n->kids.many);
-            kid_bytes -= (int64_t)(nk + 1) * (int64_t)sizeof(int32_t);
+            kid_bytes -= pg_many_bytes(n->op, nk);
         }
         n->op = PG_LEAF;
         pg_node_free(cur);
@@ -202,6 +202,7 @@ double pg_data(int32_t id) { return pg_valid(id) ? pg_canonical(pg_nodes[id].dat
 double pg_grad(int32_t id) { return pg_valid(id) ? pg_canonical(pg_nodes[id].grad) : NAN; }
 int pg_op(int32_t id) { return pg_valid(id) ? pg_nodes[id].op : -1; }
 int32_t pg_nkids(int32_t id) { return pg_valid(id) ? pg_nkids_of(&pg_nodes[id]) : -1; }
+int32_t pg_refs(int32_t id) { return pg_valid(id) ? (int32_t)pg_nodes[id].refs : -1; }
 
 int pg_set_data(int32_t id, double x) {
     if (!pg_valid(id)) return PG_EINVAL;

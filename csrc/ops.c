@@ -61,6 +61,22 @@ static double log_rule(double a, int *st) {
     return log(a);
 }
 
+/* Python's math.sqrt(-1), math.sin(inf) and math.cos(inf) raise ValueError. */
+static double sqrt_rule(double a, int *st) {
+    if (a < 0.0) { *st = PG_EDOMAIN; return 0.0; }
+    return sqrt(a);
+}
+
+static double sin_rule(double a, int *st) {
+    if (isinf(a)) { *st = PG_EDOMAIN; return 0.0; }
+    return sin(a);
+}
+
+static double cos_rule(double a, int *st) {
+    if (isinf(a)) { *st = PG_EDOMAIN; return 0.0; }
+    return cos(a);
+}
+
 /* Forward value of a unary (b unused) or binary op. */
 int pg_forward(int op, double a, double b, double *out) {
     int st = PG_OK;
@@ -177,8 +193,13 @@ static inline void local_step(pg_node *base, pg_node *n) {
         if (pg_select_index(KID(0).data, pg_nkids_of(n) - 1, &i) == PG_OK) KID(1 + i).grad += g;
         break;
     }
+    case PG_CUSTOM: {   /* microgpt's step: child.grad += local_grad * v.grad */
+        const double *local = pg_local_grads(n);
+        for (int32_t i = 0, nk = pg_nkids_of(n); i < nk; i++) KID(i).grad += local[i] * g;
+        break;
+    }
     case PG_MAXDATA: break;
-    default: break; /* PG_LEAF */
+    default: break; /* PG_LEAF; PG_HOOK runs in pg_sweep_pool */
     }
 }
 
@@ -199,6 +220,12 @@ int pg_sweep_pool(const int32_t *topo, int64_t n) {
     int64_t work = 0;
     for (int64_t i = n - 1; i >= 0; i--) {
         pg_node *node = &base[topo[i]];
+        if (node->op == PG_HOOK) {   /* the user's code may grow the pool: re-read it */
+            int st = pg_run_hook(topo[i]);
+            base = pg_nodes;
+            if (st != PG_OK) return st;
+            continue;
+        }
         local_step(base, node);
         work += pg_arity[node->op] < 0 ? node->kids.many[0] : 2;
         if (work >= PG_CANCEL_EVERY) {

@@ -327,7 +327,10 @@ int pg_compile_guarded(int32_t root, int32_t ninputs, const int32_t *inputs,
     free(roots);
     if (nops < 0) { pg_topo_done(); return (int)-nops; }
     int64_t edges = 0;
-    for (int64_t j = 0; j < nops; j++) edges += pg_nkids_of(&pg_nodes[order[j]]);
+    for (int64_t j = 0; j < nops; j++) {
+        if (pg_is_custom(pg_nodes[order[j]].op)) { pg_topo_done(); return PG_ECUSTOM; }   /* no rule to replay */
+        edges += pg_nkids_of(&pg_nodes[order[j]]);
+    }
     /* Leaves: at most the inputs, the params, the roots and every child of every op. */
     int64_t max_slots = ninputs + nparams + 1 + 2 * (int64_t)nguards + edges + nops;
     if (max_slots > INT32_MAX) { pg_topo_done(); return PG_ENOMEM; }

@@ -40,8 +40,12 @@ enum pg_status {
                          inside a sort or compiled run  -> RuntimeError      */
     PG_EGUARD = 10,   /* a compiled row took another branch than the trace:
                          the binding runs it through another program        */
-    PG_ENOGRAPH = 11  /* backward from an op's result made with grad mode
+    PG_ENOGRAPH = 11, /* backward from an op's result made with grad mode
                          off: it has no graph           -> RuntimeError      */
+    PG_EHOOK = 12,    /* the backward hook said the user's code raised
+                                                        -> that exception    */
+    PG_ECUSTOM = 13   /* compile: the graph holds a user's op (pg_custom)
+                                                        -> TypeError         */
 };
 
 /* Ops, listed in csrc/ops.def (the enum is made from it below, outside
@@ -59,6 +63,12 @@ int32_t pg_binary(int op, int32_t a, int32_t b);
 int32_t pg_binary_k(int op, int32_t a, double k, int k_first);
 /* PG_SUM: n kids. PG_DOT: kids = w[0..m), x[0..m), b with n = 2m + 1. */
 int32_t pg_nary(int op, int32_t n, const int32_t *kids);
+/* A user's op over n >= 1 kids, with the value `data` the user computed.
+ * With local != NULL, a PG_CUSTOM node: backward adds local[i] * grad
+ * into kid i (microgpt's Value(data, children, local_grads)). With
+ * local == NULL, a PG_HOOK node: backward calls the backward hook with its
+ * id (micrograd's Value(data, children, op) and its _backward). */
+int32_t pg_custom(double data, int32_t n, const int32_t *kids, const double *local);
 
 /* A dense layer in one call: for each of nout neurons r, one PG_DOT node
  * over (w[r*nin .. r*nin+nin), x[0..nin), b[r]), followed by a PG_RELU node
@@ -82,10 +92,18 @@ int pg_set_grad_enabled(int on);
  * return PG_EBUSY. */
 void pg_set_cancel_hook(int (*hook)(void));
 
+/* Backward meets a PG_HOOK node: it calls the hook with the node's id at
+ * that node's turn (children's grads not yet final, the node's own grad
+ * final, as in micrograd), and stops with PG_EHOOK if it returns nonzero.
+ * The hook may read and write grads, and make or drop nodes, but not start
+ * another sort (PG_EBUSY). NULL: PG_HOOK nodes contribute nothing. */
+void pg_set_backward_hook(int (*hook)(int32_t id));
+
 /* Differentiate: sort the graph below root, set root's grad to 1 and
  * accumulate every other node's grad (grads are not zeroed first).
  * PG_EINTR while sorting: no grad changed; while sweeping: the root's grad
- * is 1 and the other grads hold part of this call's contributions. */
+ * is 1 and the other grads hold part of this call's contributions; so on
+ * PG_EHOOK (a user's step raised). */
 int pg_backward(int32_t root);
 /* One node's local step only (the tutorial's node._backward()). */
 int pg_backward_node(int32_t id);
@@ -97,6 +115,7 @@ int pg_set_data(int32_t id, double x);
 int pg_set_grad(int32_t id, double g);
 int pg_op(int32_t id);
 int32_t pg_nkids(int32_t id);
+int32_t pg_refs(int32_t id);      /* handles + parents holding it; -1 for a bad id */
 int32_t pg_kid(int32_t id, int32_t i);
 
 /* Reference counts held by Python handles. */

@@ -11,7 +11,9 @@ engine through one of three hooks, which each engine's `Value` supplies:
 
 An engine also supplies `data`, `grad`, `_opcode` (the op code, an int),
 `_children` (the operands in order, as Values; micrograd's `_prev` is the
-set of them) and `backward`/`_backward`.
+set of them), `backward` and `_step` (one node's step of backward; a
+user's op in micrograd's form keeps its `_backward` through
+`_user_backward`/`_set_user_backward`, and its op string as `_user_op`).
 
 The reference engine uses these methods as they are. The C engine replaces
 each with a copy that has its op code bound and calls C directly
@@ -38,9 +40,11 @@ from typing import (
 from . import _ops
 
 # Op codes, by name (the rows of _ops.TABLE, in csrc/ops.def's order).
-ADD, SUB, MUL, DIV, POW, POWK, NEG, RELU, TANH, EXP, LOG, SIGMOID, ABS = (
+ADD, SUB, MUL, DIV, POW, POWK, NEG, RELU, TANH, EXP, LOG, SIGMOID, ABS, SQRT, SIN, COS = (
     _ops.CODES[name] for name in
-    ("add", "sub", "mul", "div", "pow", "powk", "neg", "relu", "tanh", "exp", "log", "sigmoid", "abs"))
+    ("add", "sub", "mul", "div", "pow", "powk", "neg", "relu", "tanh", "exp", "log", "sigmoid", "abs",
+     "sqrt", "sin", "cos"))
+HOOK, LEAF = _ops.HOOK, _ops.LEAF
 
 # What an operator takes: a Value of the same engine or a real number
 # (int, float, bool, numpy real scalars).
@@ -90,15 +94,36 @@ def as_value(cls: Any, v: Any) -> Any:
     return cls(v)
 
 
-def check_leaf_args(_children: Any, _op: Any) -> None:
-    """micrograd's own ops pass `_children` and `_op` to Value(); pygrad makes
-    op nodes itself, with their derivative in the engine. A user's node with
-    children but no derivative rule would get zero gradients silently, so it
-    is refused."""
-    if _children or _op:
-        raise TypeError("pygrad builds op nodes itself: Value() takes data and label only. "
-                        "A micrograd-style custom op (Value(x, _children, _op) with its own _backward) "
-                        "is not supported; write it from pygrad's ops (+ * ** exp log tanh relu ...)")
+def node_args(cls: Any, children: Any, local_grads: Any, _children: Any, _op: Any
+              ) -> Tuple[Tuple[Any, ...], Optional[Tuple[float, ...]], str]:
+    """What Value(data, ...) was asked to make, as (children, local grads, op):
+
+    - microgpt's form, Value(data, children, local_grads): local grads are
+      numbers, or Values whose data is taken now (microgpt's are floats);
+    - micrograd's form, Value(data, _children, _op): local grads None (the
+      node's gradient comes from the `_backward` the user assigns);
+    - a leaf: no children.
+
+    `children`/`local_grads` are also micrograd's positional `_children` and
+    `_op` (a str there): the two forms differ by what the third argument is."""
+    if _children and children:
+        raise TypeError("Value() takes children once: as `children` or as `_children`")
+    if isinstance(local_grads, str):
+        _op, local_grads = local_grads, None
+    if not isinstance(_op, str):
+        raise TypeError(f"Value(): the op name (_op) is a str, not {type(_op).__name__}")
+    kids = tuple(children or _children)
+    for k in kids:
+        if not isinstance(k, cls):
+            if isinstance(k, ValueBase):
+                raise mixed_engines(cls, type(k))
+            raise TypeError(f"Value(): children are Values, not {type(k).__name__}: {k!r}")
+    if local_grads is None:
+        return kids, None, _op
+    grads = tuple(local_grads)
+    if len(grads) != len(kids):
+        raise ValueError(f"Value(): {len(kids)} children but {len(grads)} local_grads (one per child)")
+    return kids, tuple(g.data if isinstance(g, ValueBase) else as_float(g) for g in grads), _op
 
 
 def _rebuild(cls: Any, data: float, grad: float, label: str = "") -> Any:
@@ -147,11 +172,14 @@ class ValueBase:
 
     __slots__ = ()
     if not TYPE_CHECKING:
-        # What help(Value) and inspect.signature(Value) show: the engines'
-        # __init__/__new__ also take micrograd's _children and _op, which a
-        # user never passes (pygrad refuses custom op nodes).
+        # What help(Value) and inspect.signature(Value) show: a leaf is
+        # Value(data); a user's op is microgpt's Value(data, children,
+        # local_grads) or micrograd's Value(data, children, op) (op a
+        # string, in local_grads' place), with _backward assigned after.
         __signature__ = inspect.Signature([
             inspect.Parameter("data", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+            inspect.Parameter("children", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=()),
+            inspect.Parameter("local_grads", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None),
             inspect.Parameter("label", inspect.Parameter.KEYWORD_ONLY, default=""),
         ])
     # numpy scalars on the left (np.float64(2) * v) defer to our reflected ops.
@@ -162,7 +190,8 @@ class ValueBase:
         label = ""
 
     if TYPE_CHECKING:   # what every engine supplies
-        def __init__(self, data: float, *, label: str = "") -> None: ...
+        def __init__(self, data: float, children: Sequence[Any] = (), local_grads: Any = None, label: str = "",
+                     *, _children: Sequence[Any] = (), _op: str = "") -> None: ...
         @property
         def label(self) -> str:
             """A name for `pygrad.to_dot` / `pygrad.draw` (micrograd lecture's `label`); '' if none."""
@@ -183,13 +212,18 @@ class ValueBase:
         def _binary_op(self, op: int, kop: int, other: object) -> Any: ...
         def _reflected_op(self, op: int, other: object) -> Any: ...
         def _unary_op(self, op: int) -> "ValueBase": ...
-        def backward(self) -> None:
+        def backward(self, create_graph: bool = False) -> None:
             """Set `grad` of every Value below this one to d(self)/d(that Value).
 
             Gradients add up: call `zero_grad()` (or set `grad = 0.0`)
-            between steps, as in micrograd."""
-        def _backward(self) -> None:
-            """One node's step of backward: push this node's grad into its children (the lecture's `_backward`)."""
+            between steps, as in micrograd. create_graph=True also leaves
+            each leaf's gradient as a Value in `grad_value`."""
+        def _step(self) -> None: ...                       # this node's step of backward
+        def _user_backward(self) -> Optional[Callable[[], None]]: ...  # a HOOK node's _backward
+        def _set_user_backward(self, fn: Callable[[], None]) -> None: ...
+        @property
+        def _user_op(self) -> str: ...  # a HOOK node's op string
+        _leaf: Callable[[float], "ValueBase"]   # the engine's leaf maker (detach())
         @staticmethod
         def sum(values: Iterable[Operand]) -> "ValueBase":
             """One node for values[0] + values[1] + ..., added left to right (as `pygrad.sum`)."""
@@ -271,6 +305,42 @@ class ValueBase:
     def sigmoid(self) -> "ValueBase":
         """1 / (1 + e ** -self), computed so that it never overflows"""
         return self._unary_op(SIGMOID)
+
+    def sqrt(self) -> "ValueBase":
+        """The square root; ValueError for self < 0"""
+        return self._unary_op(SQRT)
+
+    def sin(self) -> "ValueBase":
+        """sin(self); ValueError for an infinite self, as math.sin"""
+        return self._unary_op(SIN)
+
+    def cos(self) -> "ValueBase":
+        """cos(self); ValueError for an infinite self, as math.cos"""
+        return self._unary_op(COS)
+
+    def detach(self) -> "ValueBase":
+        """A new leaf holding self's data: no gradient flows back through it (torch's detach)."""
+        return self._leaf(self.data)
+
+    # -- micrograd's `_backward` ----------------------------------------------
+
+    @property
+    def _backward(self) -> Callable[[], None]:
+        """This node's step of backward: push its grad into its children.
+        On a node made as Value(data, children, op), the function assigned
+        to it, as in micrograd (none assigned: the node contributes nothing)."""
+        fn = self._user_backward() if self._opcode == HOOK else None
+        return fn if fn is not None else self._step
+
+    @_backward.setter
+    def _backward(self, fn: Callable[[], None]) -> None:
+        if not callable(fn):
+            raise TypeError(f"_backward must be callable, not {type(fn).__name__}")
+        if self._opcode == HOOK:
+            self._set_user_backward(fn)
+        elif self._opcode != LEAF:   # a leaf (a user's op under no_grad too) has no children to push to
+            raise TypeError("only a node made as Value(data, children, op) takes a _backward; "
+                            f"this one's gradient rule is pygrad's ({self._op})")
 
     # The tutorial's method names for the operators.
     def plus(self, other: Operand) -> "ValueBase":
@@ -375,6 +445,8 @@ class ValueBase:
     def _op(self) -> str:
         """micrograd's op string: '+', '*', '**2', 'tanh', ...; '' for a leaf."""
         code = self._opcode
+        if code == HOOK:
+            return self._user_op
         return _ops.label(code, self._children[1].data if code == POWK else None)
 
     def __repr__(self) -> str:

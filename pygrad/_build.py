@@ -3,6 +3,7 @@
 The cdef is read from csrc/pygrad.h, between its CDEF markers, so the C
 contract is written once.
 """
+import importlib.util
 import os
 import re
 import sys
@@ -44,8 +45,9 @@ KEEP_GIL = """
 # PyPy builds this module without CPython's C API: no hook there.
 CANCEL_HOOK = """
 #ifndef PYPY_VERSION
-static int pygrad_check_signals(void) {
-    if (PyErr_CheckSignals() == 0) return 0;
+/* Move the Python exception set now into pygrad._errors.pending (the C
+ * handle's backward hook parks a user's _backward's exception so too). */
+static void pygrad_park_exception(void) {
     PyObject *type, *value, *tb;
     PyErr_Fetch(&type, &value, &tb);
     PyErr_NormalizeException(&type, &value, &tb);
@@ -57,6 +59,10 @@ static int pygrad_check_signals(void) {
     Py_XDECREF(type);
     Py_XDECREF(value);
     Py_XDECREF(tb);
+}
+static int pygrad_check_signals(void) {
+    if (PyErr_CheckSignals() == 0) return 0;
+    pygrad_park_exception();
     return 1;
 }
 static void pygrad_install_cancel_hook(void) { pg_set_cancel_hook(pygrad_check_signals); }
@@ -79,7 +85,8 @@ def pypy_lock(cdef):
            "static SRWLOCK pg_pypy_lock = SRWLOCK_INIT;",
            "#define PG_LOCK() AcquireSRWLockExclusive(&pg_pypy_lock)",
            "#define PG_UNLOCK() ReleaseSRWLockExclusive(&pg_pypy_lock)",
-           "#else", "#include <pthread.h>", "static pthread_mutex_t pg_pypy_lock = PTHREAD_MUTEX_INITIALIZER;",
+           # Recursive: the backward hook runs Python, which calls the core, inside pg_backward.
+           "#else", "#include <pthread.h>", "static pthread_mutex_t pg_pypy_lock;",
            "#define PG_LOCK() pthread_mutex_lock(&pg_pypy_lock)",
            "#define PG_UNLOCK() pthread_mutex_unlock(&pg_pypy_lock)",
            # fork() waits until no thread is inside the core, and both sides
@@ -87,6 +94,10 @@ def pypy_lock(cdef):
            "static void pg_pypy_lock_all(void) { PG_LOCK(); }",
            "static void pg_pypy_unlock_all(void) { PG_UNLOCK(); }",
            "__attribute__((constructor)) static void pg_pypy_at_fork(void) {",
+           "    pthread_mutexattr_t attr;",
+           "    pthread_mutexattr_init(&attr);",
+           "    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);",
+           "    pthread_mutex_init(&pg_pypy_lock, &attr);",
            "    pthread_atfork(pg_pypy_lock_all, pg_pypy_unlock_all, pg_pypy_unlock_all);",
            "}", "#endif"]
     for ret, name, args in re.findall(r"([A-Za-z_][\w \t\*]*?)\s*\b(pg_\w+)\s*\(([^;{}]*?)\)\s*;", text):
@@ -126,10 +137,33 @@ static void pygrad_free_program_cell(pg_program **cell) { pg_program_free(*cell)
 """
 
 
+def unary_method_rows():
+    """C for _handle.c's PG_HANDLE_UNARY: one row X(name, PG_OP, "doc") per
+    unary method of pygrad/_ops.py's table (loaded by path: the package
+    cannot be imported before its core is built), with the docstring of
+    _api.ValueBase's method of that name."""
+    spec = importlib.util.spec_from_file_location("_pygrad_ops_table", os.path.join(ROOT, "pygrad", "_ops.py"))
+    assert spec is not None and spec.loader is not None
+    ops = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ops)
+    with open(os.path.join(ROOT, "pygrad", "_api.py")) as f:
+        api = f.read()
+    rows = []
+    for name, code in ops.UNARY.items():
+        if name.startswith("__"):    # -a, abs(a): number slots of the type, not methods
+            continue
+        doc = re.search(rf'def {name}\(self\) -> "ValueBase":\s*"""(.*?)"""', api, re.S)
+        if doc is None:
+            raise RuntimeError(f"_api.ValueBase has no method {name} with a docstring")
+        text = doc.group(1).replace("\\", "\\\\").replace('"', '\\"')
+        rows.append(f'    X({name}, PG_{ops.TABLE[code].name.upper()}, "{text}")')   # C checks the name
+    return "#define PG_HANDLE_UNARY(X) \\\n" + " \\\n".join(rows) + "\n"
+
+
 # The C engine's Value handle as a CPython type (see the file): binding
 # code beside the wrappers, not part of the core.
 with open(os.path.join(ROOT, "pygrad", "_handle.c")) as f:
-    HANDLE = f.read()
+    HANDLE = unary_method_rows() + f.read()
 
 # Which dense-layer kernels run (csrc/layers.c, PYGRAD_SIMD): for tests
 # and diagnostics only, so declared here rather than in the core's header.
@@ -140,8 +174,11 @@ const char *pg_simd_best(void);   /* the fastest this build and CPU can run */
 
 CDEF = read_cdef()
 ffibuilder = FFI()
+# The backward hook (pg_set_backward_hook) is a cffi callback into
+# pygrad.cengine, on CPython and PyPy alike.
 ffibuilder.cdef(CDEF + SIMD_CDEF + "void pygrad_install_cancel_hook(void);\nint pygrad_publish_handle(void);\n"
-                "void pygrad_free_program_cell(pg_program **cell);")
+                "void pygrad_free_program_cell(pg_program **cell);\n"
+                'extern "Python" int pygrad_backward_hook(int32_t);')
 ffibuilder.set_source(
     "pygrad._pygrad",
     '#include "pygrad.h"\n' + SIMD_CDEF + KEEP_GIL + CANCEL_HOOK + pypy_lock(CDEF + SIMD_CDEF) + PROGRAM_CELL
@@ -149,7 +186,7 @@ ffibuilder.set_source(
     sources=SOURCES,
     include_dirs=["csrc"],
     depends=["csrc/pygrad.h", "csrc/core.h", "csrc/ops.def", "csrc/program.h", "csrc/vec.h", "csrc/layer_kernels.h",
-             "pygrad/_build.py", "pygrad/_handle.c"],
+             "pygrad/_build.py", "pygrad/_handle.c", "pygrad/_ops.py", "pygrad/_api.py"],
     # -O3: measured 10-15% faster sweeps than -O2 (benchmarks/). It changes no
     # result: without -ffast-math the compiler may not reassociate, and
     # -ffp-contract=off forbids fused multiply-adds, so sums round exactly

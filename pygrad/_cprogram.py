@@ -20,9 +20,13 @@ class CCode:
             spec += [g.a._id, -1 if g.b is None else g.b._id, g.cmp, int(g.outcome)]
             consts.append(g.c)
         cell = ffi.gc(ffi.new("pg_program **"), lib.pygrad_free_program_cell)   # (C: see _build.py)
-        check(lib.pg_compile_guarded(root._id, len(inputs), [v._id for v in inputs],
-                                     len(params), [p._id for p in params],
-                                     len(guards), spec or ffi.NULL, consts or ffi.NULL, cell), "compile")
+        st = lib.pg_compile_guarded(root._id, len(inputs), [v._id for v in inputs],
+                                    len(params), [p._id for p in params],
+                                    len(guards), spec or ffi.NULL, consts or ffi.NULL, cell)
+        if st == lib.PG_ECUSTOM:
+            from .compiled import custom_op_error
+            raise custom_op_error(root)
+        check(st, "compile")
         self._cell, self._p = cell, cell[0]   # _p: valid while _cell lives
 
     def depends(self):

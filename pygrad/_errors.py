@@ -6,10 +6,12 @@ exception with the same message on either engine.
 
 from typing import Optional
 
-OK, ENOMEM, EDOMAIN, EZERODIV, EOVERFLOW, EINVAL, EINDEX, ENOTINT, EINTR, EBUSY, EGUARD, ENOGRAPH = range(12)
+OK, ENOMEM, EDOMAIN, EZERODIV, EOVERFLOW, EINVAL, EINDEX, ENOTINT, EINTR, EBUSY, EGUARD, ENOGRAPH, EHOOK, ECUSTOM = \
+    range(14)
 
 # What a signal handler raised while the C core ran (set by the binding's
-# cancel hook, see _build.py); raised when the call returns EINTR.
+# cancel hook, see _build.py), or a user's _backward (cengine's backward
+# hook); raised when the call returns EINTR or EHOOK.
 pending: Optional[BaseException] = None
 
 _EXCEPTIONS = {
@@ -22,6 +24,9 @@ _EXCEPTIONS = {
     ENOTINT: (ValueError, "select index is not an integer"),
     EBUSY: (RuntimeError, "a signal handler cannot start a backward, compile or run of the same "
                           "program while one is interrupted; call it after the handler returns"),
+    ECUSTOM: (TypeError, "a micrograd-style op (its own _backward) has no derivative written as ops, so "
+                         "create_graph cannot differentiate through it; write it from pygrad's operators, "
+                         "or in microgpt's form (its local_grads)"),
     ENOGRAPH: (RuntimeError, "this Value was computed under pygrad.no_grad(), so it has no graph and "
                              "does not require grad; compute it with grad mode on to differentiate it"),
 }
@@ -29,10 +34,12 @@ _EXCEPTIONS = {
 
 def error(status, op_name=""):
     """The exception for a PG_E* status, naming the op that failed."""
-    if status == EINTR:
+    if status == EINTR or status == EHOOK:
         global pending
         exc, pending = pending, None
-        return exc if exc is not None else KeyboardInterrupt()
+        if exc is not None:
+            return exc
+        return KeyboardInterrupt() if status == EINTR else RuntimeError("a custom op's _backward failed")
     cls, text = _EXCEPTIONS.get(status, (RuntimeError, f"pygrad core status {status}"))
     return cls(f"{op_name}: {text}" if op_name else text)
 

@@ -40,6 +40,9 @@ static PyTypeObject *result_type;
 static PyObject *py_fail;      /* cengine._fail(status, op): raises the Python exception */
 static PyObject *py_operand;   /* cengine._operand(self, other): a float, None (NotImplemented), or raises */
 static PyObject *py_as_float;  /* _api.as_float(x): a float, or raises TypeError */
+static PyObject *py_new;       /* cengine.Value's Python __new__ and __init__: every */
+static PyObject *py_init;      /* construction but microgpt's op node (below) */
+static PyObject *py_hooks;     /* cengine._hooks: node id -> [op, _backward] */
 
 #define ID(o) (((Handle *)(o))->id)
 #define IS_HANDLE(o) ((PyTypeObject *)Py_TYPE(o) == result_type || PyObject_TypeCheck((o), HandleType))
@@ -134,13 +137,10 @@ static PyObject *pg_handle_unary(PyObject *self, int op) { return pg_handle_wrap
 static PyObject *pg_handle_neg(PyObject *self) { return pg_handle_unary(self, PG_NEG); }
 static PyObject *pg_handle_abs(PyObject *self) { return pg_handle_unary(self, PG_ABS); }
 
-/* The unary methods, one row each: name, op, docstring (as _api.ValueBase's). */
-#define PG_HANDLE_UNARY(X)                                                           \
-    X(relu, PG_RELU, "max(0, self), as micrograd's ReLU (gradient 0 at 0)")          \
-    X(tanh, PG_TANH, "tanh(self)")                                                    \
-    X(exp, PG_EXP, "e ** self; OverflowError where Python's math.exp overflows")     \
-    X(log, PG_LOG, "The natural logarithm; ValueError for self <= 0")                 \
-    X(sigmoid, PG_SIGMOID, "1 / (1 + e ** -self), computed so that it never overflows")
+/* The unary methods: PG_HANDLE_UNARY(X) has one row X(name, op, docstring)
+ * per unary method of pygrad/_ops.py's table, with _api.ValueBase's
+ * docstring; _build.py writes it above this file, so a new op needs no
+ * line here. */
 
 #define PG_DEFINE_UNARY(NAME, OP, DOC)                                               \
     static PyObject *pg_handle_##NAME(PyObject *self, PyObject *unused) {                    \
@@ -187,13 +187,109 @@ static int pg_handle_set(PyObject *self, PyObject *x, void *field) {
     return status ? (pg_handle_fail(status, PG_LEAF), -1) : 0;
 }
 
+/* fn(first, *args, **kwargs). */
+static PyObject *pg_handle_call_python(PyObject *fn, PyObject *first, PyObject *args, PyObject *kwargs) {
+    Py_ssize_t n = PyTuple_Size(args);
+    PyObject *all = PyTuple_New(n + 1);
+    if (all == NULL)
+        return NULL;
+    Py_INCREF(first);
+    PyTuple_SetItem(all, 0, first);   /* (steals) */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyTuple_GetItem(args, i);
+        Py_INCREF(item);
+        PyTuple_SetItem(all, i + 1, item);
+    }
+    PyObject *r = PyObject_Call(fn, all, kwargs);
+    Py_DECREF(all);
+    return r;
+}
+
+/* The length of a tuple or list; -1 for anything else. */
+static Py_ssize_t pg_handle_seq_len(PyObject *seq) {
+    return PyTuple_Check(seq) ? PyTuple_Size(seq) : PyList_Check(seq) ? PyList_Size(seq) : -1;
+}
+
+/* Item i (borrowed) of a tuple or list. */
+static PyObject *pg_handle_seq_item(PyObject *seq, Py_ssize_t i) {
+    return PyTuple_Check(seq) ? PyTuple_GetItem(seq, i) : PyList_GetItem(seq, i);
+}
+
+/* A float or an int (not a subclass, not a bool) as a double: 1; 0 for
+ * anything else; -1 with an exception set (an int too large). */
+static int pg_handle_plain_number(PyObject *x, double *out) {
+    if (PyFloat_CheckExact(x)) {
+        *out = PyFloat_AsDouble(x);
+        return 1;
+    }
+    if (!PyLong_CheckExact(x))
+        return 0;
+    *out = PyLong_AsDouble(x);
+    return (*out == -1.0 && PyErr_Occurred()) ? -1 : 1;
+}
+
+static int pg_handle_no_kwargs(PyObject *kwargs) { return kwargs == NULL || PyDict_Size(kwargs) == 0; }
+
+enum { PG_FAST_KIDS = 8 };   /* children of a microgpt op made without malloc */
+
+/* microgpt's op, Value(data, children, local_grads) with a float or int
+ * data, 1..PG_FAST_KIDS handles as children and as many floats or ints as
+ * local grads, all positional, made in C: one core call and one object, as
+ * a built-in op (no Python frame; ~10x faster than the general path).
+ * NULL with no exception: not that shape (Python makes it). */
+static PyObject *pg_handle_microgpt_op(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
+    if (type != result_type || !pg_handle_no_kwargs(kwargs) || PyTuple_Size(args) != 3)
+        return NULL;
+    PyObject *kids = PyTuple_GetItem(args, 1), *grads = PyTuple_GetItem(args, 2);
+    Py_ssize_t n = pg_handle_seq_len(kids);
+    if (n < 1 || n > PG_FAST_KIDS || pg_handle_seq_len(grads) != n)
+        return NULL;
+    int32_t ids[PG_FAST_KIDS];
+    double local[PG_FAST_KIDS], x;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *kid = pg_handle_seq_item(kids, i);
+        int got = pg_handle_plain_number(pg_handle_seq_item(grads, i), &local[i]);
+        if (got <= 0 || !IS_HANDLE(kid))
+            return NULL;   /* (got < 0: its exception stands) */
+        ids[i] = ID(kid);
+    }
+    if (pg_handle_plain_number(PyTuple_GetItem(args, 0), &x) <= 0)
+        return NULL;
+    return pg_handle_wrap(pg_custom(x, (int32_t)n, ids, local), PG_CUSTOM);
+}
+
 static PyObject *pg_handle_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
-    (void)args;
-    (void)kwargs;
-    Handle *h = (Handle *)PyType_GenericAlloc(type, 0);
+    /* Value(data, ...), a subclass's too; with no arguments, cengine's
+     * _new(cls): a handle on no node yet (Value() then fails in __init__). */
+    if (py_new != NULL && PyTuple_Size(args) > 0) {
+        if (PyTuple_Size(args) == 1 && pg_handle_no_kwargs(kwargs))   /* Value(x): no argument tuple to build */
+            return PyObject_CallFunctionObjArgs(py_new, (PyObject *)type, PyTuple_GetItem(args, 0), NULL);
+        PyObject *made = pg_handle_microgpt_op(type, args, kwargs);
+        if (made != NULL || PyErr_Occurred())
+            return made;
+        return pg_handle_call_python(py_new, (PyObject *)type, args, kwargs);
+    }
+    Handle *h = (Handle *)PyType_GenericAlloc(type, 0);   /* Handle.__new__(cls): id -1 */
     if (h != NULL)
         h->id = -1;
     return (PyObject *)h;
+}
+
+/* __init__: nothing more for Value(x) (a leaf, made by __new__) and for
+ * microgpt's op made in C (a custom node, of that exact shape); Python's
+ * for everything else. */
+static int pg_handle_init(PyObject *self, PyObject *args, PyObject *kwargs) {
+    if (py_init == NULL)
+        return 0;
+    Py_ssize_t nargs = PyTuple_Size(args);
+    if (Py_TYPE(self) == result_type && pg_handle_no_kwargs(kwargs) &&
+        (nargs == 1 || (nargs == 3 && pg_op(ID(self)) == PG_CUSTOM)))
+        return 0;
+    PyObject *r = pg_handle_call_python(py_init, self, args, kwargs);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
 }
 
 /* Also the last step of a subclass instance's dealloc (CPython's
@@ -210,10 +306,37 @@ static void pg_handle_dealloc(PyObject *self) {
     Py_DECREF(type);
 }
 
+/* The core's backward hook, with this handle: a micrograd-form node's
+ * _backward, called straight from C, so that such a node costs one Python
+ * call in backward. What it raises is parked (as the cancel hook does) for
+ * the core's caller to raise. */
+static int pg_handle_backward_hook(int32_t id) {
+    PyObject *key = PyLong_FromLong(id);
+    PyObject *entry = key != NULL ? PyDict_GetItemWithError(py_hooks, key) : NULL;   /* borrowed */
+    Py_XDECREF(key);
+    PyObject *fn = entry != NULL ? PyList_GetItem(entry, 1) : NULL;
+    if (fn == NULL || fn == Py_None) {   /* no entry, or no _backward: nothing to do */
+        if (!PyErr_Occurred())
+            return 0;
+        pygrad_park_exception();
+        return 1;
+    }
+    Py_INCREF(fn);   /* the call may replace the entry */
+    PyObject *r = PyObject_CallObject(fn, NULL);
+    Py_DECREF(fn);
+    if (r == NULL) {
+        pygrad_park_exception();
+        return 1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
 static PyObject *pg_handle_bind(PyObject *unused, PyObject *args) {
-    PyObject *cls, *fail_fn, *operand_fn, *as_float_fn;
+    PyObject *cls, *fail_fn, *operand_fn, *as_float_fn, *new_fn = NULL, *init_fn = NULL, *hooks = NULL;
     (void)unused;
-    if (!PyArg_ParseTuple(args, "O!OOO", &PyType_Type, &cls, &fail_fn, &operand_fn, &as_float_fn))
+    if (!PyArg_ParseTuple(args, "O!OOO|OOO!", &PyType_Type, &cls, &fail_fn, &operand_fn, &as_float_fn, &new_fn,
+                          &init_fn, &PyDict_Type, &hooks))
         return NULL;
     if (!PyType_IsSubtype((PyTypeObject *)cls, HandleType)) {
         PyErr_SetString(PyExc_TypeError, "Handle._bind: the result class must subclass Handle");
@@ -230,6 +353,19 @@ static PyObject *pg_handle_bind(PyObject *unused, PyObject *args) {
     py_as_float = as_float_fn;
     for (int i = 0; i < 4; i++)
         Py_XDECREF(old[i]);
+    PyObject *old_new = py_new, *old_init = py_init;
+    Py_XINCREF(new_fn);
+    Py_XINCREF(init_fn);
+    py_new = new_fn;
+    py_init = init_fn;
+    Py_XDECREF(old_new);
+    Py_XDECREF(old_init);
+    if (hooks != NULL) {   /* kept for the process, as the hook is */
+        Py_INCREF(hooks);
+        Py_XDECREF(py_hooks);
+        py_hooks = hooks;
+        pg_set_backward_hook(pg_handle_backward_hook);
+    }
     Py_RETURN_NONE;
 }
 
@@ -237,7 +373,7 @@ static PyObject *pg_handle_bind(PyObject *unused, PyObject *args) {
 static PyMethodDef handle_methods[] = {
     PG_HANDLE_UNARY(PG_METHOD_ROW)
     {"_bind", pg_handle_bind, METH_VARARGS | METH_STATIC,
-     "_bind(result_class, fail, operand, as_float): set once by pygrad.cengine"},
+     "_bind(result_class, fail, operand, as_float[, new, init, hooks]): set once by pygrad.cengine"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -277,6 +413,7 @@ static PyGetSetDef handle_getset[] = {
 static PyType_Slot handle_slots[] = {
     {Py_tp_doc, (void *)"A reference to one node of the C core (the base of pygrad.cengine.Value)."},
     {Py_tp_new, (void *)pg_handle_new},
+    {Py_tp_init, (void *)pg_handle_init},
     {Py_tp_dealloc, (void *)pg_handle_dealloc},
     {Py_tp_methods, (void *)handle_methods},
     {Py_tp_getset, (void *)handle_getset},

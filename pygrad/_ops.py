@@ -31,16 +31,21 @@ TABLE: Tuple[Op, ...] = (
     Op("log", 1, "log", "log"),
     Op("sigmoid", 1, "sigmoid", "sigmoid"),
     Op("abs", 1, "abs", "__abs__"),
+    Op("sqrt", 1, "sqrt", "sqrt"),
+    Op("sin", 1, "sin", "sin"),
+    Op("cos", 1, "cos", "cos"),
     Op("sum", -1, "sum", None),
     Op("dot", -1, "dot", None),
     Op("select", -1, "select", None),     # children: index, values...
     Op("maxdata", -1, "max_data", None),  # max of the children's data; no gradient
+    Op("custom", -1, "", None),    # a user's op, microgpt's form: Value(data, children, local_grads)
+    Op("hook", -1, "", None),      # a user's op, micrograd's form: Value(data, children, op) and its _backward
 )
 
 OPS = tuple(op.name for op in TABLE)
 CODES: Dict[str, int] = {name: code for code, name in enumerate(OPS)}
-LEAF, POW, POWK, SUM, DOT, SELECT, MAXDATA = (CODES[name] for name in
-                                              ("leaf", "pow", "powk", "sum", "dot", "select", "maxdata"))
+LEAF, POW, POWK, SUM, DOT, SELECT, MAXDATA, CUSTOM, HOOK = (
+    CODES[name] for name in ("leaf", "pow", "powk", "sum", "dot", "select", "maxdata", "custom", "hook"))
 
 # Binary operators: dunder stem -> (op for Value op Value, op when the other
 # operand is a plain number: `<name>k` if the table has one). Each also gets

@@ -10,13 +10,14 @@ demand, and gives back the user's own Value wherever one is alive (the
 weak table `_handles`).
 """
 import gc
+import sys
 import threading
 from operator import attrgetter
 from typing import Any, Dict, Tuple
 from weakref import ref as _ref
 
-from . import _ops
-from ._api import ValueBase, as_float, as_value, check_leaf_args, mixed_engines, number_or_none
+from . import _errors, _ops
+from ._api import ValueBase, as_float, as_value, mixed_engines, node_args, number_or_none
 from ._errors import error
 from ._ffi import Handle as _CHandle
 from ._ffi import check, check_id, ffi, lib, require, stats  # noqa: F401  (stats re-exported)
@@ -253,35 +254,6 @@ class Value(_Handle, ValueBase):
     __slots__ = ("_label", "_operands", "__dict__", "__weakref__")
     _operands: Tuple[Any, ...]   # the handles `_children` gave, kept (set on first use)
 
-    def __new__(cls, data, *args, **kwargs):
-        global _since_sweep
-        x = data if type(data) is float else as_float(data)
-        try:
-            node_id = _leaf(x)
-            self = _new(cls)
-        except BaseException:
-            _release_unowned()
-            raise
-        if node_id < 0:
-            raise error(-node_id)
-        _own(self, node_id)
-        # _register(self), inlined: Value() is a hot path too
-        _handles[node_id] = _ref(self)
-        _since_sweep += 1
-        if _since_sweep > _sweep_after:
-            _sweep()
-        return self
-
-    def __init__(self, data, _children=(), _op="", label=""):
-        """A leaf holding float(data); TypeError if data is not a real number."""
-        # (its node was made in __new__)
-        if _children or _op or label or type(self) is not Value:
-            check_leaf_args(_children, _op)
-            if label:
-                self.label = label
-            if type(self) is not Value:   # a subclass's __init__ may pass on other data
-                self.data = data
-
     # `==` and hash mean "the same node", as identity does on the reference
     # engine (where a node is its Value): an operator's result the user holds
     # and the handle `_prev` gives for its node are equal.
@@ -355,9 +327,23 @@ class Value(_Handle, ValueBase):
 
     # -- backpropagation ------------------------------------------------------
 
-    def _backward(self):
+    def _step(self):
         """Push this node's gradient into its children (one step of backward)."""
-        check(lib.pg_backward_node(self._id))
+        check(lib.pg_backward_node(self._id), "_backward")
+
+    # -- a user's op: micrograd's form keeps its op and _backward here
+
+    @property
+    def _user_op(self):
+        entry = _hooks.get(self._id)
+        return entry[0] if entry is not None else ""
+
+    def _user_backward(self):
+        entry = _hooks.get(self._id)
+        return entry[1] if entry is not None else None
+
+    def _set_user_backward(self, fn):
+        _hooks.setdefault(self._id, ["", None])[1] = fn
 
     def backward(self, create_graph=False):
         """Sort the graph below this node and sweep it backwards, all in C.
@@ -366,9 +352,201 @@ class Value(_Handle, ValueBase):
         if create_graph:
             from .functional import backward_graph
             return backward_graph(self)
-        check(lib.pg_backward(self._id), "backward")
+        if not _hooks:   # the sweep runs no Python, so no other thread runs meanwhile
+            check(lib.pg_backward(self._id), "backward")
+            return
+        with _sweep_lock:   # a _backward may let other threads run: they wait for this sweep
+            check(lib.pg_backward(self._id), "backward")
 
 
+# node id -> [op, _backward] for each micrograd-form node (Value(data,
+# children, op)): what the backward hook calls at that node's turn. An entry
+# is replaced when its id is reused for another such node, and dropped in
+# _sweep_hooks once its node is gone.
+_hooks: Dict[int, list] = {}
+_hooks_swept_at = 1024
+# Held by backward() while micrograd-form nodes exist: their _backward runs
+# Python in the middle of the core's sweep, where another thread may get
+# the GIL, and the core serves one sort at a time (another gets PG_EBUSY).
+_sweep_lock = threading.RLock()
+
+
+_SEQUENCES = (tuple, list)
+
+
+def _microgpt_node(data, children, grads):
+    """microgpt's Value(data, children, local_grads) of plain numbers and
+    Values, in one call into C (the C handle has its own, in C); None for any
+    other shape, which Value() makes the general way (_init_node)."""
+    if type(data) not in (float, int) or not children or len(children) != len(grads):
+        return None
+    ids, local = [], []
+    for k, g in zip(children, grads):
+        if not isinstance(k, Value) or type(g) not in (float, int):
+            return None
+        ids.append(k._id)
+        local.append(float(g))
+    try:
+        r = lib.pg_custom(float(data), len(ids), ids, local)
+        v = _new(Value)
+    except BaseException:
+        _release_unowned()
+        raise
+    if r < 0:
+        raise error(-r)
+    _own(v, r)
+    return v
+
+
+def _init_node(v, data, children=(), local_grads=None, label="", *, _children=(), _op=""):
+    """The rest of Value(...) after __new__ made its node: a subclass's
+    data, a label."""
+    if type(v) is not Value:   # a subclass's __init__ may pass on other data
+        v.data = data
+    if label:
+        v.label = label
+
+
+def _node_spec(children=(), local_grads=None, label="", *, _children=(), _op=""):
+    """Value()'s arguments after data: (children, local grads or None, op)."""
+    return node_args(Value, children, local_grads, _children, _op)
+
+
+def _custom_value(cls, data, kids, grads, op):
+    """A handle of cls on a new user's op node over kids: microgpt's form
+    with grads (local derivatives), micrograd's with grads None. Made in
+    __new__, so that the handle gets its node once (_id is set once)."""
+    x = data if type(data) is float else as_float(data)
+    ids = [k._id for k in kids]
+    try:
+        r = lib.pg_custom(x, len(ids), ids, ffi.NULL if grads is None else list(grads))
+        v = _new(cls)
+    except BaseException:
+        _release_unowned()
+        raise
+    if r < 0:
+        raise error(-r, op or "Value")
+    _own(v, r)
+    if grads is None and lib.pg_op(r) == _ops.HOOK:   # (a leaf under no_grad)
+        _hooks[r] = [op, None]
+    return v
+
+
+def _sweep_hooks():
+    """Drop the entries of micrograd-form nodes that are gone, and of those
+    that only their own _backward keeps alive: micrograd's closures refer
+    to their node (`out.grad`), so entry -> closure -> handle -> node is a
+    cycle through C that Python's collector cannot see. Dropping one entry
+    may free the nodes below it, so repeat until nothing more goes."""
+    global _hooks_swept_at, _sweeping
+    if _sweeping:   # (a collection during a sweep: its callback below)
+        return
+    _sweeping = True
+    try:
+        while True:
+            dead = [i for i, entry in list(_hooks.items())
+                    if lib.pg_op(i) != _ops.HOOK or _held_by_itself(i, entry[1])]
+            for node_id in dead:
+                _hooks.pop(node_id, None)
+            if not dead:
+                break
+    finally:
+        _sweeping = False
+    _hooks_swept_at = max(1024, 2 * len(_hooks))
+
+
+_sweeping = False
+
+
+def _after_full_collection(phase, info):
+    """A full collection (gc.collect()) frees micrograd's cycles of
+    closures and nodes; so it does pygrad's, whose cycle runs through C."""
+    if phase == "stop" and info.get("generation") == 2 and _hooks:
+        _sweep_hooks()
+
+
+if hasattr(gc, "callbacks"):
+    gc.callbacks.append(_after_full_collection)
+
+
+def _held_by_itself(node_id, fn):
+    """Whether node_id's only holders are handles that only fn's closure
+    holds (no parent, no other handle, no user variable). Reference counts
+    say so on CPython; elsewhere (PyPy) such a node is kept."""
+    if fn is None or not hasattr(sys, "getrefcount"):
+        return False
+    cells: Dict[int, Any] = {}   # id(handle) -> (the cell holding it, how many cells do)
+    for cell in getattr(fn, "__closure__", None) or ():
+        try:
+            h = cell.cell_contents
+        except ValueError:   # an empty cell
+            continue
+        if isinstance(h, Value) and h._id == node_id:
+            cells[id(h)] = (cell, cells.get(id(h), (cell, 0))[1] + 1)
+    h = None
+    # Each handle: referred to by its cells and getrefcount's argument only.
+    if not cells or any(sys.getrefcount(cell.cell_contents) != n + 1 for cell, n in cells.values()):
+        return False
+    return lib.pg_refs(node_id) == len(cells)
+
+
+@ffi.def_extern()
+def pygrad_backward_hook(node_id):
+    """The core's backward hook (pg_set_backward_hook) with the Python
+    handle: run the node's _backward. What it raises is parked for the
+    core's caller to raise. (The C handle installs its own, in C.)"""
+    entry = _hooks.get(node_id)
+    if entry is None or entry[1] is None:
+        return 0
+    try:
+        entry[1]()
+    except BaseException as exc:   # (KeyboardInterrupt too: it propagates from backward())
+        _errors.pending = exc
+        return 1
+    return 0
+
+
+# Value's __new__ and __init__. They are not in the class body: the C
+# handle's type makes microgpt's op nodes itself and calls these for the
+# rest, and a class that ever had a Python __new__ keeps paying for the
+# lookup of it (CPython's slot_tp_new) even once it is deleted.
+
+def _value_new(cls, data, *args, **kwargs):
+    """Value.__new__: the node (a leaf, or microgpt's op node), and its handle."""
+    global _since_sweep
+    if args and len(args) == 2 and cls is Value and not kwargs and type(args[1]) in _SEQUENCES:
+        made = _microgpt_node(data, args[0], args[1])
+        if made is not None:
+            return made
+    if args or kwargs:
+        kids, grads, op = _node_spec(*args, **kwargs)
+        if kids:
+            return _custom_value(cls, data, kids, grads, op)
+    x = data if type(data) is float else as_float(data)
+    try:
+        node_id = _leaf(x)
+        self = _new(cls)
+    except BaseException:
+        _release_unowned()
+        raise
+    if node_id < 0:
+        raise error(-node_id)
+    _own(self, node_id)
+    # _register(self), inlined: Value() is a hot path too
+    _handles[node_id] = _ref(self)
+    _since_sweep += 1
+    if _since_sweep > _sweep_after:
+        _sweep()
+    return self
+
+def _value_init(self, data, *args, **kwargs):
+    """Value(data, label=''): a leaf holding float(data) (its node is made in __new__).
+    Value(data, children, local_grads): microgpt's op node; Value(data, children, op): micrograd's
+    (its gradient comes from the `_backward` you assign)."""
+    if args or kwargs or type(self) is not Value:   # (Value(x), the hot path, does nothing here)
+        if len(args) == 2 and not kwargs and type(self) is Value and lib.pg_op(self._id) == _ops.CUSTOM:
+            return   # __new__ made it (_microgpt_node)
+        _init_node(self, data, *args, **kwargs)
 
 
 def _grad_numbers(root, seed, inputs):
@@ -391,7 +569,7 @@ def _grad_graph(root, seed, inputs):
     try:
         for i in range(n):
             v = _new(Value)
-            v._id = out[i]
+            _own(v, out[i])
             values.append(v)
     except BaseException:   # interrupted: release what no Value took
         for i in range(len(values), n):
@@ -444,10 +622,16 @@ def _operand(self, other):
     return k
 
 
+Value._leaf = Value   # detach()'s leaf
 if _Handle is _PyHandle:
     _install_operators(_PyHandle)
+    Value.__new__ = staticmethod(_value_new)   # type: ignore[assignment]
+    Value.__init__ = _value_init   # type: ignore[method-assign]
+    lib.pg_set_backward_hook(lib.pygrad_backward_hook)
 else:
-    _Handle._bind(Value, _fail, _operand, as_float)
+    # The C type makes microgpt's op nodes itself (one C call, no Python
+    # frame) and calls _value_new and _value_init for everything else.
+    _Handle._bind(Value, _fail, _operand, as_float, _value_new, _value_init, _hooks)
 # ValueBase's hooks, for code that calls ValueBase's methods itself.
 Value._binary_op = lambda self, op, kop, other: _binary_method(op, kop)(self, other)  # type: ignore[method-assign]
 Value._reflected_op = lambda self, op, other: _reflected_method(op)(self, other)  # type: ignore[method-assign]

@@ -42,6 +42,27 @@ def compile(root: Any, inputs: Iterable[Any] = (), params: Iterable[Any] = (),  
     return Program(root, inputs, params, strict)
 
 
+def custom_op_error(root: Any) -> TypeError:
+    """compile's error for a graph holding a user's op (Value(data, children,
+    ...)): a program recomputes every node from its op's rule, and a user's
+    op has none. It names the first such node below root."""
+    from ._ops import CUSTOM, HOOK
+    seen: set = set()
+    stack = [root]
+    while stack:
+        v = stack.pop()
+        if v._opcode in (CUSTOM, HOOK):
+            name = repr(v._op) if v._op else "a microgpt-style op"
+            return TypeError(f"compile: the graph holds a custom op ({name}, made as Value(data, children, ...)), "
+                             "which a compiled program cannot recompute. Write it from pygrad's operators "
+                             "and methods (+ - * / **, exp(), log(), ...) to compile it, or run it eagerly")
+        for k in v._children:
+            if id(k) not in seen:
+                seen.add(id(k))
+                stack.append(k)
+    return TypeError("compile: the graph holds a custom op, which a compiled program cannot recompute")
+
+
 def _engine_code(V: type) -> Any:
     """The engine's flattened-graph class: C program or Python replay."""
     from . import reference

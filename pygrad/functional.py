@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 from . import _ops, _trace
 from ._api import ValueBase, as_value
 from ._engines import value_class
-from ._errors import ENOGRAPH, error
+from ._errors import ECUSTOM, ENOGRAPH, error
 from .grad_mode import set_grad_enabled
 from .reference import RULES, select_index
 
@@ -63,6 +63,10 @@ def _locals(node: Any) -> Sequence[Optional[Any]]:
         return tuple(1.0 if i == chosen else None for i in range(len(kids)))
     if code == _ops.MAXDATA:
         return (None,) * len(kids)
+    if code == _ops.CUSTOM and hasattr(node, "_custom"):   # microgpt's numbers (the reference engine)
+        return tuple(node._custom)
+    if code in (_ops.CUSTOM, _ops.HOOK):
+        raise error(ECUSTOM, "create_graph")
     if code not in _RULES:
         raise TypeError(f"create_graph: the op {_ops.label(code)!r} has no derivative written as ops")
     if code == _ops.POWK:                       # the exponent is a number, not a child to differentiate

@@ -11,12 +11,12 @@ graphs work. The C engine (cengine.py) must give these numbers exactly.
 import math
 import os
 import threading
-from typing import Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from . import _ops
-from ._api import ValueBase, as_float, as_value, check_leaf_args, mixed_engines, number_or_none
+from ._api import ValueBase, as_float, as_value, mixed_engines, node_args, number_or_none
 from ._errors import EDOMAIN, EINDEX, ENOGRAPH, ENOTINT, EOVERFLOW, EZERODIV, error
-from ._ops import DOT, SUM
+from ._ops import CUSTOM, DOT, HOOK, SUM
 
 # ---------------------------------------------------------------------------
 # forward rules that can fail: Python's float and math behaviour, with the
@@ -60,6 +60,20 @@ def log(a):
     if a <= 0.0:
         raise error(EDOMAIN, "log")
     return math.log(a)
+
+
+def _domain(fn, name):
+    """math.fn, raising pygrad's domain error where math raises ValueError
+    (sqrt(-1), sin(inf)); NaN passes through."""
+    def rule(a):
+        try:
+            return fn(a)
+        except ValueError:
+            raise error(EDOMAIN, name) from None
+    return rule
+
+
+sqrt, sin, cos = _domain(math.sqrt, "sqrt"), _domain(math.sin, "sin"), _domain(math.cos, "cos")
 
 
 def sigmoid(a):
@@ -151,6 +165,14 @@ def ieee_log(a):
     return -math.inf if a == 0.0 else INVALID
 
 
+def _sin(a):
+    return a.sin() if _is_value(a) else math.sin(a)
+
+
+def _cos(a):
+    return a.cos() if _is_value(a) else math.cos(a)
+
+
 def step(condition):
     """A 0/1 mask (relu's and abs's derivatives): a constant, on Values too."""
     return float(condition)
@@ -184,6 +206,9 @@ RULES: Dict[str, Tuple[Callable[..., float], Callable[..., Tuple[float, ...]]]] 
     "log": (log, lambda a, b, out: (ieee_div(1.0, a),)),
     "sigmoid": (sigmoid, lambda a, b, out: (out * (1.0 - out),)),
     "abs": (abs, lambda a, b, out: (step(a > 0.0) - step(a < 0.0),)),
+    "sqrt": (sqrt, lambda a, b, out: (ieee_div(0.5, out),)),
+    "sin": (sin, lambda a, b, out: (_cos(a),)),
+    "cos": (cos, lambda a, b, out: (-_sin(a),)),
 }
 _BY_CODE = {_ops.CODES[name]: rule for name, rule in RULES.items()}
 
@@ -290,18 +315,27 @@ class Value(ValueBase):
     the C engine's Value; the operators and methods are listed below.
     """
 
+    # _custom: a user's op's local grads (CUSTOM), or [op, _backward] (HOOK).
     # _no_graph: set (True) only on an op's result made under no_grad; a slot,
     # so that a pickled or copied Value, a leaf, does not carry it (as in C)
-    __slots__ = ("_data", "_grad", "_opcode", "_children", "_no_graph", "__dict__", "__weakref__")
+    __slots__ = ("_data", "_grad", "_opcode", "_children", "_custom", "_no_graph", "__dict__", "__weakref__")
     _no_graph: bool
+    _custom: Any
 
-    def __init__(self, data, _children=(), _op="", label=""):
-        """A leaf holding float(data); TypeError if data is not a real number."""
-        check_leaf_args(_children, _op)
+    def __init__(self, data, children=(), local_grads=None, label="", *, _children=(), _op=""):
+        """Value(data, label=''): a leaf holding float(data); TypeError if data is not a real number.
+        Value(data, children, local_grads): microgpt's op node; Value(data, children, op): micrograd's
+        (its gradient comes from the `_backward` you assign)."""
+        kids, grads, op = node_args(Value, children, local_grads, _children, _op)
         self._data = as_float(data)
         self._grad = 0.0
         self._opcode = _ops.LEAF
         self._children = ()
+        if kids and grad_mode.enabled:
+            self._opcode, self._children = (HOOK, kids) if grads is None else (CUSTOM, kids)
+            self._custom = [op, None] if grads is None else grads   # [op, _backward] or the local grads
+        elif kids:
+            self._no_graph = True    # a user's op under no_grad: a leaf, as an op's result there
         if label:
             self.label = label
 
@@ -401,11 +435,32 @@ class Value(ValueBase):
 
     # -- backpropagation ------------------------------------------------------
 
-    def _backward(self):
+    # -- a user's op: microgpt's local grads, micrograd's _backward
+
+    @property
+    def _user_op(self):
+        return self._custom[0]
+
+    def _user_backward(self):
+        return self._custom[1]
+
+    def _set_user_backward(self, fn):
+        self._custom[1] = fn
+
+    def _step(self):
         """Push this node's gradient into its children (one step of backward)."""
         if not self._children:
             return
         g = self._grad
+        if self._opcode == CUSTOM:      # microgpt's step: child.grad += local_grad * v.grad
+            for child, d in zip(self._children, self._custom):
+                child._grad += d * g
+            return
+        if self._opcode == HOOK:
+            fn = self._custom[1]
+            if fn is not None:
+                fn()
+            return
         values = tuple([k._data for k in self._children])
         for child, d in zip(self._children, local_derivatives(self._opcode, values, self._data)):
             if d is not None:
@@ -425,7 +480,10 @@ class Value(ValueBase):
             topo = topological_order(self)
             self._grad = 1.0
             for node in reversed(topo):
-                node._backward()
+                node._step()
+
+
+Value._leaf = Value   # detach()'s leaf
 
 
 def topological_order(root):

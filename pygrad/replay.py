@@ -10,7 +10,7 @@ import sys
 from typing import Any, Dict, List
 
 from ._errors import in_row
-from ._ops import LEAF
+from ._ops import CUSTOM, HOOK, LEAF
 from ._trace import GE, GT, LE, LT, GuardFailed, iter_sides
 from .reference import BACKWARD_LOCK, Value, canonical, evaluate, topological_order
 
@@ -37,6 +37,9 @@ class Replay:
         self.params = [(p, copies.setdefault(id(p), _copy_leaf(p))) for p in params]
         self.constants = []
         order = topological_order(root)
+        if any(node._opcode in (CUSTOM, HOOK) for node in order):
+            from .compiled import custom_op_error
+            raise custom_op_error(root)
         self._parents: Dict[int, int] = {}   # leaf -> references from graph nodes, for strict
         for v in [root] + [k for node in order for k in node._children]:
             self._parents[id(v)] = self._parents.get(id(v), 0) + (v is not root)
@@ -132,7 +135,7 @@ class Replay:
         else:                      # the root is a leaf: it accumulates
             self.root._grad += scale
         for node in reversed(self.order):
-            node._backward()
+            node._step()
 
 
 _COMPARE = {LT: lambda a, b: a < b, LE: lambda a, b: a <= b, GT: lambda a, b: a > b, GE: lambda a, b: a >= b}

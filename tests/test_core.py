@@ -191,13 +191,15 @@ def valid_args(graph):
         "pg_binary": {"op": MUL, "a": x, "b": y},
         "pg_binary_k": {"op": MUL, "a": x, "k": 2.0, "k_first": 0},
         "pg_nary": {"op": CODES["sum"], "n": 2, "kids": ids},
+        "pg_custom": {"data": 1.0, "n": 2, "kids": ids, "local": ffi.NULL},
         "pg_dense": {"nout": 1, "nin": 1, "w": ids, "x": ids, "b": ids, "relu": 0, "out": ffi.new("int32_t[1]")},
         "pg_set_grad_enabled": {"on": 1},
         "pg_set_cancel_hook": {"hook": ffi.NULL},
+        "pg_set_backward_hook": {"hook": lib.pygrad_backward_hook},   # (the one installed)
         "pg_backward": {"root": y}, "pg_backward_node": {"id": y},
         "pg_data": {"id": x}, "pg_grad": {"id": x},
         "pg_set_data": {"id": x, "x": 2.0}, "pg_set_grad": {"id": x, "g": 0.0},
-        "pg_op": {"id": y}, "pg_nkids": {"id": y}, "pg_kid": {"id": y, "i": 0},
+        "pg_op": {"id": y}, "pg_nkids": {"id": y}, "pg_refs": {"id": y}, "pg_kid": {"id": y, "i": 0},
         "pg_incref": {"id": x}, "pg_decref": {"id": x},   # (run as a pair below)
         "pg_release_unowned": {},
         "pg_compile": {"root": y, "ninputs": 1, "inputs": ids, "nparams": 0, "params": ffi.NULL,

@@ -63,8 +63,8 @@ def test_help_value_starts_with_what_a_user_calls(engine):
     text = pydoc.render_doc(engine, renderer=pydoc.plaintext)
     lines = [line.strip(" |") for line in text.splitlines()]
     head = lines[:lines.index("Method resolution order:")]
-    assert "Value(data, *, label='')" in head, text[:800]
-    assert str(inspect.signature(engine)) == "(data, *, label='')"
+    assert "Value(data, children=(), local_grads=None, *, label='')" in head, text[:800]
+    assert str(inspect.signature(engine)) == "(data, children=(), local_grads=None, *, label='')"
     doc = inspect.getdoc(engine)
     assert doc.startswith("A scalar and its gradient"), doc
     for internal in ("handle", "node id", "__new__", "_children"):
@@ -72,11 +72,14 @@ def test_help_value_starts_with_what_a_user_calls(engine):
 
 
 def test_the_signature_help_shows_is_what_value_takes(engine):
-    # label is keyword-only, as shown: a second positional argument is
-    # micrograd's _children, which pygrad refuses.
+    # label is keyword-only, as shown: a second positional argument is the
+    # children of a user's op (microgpt's and micrograd's forms).
     v = engine(2, label="x")
     assert (repr(v.data), v.label) == ("2.0", "x")
-    with pytest.raises(TypeError, match="takes data and label only"):
+    y = engine(3.0, children=(v,), local_grads=(0.5,))
+    y.backward()
+    assert (y.data, v.grad) == (3.0, 0.5)
+    with pytest.raises(TypeError, match="children are Values"):
         engine(2.0, "x")
 
 

@@ -6,6 +6,7 @@ import math
 import operator
 
 import numpy as np
+import optable
 import pytest
 
 import pygrad
@@ -29,6 +30,16 @@ def set_attr(name, x):
     return lambda V: setattr(V(1.0), name, x)
 
 
+def _raising_node(V):
+    a = V(2.0)
+    out = V(a.data, (a,), "f")
+
+    def _backward():
+        raise KeyError("from _backward")
+    out._backward = _backward
+    return out * 3
+
+
 ROWS = [
     # construction: real numbers only
     Bad("value_str", lambda V: V("a"), TypeError, "real numbers"),
@@ -38,7 +49,16 @@ ROWS = [
     Bad("value_list", lambda V: V([1]), TypeError, "real numbers"),
     Bad("value_ndarray", lambda V: V(np.array([1.0])), TypeError, "real numbers"),
     Bad("value_of_value", lambda V: V(V(1.0)), TypeError, "real numbers"),
-    Bad("value_children", lambda V: V(1.0, (V(2.0),), "+"), TypeError, "custom op"),
+    # a user's op: Value(data, children, local_grads | op)
+    Bad("value_child_number", lambda V: V(1.0, (2.0,), (1.0,)), TypeError, "children are Values"),
+    Bad("value_grads_count", lambda V: V(1.0, (V(2.0),), (1.0, 2.0)), ValueError, "1 children but 2 local_grads"),
+    Bad("value_grad_str", lambda V: V(1.0, (V(2.0),), ["x"]), TypeError, "real numbers"),
+    Bad("value_children_twice", lambda V: V(1.0, (V(2.0),), _children=(V(2.0),)), TypeError, "children once"),
+    Bad("value_op_not_str", lambda V: V(1.0, (V(2.0),), _op=3), TypeError, "op name"),
+    Bad("backward_on_builtin", lambda V: setattr(V(1.0) * 2, "_backward", print), TypeError, "gradient rule"),
+    Bad("backward_not_callable", lambda V: setattr(V(1.0, (V(2.0),), "f"), "_backward", 3), TypeError,
+        "callable"),
+    Bad("custom_op_raises", lambda V: _raising_node(V).backward(), KeyError, "from _backward"),
     # division by zero
     Bad("div_int_zero", lambda V: V(1.0) / 0, ZeroDivisionError, "division by zero"),
     Bad("div_value_zero", lambda V: V(1.0) / V(0.0), ZeroDivisionError, "division by zero"),
@@ -164,9 +184,7 @@ SPECIAL = [math.nan, math.inf, -math.inf, 0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 3.0,
            1e308, -1e308, 5e-324, 700.0, -745.0, 1e16, 1 / 3, -8.0]
 BINARY = {"add": operator.add, "sub": operator.sub, "mul": operator.mul,
           "div": operator.truediv, "pow": operator.pow}
-UNARY = {"__neg__": operator.neg, "exp": math.exp, "log": math.log, "tanh": math.tanh,
-         "relu": lambda a: 0.0 if a < 0 else a, "__abs__": abs,
-         "sigmoid": lambda a: 1 / (1 + math.exp(-a)) if a >= 0 else math.exp(a) / (1 + math.exp(a))}
+UNARY = optable.UNARY_ORACLES
 
 
 def test_every_op_has_a_special_values_row():

@@ -4,6 +4,7 @@ the inputs are left as they were found.
 """
 import math
 
+import optable
 import pytest
 
 import pygrad
@@ -30,6 +31,10 @@ CORRECT = {
     "dot": (lambda w0, w1, x0, x1, b: type(b).dot([w0, w1], [x0, x1], b).tanh(), [0.1, -0.2, 0.3, 0.4, 0.5]),
     "composite": (lambda x, y: ((x * y).tanh() + (x ** 2).sigmoid() - y.exp() / (x + 2)).log(), [0.9, 0.4]),
 }
+# ... and every row of the op table (users' own ops included) that finite
+# differences can see.
+CORRECT.update({f"table_{op.name}": (lambda *xs, op=op: op.build(type(xs[0]), *xs), list(op.points[0]))
+                for op in optable.OPS if op.fd})
 
 
 @pytest.mark.parametrize("name", CORRECT)
