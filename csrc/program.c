@@ -29,6 +29,7 @@ void pg_program_free(pg_program *p) {
     free(p->lanes);
     free(p->glanes);
     pg_layers_free(p);
+    pg_rows_free(p);
     free(p);
 }
 
@@ -282,6 +283,7 @@ static int build(pg_program *p, int32_t root, int32_t ninputs, const int32_t *in
     /* The root's graph comes first in `order`, so its instructions do too. */
     p->nback = p->root >= p->nleaves ? p->root - p->nleaves + 1 : 0;
     pg_layers_find(p);
+    pg_rows_find(p);
     p->grad_blocks = pg_lanes_grad_ok(p);
     return PG_OK;
 }
@@ -330,6 +332,7 @@ int pg_compile_guarded(int32_t root, int32_t ninputs, const int32_t *inputs,
         p->ninputs = ninputs;
         p->nparams = nparams;
         p->failed_guard = -1;
+        p->exact = 1;
     }
     int st = PG_ENOMEM;
     if (p && map_st == PG_OK && p->slots && p->leaf_ids) {
@@ -403,7 +406,14 @@ static int forward_row(pg_program *p) {
         switch (in->kind) {
         case PG_I_OP:
         case PG_I_LAYER: st = pg_eval(v, &v[in->slot]); break;
-        case PG_I_CHAIN: v[in->slot].data = chain_value(v, in); break;
+        case PG_I_CHAIN:
+            if (in->rows >= 0) {   /* its row group, at the group's first chain */
+                pg_rows_forward(p, &p->rows[in->rows], v);
+                i += p->rows[in->rows].k - 1;
+            } else {
+                v[in->slot].data = chain_value(v, in);
+            }
+            break;
         case PG_I_GUARD:
             if (!pg_guard_holds(in, v[in->slot].data, in->b >= 0 ? v[in->b].data : in->c)) {
                 p->failed_guard = in->index;
@@ -436,7 +446,14 @@ static void backward_row(pg_program *p, double scale) {
         switch (in->kind) {
         case PG_I_OP:
         case PG_I_LAYER: pg_local_step(v, &v[in->slot]); break;
-        case PG_I_CHAIN: chain_step(v, in); break;
+        case PG_I_CHAIN:
+            if (in->rows >= 0) {   /* its row group, at the group's last chain */
+                pg_rows_backward(&p->rows[in->rows], v);
+                i = p->rows[in->rows].first;
+                continue;
+            }
+            chain_step(v, in);
+            break;
         case PG_I_GUARD: break;
         }
         v[in->slot].grad = 0.0;

@@ -43,6 +43,7 @@ typedef struct {
     int32_t expect;   /* guard: the outcome seen at trace time (0 or 1)     */
     int32_t index;    /* guard: its place in the list the caller gave       */
     double c;         /* guard: the right side when it is a number          */
+    int32_t rows;     /* chain: its row group (rows.c), else -1             */
 } pg_instr;
 
 /* A dense layer (layers.c): instructions code[first, end), nout neurons
@@ -62,6 +63,19 @@ typedef struct {
     double *doubles;
 } pg_layer;
 
+/* A row group (rows.c): code[first, first + k) are k fused chains, each
+ * base + sum of n products, whose products read the same factor shared[j]
+ * at term j (a linear layer's inputs, attention's query) times a factor of
+ * their own, other[j * k + c] for chain c. One row runs them as one dense
+ * kernel, several chains per pass. */
+typedef struct {
+    int32_t first, k, n;
+    int32_t *shared;    /* n slots                                       */
+    int32_t *other;     /* n x k slots, term-major                       */
+    int32_t *base;      /* k slots: each chain's base                    */
+    int32_t *out;       /* k slots: each chain's own                     */
+} pg_rows;
+
 struct pg_program {
     pg_node *slots;      /* nslots: leaves, then op nodes children first   */
     int32_t *leaf_ids;   /* the pool node behind each leaf slot (we hold a ref) */
@@ -71,6 +85,11 @@ struct pg_program {
     double *glanes;      /* BLOCK rows of every slot's grad                 */
     pg_layer *layers;    /* the dense layers among the instructions         */
     int32_t nlayers;
+    pg_rows *rows;       /* the row groups among the chains (rows.c)        */
+    int32_t nrowgroups;
+    int32_t *row_ints;   /* the row groups' slot lists (one block)          */
+    double *row_x;       /* one row group's shared values, gathered        */
+    int exact;           /* 0: sums may be reordered (pg_program_set_exact) */
     int32_t nslots, nleaves, ninputs, nparams, root, ncode, nops;
     int32_t nback;       /* code[0, nback) is the root's graph: what backward runs;
                             code[nback, ncode) computes guards' sides, then checks them */
@@ -105,6 +124,14 @@ void pg_layers_grads(pg_program *p, int out);
 void pg_layer_forward(const pg_layer *L, double *v);
 void pg_layer_backward(const pg_layer *L, double *gr, const double *v, pg_node *slots,
                        int32_t pfirst, int32_t pend, int rows);
+
+/* rows.c: the row groups of p's code (naming them in each chain's `rows`),
+ * and their kernels for one row: forward at a group's first instruction,
+ * backward (its chains' steps, clearing their grads) at its last. */
+void pg_rows_find(pg_program *p);
+void pg_rows_free(pg_program *p);
+void pg_rows_forward(const pg_program *p, const pg_rows *g, pg_node *v);
+void pg_rows_backward(const pg_rows *g, pg_node *v);
 
 /* The instructions for op slots [nleaves, nslots) of `slots`, in order;
  * chains are fused where that changes no bit of any value or gradient;
