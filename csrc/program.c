@@ -407,13 +407,9 @@ static int forward_row(pg_program *p) {
         case PG_I_OP:
         case PG_I_LAYER: st = pg_eval(v, &v[in->slot]); break;
         case PG_I_CHAIN:
-            if (in->rows >= 0) {   /* its row group, at the group's first chain */
-                pg_rows_forward(p, &p->rows[in->rows], v);
-                i += p->rows[in->rows].k - 1;
-            } else {
-                v[in->slot].data = chain_value(v, in);
-            }
-            break;
+            if (in->rows < 0) v[in->slot].data = chain_value(v, in);
+            else if (p->rows[in->rows].first == i) pg_rows_forward(p, &p->rows[in->rows], v);
+            break;   /* (the group's other chains ran at its first) */
         case PG_I_GUARD:
             if (!pg_guard_holds(in, v[in->slot].data, in->b >= 0 ? v[in->b].data : in->c)) {
                 p->failed_guard = in->index;
@@ -447,9 +443,8 @@ static void backward_row(pg_program *p, double scale) {
         case PG_I_OP:
         case PG_I_LAYER: pg_local_step(v, &v[in->slot]); break;
         case PG_I_CHAIN:
-            if (in->rows >= 0) {   /* its row group, at the group's last chain */
-                pg_rows_backward(&p->rows[in->rows], v);
-                i = p->rows[in->rows].first;
+            if (in->rows >= 0) {   /* its row group, all at its first chain */
+                if (p->rows[in->rows].first == i) pg_rows_backward(&p->rows[in->rows], v);
                 continue;
             }
             chain_step(v, in);

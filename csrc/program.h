@@ -63,14 +63,17 @@ typedef struct {
     double *doubles;
 } pg_layer;
 
-/* A row group (rows.c): code[first, first + k) are k fused chains, each
- * base + sum of n products, whose products read the same factor shared[j]
- * at term j (a linear layer's inputs, attention's query) times a factor of
- * their own, other[j * k + c] for chain c. One row runs them as one dense
- * kernel, several chains per pass. */
+/* A row group (rows.c): k fused chains of the code, the first at
+ * code[first], each base + sum of n products, whose products read the same
+ * factor shared[j] at term j (a linear layer's inputs, attention's query)
+ * times a factor of their own, other[j * k + c] for chain c. One row runs
+ * them all at the first one's place as one dense kernel, several chains
+ * per pass, forward and backward. */
 typedef struct {
     int32_t first, k, n;
-    int32_t *shared;    /* n slots                                       */
+    int32_t np;         /* terms [0, np) are products; the rest plain terms,
+                           each chain's own (a residual): other[], no shared */
+    int32_t *shared;    /* n slots (the start of the group's one block)  */
     int32_t *other;     /* n x k slots, term-major                       */
     int32_t *base;      /* k slots: each chain's base                    */
     int32_t *out;       /* k slots: each chain's own                     */
@@ -87,8 +90,8 @@ struct pg_program {
     int32_t nlayers;
     pg_rows *rows;       /* the row groups among the chains (rows.c)        */
     int32_t nrowgroups;
-    int32_t *row_ints;   /* the row groups' slot lists (one block)          */
-    double *row_x;       /* one row group's shared values, gathered        */
+    double *row_x;       /* one row group's shared values, gathered (row_n) */
+    int32_t row_n;
     int exact;           /* 0: sums may be reordered (pg_program_set_exact) */
     int32_t nslots, nleaves, ninputs, nparams, root, ncode, nops;
     int32_t nback;       /* code[0, nback) is the root's graph: what backward runs;
@@ -126,8 +129,8 @@ void pg_layer_backward(const pg_layer *L, double *gr, const double *v, pg_node *
                        int32_t pfirst, int32_t pend, int rows);
 
 /* rows.c: the row groups of p's code (naming them in each chain's `rows`),
- * and their kernels for one row: forward at a group's first instruction,
- * backward (its chains' steps, clearing their grads) at its last. */
+ * and their kernels for one row, both run at the group's first chain:
+ * forward, and backward (its chains' steps, clearing their grads). */
 void pg_rows_find(pg_program *p);
 void pg_rows_free(pg_program *p);
 void pg_rows_forward(const pg_program *p, const pg_rows *g, pg_node *v);
