@@ -357,6 +357,12 @@ int pg_program_depends(const pg_program *p) { return p ? p->depends : -1; }
 
 int32_t pg_program_failed_guard(const pg_program *p) { return p ? p->failed_guard : -PG_EINVAL; }
 
+int pg_program_set_exact(pg_program *p, int exact) {
+    if (!p || p->running) return p ? PG_EBUSY : PG_EINVAL;
+    p->exact = exact != 0;
+    return PG_OK;
+}
+
 // ---------------------------------------------------------------------------
 // running
 
@@ -407,7 +413,7 @@ static int forward_row(pg_program *p) {
         case PG_I_OP:
         case PG_I_LAYER: st = pg_eval(v, &v[in->slot]); break;
         case PG_I_CHAIN:
-            if (in->rows < 0) v[in->slot].data = chain_value(v, in);
+            if (in->rows < 0) v[in->slot].data = p->exact ? chain_value(v, in) : pg_rows_chain_fast(v, in);
             else if (p->rows[in->rows].first == i) pg_rows_forward(p, &p->rows[in->rows], v);
             break;   /* (the group's other chains ran at its first) */
         case PG_I_GUARD:

@@ -135,6 +135,7 @@ void pg_rows_find(pg_program *p);
 void pg_rows_free(pg_program *p);
 void pg_rows_forward(const pg_program *p, const pg_rows *g, pg_node *v);
 void pg_rows_backward(const pg_rows *g, pg_node *v);
+double pg_rows_chain_fast(const pg_node *v, const pg_instr *in);
 
 /* The instructions for op slots [nleaves, nslots) of `slots`, in order;
  * chains are fused where that changes no bit of any value or gradient;

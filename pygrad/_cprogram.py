@@ -9,7 +9,7 @@ class CCode:
     """A graph flattened into a C program. Each run gets its own out-
     parameters, so threads may share one (calls into C hold the GIL)."""
 
-    def __init__(self, root, inputs, params, guards=()):
+    def __init__(self, root, inputs, params, guards=(), exact=True):
         out = ffi.new("pg_program **")
         spec, consts = [], []
         for g in guards:   # a, b (-1: the number c), comparison, outcome
@@ -19,6 +19,8 @@ class CCode:
                                      len(params), [p._id for p in params],
                                      len(guards), spec or ffi.NULL, consts or ffi.NULL, out), "compile")
         self._p = ffi.gc(out[0], lib.pg_program_free)
+        if not exact:
+            check(lib.pg_program_set_exact(self._p, 0), "compile")
 
     def depends(self):
         return bool(lib.pg_program_depends(self._p))
