@@ -450,7 +450,7 @@ static void backward_row(pg_program *p, double scale) {
         case PG_I_LAYER: pg_local_step(v, &v[in->slot]); break;
         case PG_I_CHAIN:
             if (in->rows >= 0) {   /* its row group, all at its first chain */
-                if (p->rows[in->rows].first == i) pg_rows_backward(&p->rows[in->rows], v);
+                if (p->rows[in->rows].first == i) pg_rows_backward(p, &p->rows[in->rows], v);
                 continue;
             }
             chain_step(v, in);
@@ -496,19 +496,29 @@ static int block_rows(int64_t r, int64_t nrows) {
  * into every lane and the dense layers' matrices. Nothing a run computes
  * may come from an earlier run's state. Returns whether the run uses lanes. */
 static int load_state(pg_program *p, int64_t nrows, int backward) {
-    int32_t first = p->ninputs, end = p->ninputs + p->nparams;
+    int32_t end = p->ninputs + p->nparams;
+    int lanes = block_rows(0, nrows) != 0 && (backward ? p->grad_blocks : p->blocks);
+    /* A run without lanes leaves the params that row groups' matrices own
+     * to them (rowmats.c: read and written in the pool directly). */
+    p->mats_direct = !lanes && p->plain_params;
+    int32_t n = p->mats_direct ? p->nplain : p->nparams;
     /* One visit per node and slot: a second pass over thousands of params
      * costs a few percent of a one-row run. */
-    for (int32_t s = first; s < end; s++) {
-        const pg_node *n = &pg_nodes[p->leaf_ids[s]];
-        p->slots[s].data = n->data;
-        if (backward) p->slots[s].grad = n->grad;
+    for (int32_t i = 0; i < n; i++) {
+        int32_t s = p->mats_direct ? p->plain_params[i] : p->ninputs + i;
+        const pg_node *node = &pg_nodes[p->leaf_ids[s]];
+        p->slots[s].data = node->data;
+        if (backward) p->slots[s].grad = node->grad;
     }
     for (int32_t s = end; s < p->nleaves; s++) p->slots[s].data = pg_nodes[p->leaf_ids[s]].data;
-    if (block_rows(0, nrows) == 0 || !(backward ? p->grad_blocks : p->blocks)) return 0;
+    pg_rowmats_load(p, backward && !lanes);
+    if (!lanes) return 0;
     if (!p->lanes) p->lanes = malloc((size_t)p->nslots * BLOCK * sizeof(double));
     if (backward && !p->glanes) p->glanes = malloc((size_t)p->nslots * BLOCK * sizeof(double));
-    if (!p->lanes || (backward && !p->glanes)) return 0;   /* row by row instead */
+    if (!p->lanes || (backward && !p->glanes)) {   /* row by row instead */
+        pg_rowmats_load(p, backward);
+        return 0;
+    }
     pg_lanes_load_constants(p);
     return 1;
 }
@@ -550,6 +560,10 @@ static int run(pg_program *p, int64_t nrows, const double *batch, double *out,
     if (!backward) return forward_only(p, lanes, nrows, batch, out, bad_row);
     int64_t work = 0, r = lanes ? accumulate_blocks(p, nrows, batch, out, scale, &work) : 0;
     if (r < 0) return (int)-r;
+    /* Rows one by one from here: after blocks, the row groups' matrices
+     * start from the params' grads as the blocks left them. */
+    if (lanes && r < nrows) pg_rowmats_load(p, 1);
+    int by_row = r < nrows;
     for (; r < nrows; r++) {
         /* Stopped (Ctrl-C): like a failing row, the params' grads are untouched. */
         if (cancelled(&work, 2 * (int64_t)p->nslots)) return PG_EINTR;
@@ -557,7 +571,12 @@ static int run(pg_program *p, int64_t nrows, const double *batch, double *out,
         if (st != PG_OK) return st;   /* the params' grads are untouched */
         backward_row(p, scale);
     }
-    for (int32_t s = p->ninputs; s < p->ninputs + p->nparams; s++) pg_nodes[p->leaf_ids[s]].grad = p->slots[s].grad;
+    if (by_row) pg_rowmats_store(p);
+    int32_t n = p->mats_direct ? p->nplain : p->nparams;
+    for (int32_t i = 0; i < n; i++) {
+        int32_t s = p->mats_direct ? p->plain_params[i] : p->ninputs + i;
+        pg_nodes[p->leaf_ids[s]].grad = p->slots[s].grad;
+    }
     return PG_OK;
 }
 

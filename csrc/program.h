@@ -77,7 +77,17 @@ typedef struct {
     int32_t *other;     /* n x k slots, term-major                       */
     int32_t *base;      /* k slots: each chain's base                    */
     int32_t *out;       /* k slots: each chain's own                     */
+    int32_t matrix;     /* its products' factors as a matrix (rowmats.c), or -1 */
 } pg_rows;
+
+/* A row group's product factors (n x k slots, term-major: other[]),
+ * gathered for a run (rowmats.c); groups with the same factors share one. */
+typedef struct {
+    int32_t k, n, users;     /* users: the groups sharing it                */
+    const int32_t *slots;    /* the first user's other[]                    */
+    double *wd;              /* values, n x k (NULL: not used: slots read) */
+    double *gw;              /* grads through a run, n x k                 */
+} pg_matrix;
 
 struct pg_program {
     pg_node *slots;      /* nslots: leaves, then op nodes children first   */
@@ -92,6 +102,12 @@ struct pg_program {
     int32_t nrowgroups;
     double *row_x;       /* one row group's shared values, gathered (row_n) */
     int32_t row_n;
+    pg_matrix *mats;     /* the row groups' weight matrices (rowmats.c)     */
+    int32_t nmats;
+    double *mat_scratch; /* one group's vectors while it runs               */
+    int32_t *plain_params;   /* the param slots no matrix owns (NULL: all)  */
+    int32_t nplain;
+    int mats_direct;     /* this run: matrices read and write the pool itself */
     int exact;           /* 0: sums may be reordered (pg_program_set_exact) */
     int32_t nslots, nleaves, ninputs, nparams, root, ncode, nops;
     int32_t nback;       /* code[0, nback) is the root's graph: what backward runs;
@@ -128,13 +144,23 @@ void pg_layer_forward(const pg_layer *L, double *v);
 void pg_layer_backward(const pg_layer *L, double *gr, const double *v, pg_node *slots,
                        int32_t pfirst, int32_t pend, int rows);
 
+/* rowmats.c: the row groups' matrices (reader_first: readers of slot s
+ * number reader_first[s + 1] - reader_first[s]), a run's load and store,
+ * and the kernels of a group that has one. */
+void pg_rowmats_find(pg_program *p, const int32_t *reader_first);
+void pg_rowmats_free(pg_program *p);
+void pg_rowmats_load(pg_program *p, int grads);
+void pg_rowmats_store(pg_program *p);
+void pg_rowmat_forward(const pg_program *p, const pg_rows *g, pg_node *v);
+void pg_rowmat_backward(const pg_program *p, const pg_rows *g, pg_node *v);
+
 /* rows.c: the row groups of p's code (naming them in each chain's `rows`),
  * and their kernels for one row, both run at the group's first chain:
  * forward, and backward (its chains' steps, clearing their grads). */
 void pg_rows_find(pg_program *p);
 void pg_rows_free(pg_program *p);
 void pg_rows_forward(const pg_program *p, const pg_rows *g, pg_node *v);
-void pg_rows_backward(const pg_rows *g, pg_node *v);
+void pg_rows_backward(const pg_program *p, const pg_rows *g, pg_node *v);
 double pg_rows_chain_fast(const pg_node *v, const pg_instr *in);
 
 /* The instructions for op slots [nleaves, nslots) of `slots`, in order;

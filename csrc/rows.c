@@ -229,7 +229,7 @@ static int add_group(pg_program *p, gather *g, int32_t *cap, int32_t *members) {
     }
     settle(p, g, p->nrowgroups, members);
     pg_rows *rg = &p->rows[p->nrowgroups++];
-    *rg = (pg_rows){g->head, g->k, head->nterms, products(head), NULL, NULL, NULL, NULL};
+    *rg = (pg_rows){g->head, g->k, head->nterms, products(head), NULL, NULL, NULL, NULL, -1};
     fill(rg, p->code, members, g->s, ints);
     return PG_OK;
 }
@@ -253,6 +253,7 @@ void pg_rows_find(pg_program *p) {
             if (st != PG_OK) settle(p, &g, -1, NULL);
         }
     }
+    if (st == PG_OK && p->nrowgroups) pg_rowmats_find(p, r.first);
     free(r.first);
     free(r.readers);
     free(mark);
@@ -263,6 +264,7 @@ void pg_rows_find(pg_program *p) {
 }
 
 void pg_rows_free(pg_program *p) {
+    pg_rowmats_free(p);
     for (int32_t i = 0; i < p->nrowgroups; i++) free(p->rows[i].shared);
     free(p->rows);
     free(p->row_x);
@@ -306,6 +308,10 @@ static inline __attribute__((always_inline)) void forward_block(const pg_rows *g
 }
 
 void pg_rows_forward(const pg_program *p, const pg_rows *g, pg_node *v) {
+    if (g->matrix >= 0) {
+        pg_rowmat_forward(p, g, v);
+        return;
+    }
     double *x = p->row_x;
     for (int32_t j = 0; j < g->np; j++) x[j] = v[g->shared[j]].data;
     int32_t c = 0;
@@ -346,7 +352,11 @@ static inline __attribute__((always_inline)) void backward_block(const pg_rows *
     }
 }
 
-void pg_rows_backward(const pg_rows *g, pg_node *v) {
+void pg_rows_backward(const pg_program *p, const pg_rows *g, pg_node *v) {
+    if (g->matrix >= 0) {
+        pg_rowmat_backward(p, g, v);
+        return;
+    }
     int32_t c = g->k;
     for (; c % 4; c--) backward_block(g, v, c - 1, 1);
     for (; c > 0; c -= 4) backward_block(g, v, c - 4, 4);
