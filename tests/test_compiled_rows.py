@@ -178,6 +178,45 @@ def test_one_row_per_call_equals_eager_bitwise(engine, model, scale):
     assert got[1] == expected[1]
 
 
+@pytest.mark.parametrize("nrows", [1, 3, 9, 11])
+def test_batches_through_blocks_then_rows_equal_eager_bitwise(engine, nrows):
+    """pygrad.compile over batches: 8-row blocks first (in lanes), the tail
+    row by row through the layers' kernels, starting from the grads the
+    blocks left."""
+    np = pytest.importorskip("numpy")
+    w, params, _, fn = fresh(engine, "mlp", seed=nrows)
+    rng = random.Random(nrows)
+    rows = [[rng.uniform(-2, 2) for _ in range(8)] for _ in range(nrows)]
+    xs = [engine(0.0) for _ in range(8)]
+    prog = pygrad.compile(fn(xs), inputs=xs, params=params)
+    start = [p.grad for p in params]
+    expected_out = []
+    for row in rows:
+        out = fn([engine(v) for v in row])
+        expected_out.append(out.data)
+        (0.5 * out).backward()
+    expected = bits(p.grad for p in params)
+    for p, g in zip(params, start):
+        p.grad = g
+    assert bits(prog.accumulate(np.array(rows), scale=0.5)) == bits(expected_out)
+    assert bits(p.grad for p in params) == expected
+    assert bits(prog.forward_batch(np.array(rows))) == bits(expected_out)
+
+
+def test_a_failing_row_leaves_every_grad_as_it_was(engine):
+    """Row 2 of 3 takes the log of a negative number: ValueError naming it,
+    and no param's grad changes, those the layers' kernels hold included."""
+    np = pytest.importorskip("numpy")
+    w, params, rows, fn = fresh(engine, "mlp", seed=4)
+    xs = [engine(1.0) for _ in range(8)]
+    prog = pygrad.compile((fn(xs) * xs[0]).log(), inputs=xs, params=params)
+    before = bits(p.grad for p in params)
+    batch = np.array([[1.0] * 8, [0.5] * 8, [-1.0] * 8])
+    with pytest.raises(ValueError, match="row 2"):
+        prog.accumulate(batch)
+    assert bits(p.grad for p in params) == before
+
+
 @pytest.mark.parametrize("model", MODELS)
 def test_forward_one_row_equals_eager_bitwise(engine, model):
     w, params, rows, fn = fresh(engine, model, seed=11)
