@@ -130,15 +130,17 @@ static pg_node *param_at(const pg_program *p, int32_t slot) {
 }
 
 /* The matrices' values (and, with grads, their grads): every run reads the
- * params as they are now. */
+ * params as they are now. Chain by chain: a layer's params are usually made
+ * neuron by neuron, so this walks the pool in order. */
 void pg_rowmats_load(pg_program *p, int grads) {
     for (int32_t m = 0; m < p->nmats; m++) {
         pg_matrix *M = &p->mats[m];
-        for (int64_t i = 0; M->wd && i < (int64_t)M->n * M->k; i++) {
-            const pg_node *w = param_at(p, M->slots[i]);
-            M->wd[i] = w->data;
-            if (grads) M->gw[i] = w->grad;
-        }
+        for (int64_t c = 0; M->wd && c < M->k; c++)
+            for (int64_t i = c; i < (int64_t)M->n * M->k; i += M->k) {
+                const pg_node *w = param_at(p, M->slots[i]);
+                M->wd[i] = w->data;
+                if (grads) M->gw[i] = w->grad;
+            }
     }
 }
 
@@ -146,7 +148,8 @@ void pg_rowmats_load(pg_program *p, int grads) {
 void pg_rowmats_store(pg_program *p) {
     for (int32_t m = 0; m < p->nmats; m++) {
         const pg_matrix *M = &p->mats[m];
-        for (int64_t i = 0; M->wd && i < (int64_t)M->n * M->k; i++) param_at(p, M->slots[i])->grad = M->gw[i];
+        for (int64_t c = 0; M->wd && c < M->k; c++)
+            for (int64_t i = c; i < (int64_t)M->n * M->k; i += M->k) param_at(p, M->slots[i])->grad = M->gw[i];
     }
 }
 
