@@ -26,6 +26,7 @@ void pg_program_free(pg_program *p) {
     free(p->leaf_ids);
     free(p->code);
     free(p->terms);
+    free(p->live_consts);
     free(p->lanes);
     free(p->glanes);
     pg_layers_free(p);
@@ -284,6 +285,8 @@ static int build(pg_program *p, int32_t root, int32_t ninputs, const int32_t *in
     p->nback = p->root >= p->nleaves ? p->root - p->nleaves + 1 : 0;
     pg_layers_find(p);
     pg_rows_find(p);
+    p->live_consts = malloc(((size_t)(p->nleaves - p->ninputs - p->nparams) + 1) * sizeof(int32_t));
+    for (int32_t s = p->ninputs + p->nparams; p->live_consts && s < p->nleaves; s++) p->live_consts[p->nlive++] = s;
     p->grad_blocks = pg_lanes_grad_ok(p);
     return PG_OK;
 }
@@ -490,13 +493,29 @@ static int block_rows(int64_t r, int64_t nrows) {
     return left >= BLOCK ? BLOCK : left >= BLOCK / 2 ? (int)left : 0;
 }
 
+/* The constants' values. A constant that only this program holds (no
+ * Python handle, no graph) can never change again: read once more, it
+ * leaves the list. (Without the list's memory, every run reads them all.) */
+static void load_constants(pg_program *p) {
+    if (!p->live_consts) {
+        for (int32_t s = p->ninputs + p->nparams; s < p->nleaves; s++) p->slots[s].data = pg_nodes[p->leaf_ids[s]].data;
+        return;
+    }
+    for (int32_t i = 0; i < p->nlive;) {
+        int32_t s = p->live_consts[i];
+        const pg_node *n = &pg_nodes[p->leaf_ids[s]];
+        p->slots[s].data = n->data;
+        if (n->refs == 1) p->live_consts[i] = p->live_consts[--p->nlive];
+        else i++;
+    }
+}
+
 /* The state a run starts from, loaded by every run before any row: the
  * params' and constants' values (and, for backward, the params' grads)
  * read live from the pool into the slots, and, when the run goes in lanes,
  * into every lane and the dense layers' matrices. Nothing a run computes
  * may come from an earlier run's state. Returns whether the run uses lanes. */
 static int load_state(pg_program *p, int64_t nrows, int backward) {
-    int32_t end = p->ninputs + p->nparams;
     int lanes = block_rows(0, nrows) != 0 && (backward ? p->grad_blocks : p->blocks);
     /* A run without lanes leaves the params that row groups' matrices own
      * to them (rowmats.c: read and written in the pool directly). */
@@ -510,7 +529,7 @@ static int load_state(pg_program *p, int64_t nrows, int backward) {
         p->slots[s].data = node->data;
         if (backward) p->slots[s].grad = node->grad;
     }
-    for (int32_t s = end; s < p->nleaves; s++) p->slots[s].data = pg_nodes[p->leaf_ids[s]].data;
+    load_constants(p);
     pg_rowmats_load(p, backward && !lanes);
     if (!lanes) return 0;
     if (!p->lanes) p->lanes = malloc((size_t)p->nslots * BLOCK * sizeof(double));

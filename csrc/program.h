@@ -108,6 +108,8 @@ struct pg_program {
     int32_t *plain_params;   /* the param slots no matrix owns (NULL: all)  */
     int32_t nplain;
     int mats_direct;     /* this run: matrices read and write the pool itself */
+    int32_t *live_consts;    /* the constant slots that may still change (load_constants) */
+    int32_t nlive;
     int exact;           /* 0: sums may be reordered (pg_program_set_exact) */
     int32_t nslots, nleaves, ninputs, nparams, root, ncode, nops;
     int32_t nback;       /* code[0, nback) is the root's graph: what backward runs;

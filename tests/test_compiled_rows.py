@@ -334,3 +334,19 @@ def test_exact_must_be_a_bool(engine, bad):
         pygrad.compile(x * x, inputs=[x], exact=bad)
     with pytest.raises(TypeError, match="exact"):
         pygrad.compile_fn(lambda v: v * v, exact=bad)
+
+
+def test_a_constant_keeps_its_last_value_once_nothing_else_holds_it(engine):
+    """A constant's data is read at each run while someone could change it;
+    once only the program holds it, its last value stays."""
+    x = engine(0.0)
+    k = engine(2.0)                      # a constant the user holds
+    prog = pygrad.compile(x * k + k * k, inputs=[x])
+    assert prog(3.0) == 3.0 * 2.0 + 4.0
+    k.data = -1.5
+    assert prog(3.0) == 3.0 * -1.5 + 2.25
+    del k
+    import gc
+    gc.collect()
+    assert prog(3.0) == 3.0 * -1.5 + 2.25
+    assert prog(1.0) == -1.5 + 2.25
