@@ -85,8 +85,9 @@ typedef struct {
 typedef struct {
     int32_t k, n, users;     /* users: the groups sharing it                */
     const int32_t *slots;    /* the first user's other[]                    */
-    double *wd;              /* values, n x k (NULL: not used: slots read) */
-    double *gw;              /* grads through a run, n x k                 */
+    int32_t *cslots;         /* the same, k x n: chain by chain             */
+    double *wd;              /* values, k x n (NULL: not used: slots read) */
+    double *gw;              /* grads through a run, k x n                 */
 } pg_matrix;
 
 struct pg_program {

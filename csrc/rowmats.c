@@ -36,7 +36,7 @@ static int32_t matrix_for(pg_program *p, const pg_rows *g, int32_t *cap) {
         p->mats = mats;
         *cap = n;
     }
-    p->mats[p->nmats] = (pg_matrix){g->k, g->np, 1, g->other, NULL, NULL};
+    p->mats[p->nmats] = (pg_matrix){g->k, g->np, 1, g->other, NULL, NULL, NULL};
     return p->nmats++;
 }
 
@@ -61,7 +61,7 @@ static int find_plain_params(pg_program *p) {
     }
     for (int32_t m = 0; m < p->nmats; m++)
         for (int64_t i = 0; p->mats[m].wd && i < (int64_t)p->mats[m].n * p->mats[m].k; i++)
-            owned[p->mats[m].slots[i] - p->ninputs] = 1;
+            owned[p->mats[m].slots[i] - p->ninputs] = 1;   /* (wd: every slot checked by own_slots) */
     p->nplain = 0;
     for (int32_t i = 0; i < p->nparams; i++)
         if (!owned[i]) p->plain_params[p->nplain++] = p->ninputs + i;
@@ -71,9 +71,13 @@ static int find_plain_params(pg_program *p) {
 
 static int alloc_matrix(pg_matrix *M) {
     size_t size = (size_t)M->n * (size_t)M->k;
+    M->cslots = malloc(size * sizeof(int32_t));
     M->wd = malloc(size * sizeof(double));
     M->gw = malloc(size * sizeof(double));
-    return M->wd && M->gw ? PG_OK : PG_ENOMEM;
+    if (!M->cslots || !M->wd || !M->gw) return PG_ENOMEM;
+    for (int32_t j = 0; j < M->n; j++)
+        for (int32_t c = 0; c < M->k; c++) M->cslots[(int64_t)c * M->n + j] = M->slots[(int64_t)j * M->k + c];
+    return PG_OK;
 }
 
 /* Scratch for one group at a time: x and gx (n each), acc, gt, gp (k each). */
@@ -107,6 +111,7 @@ void pg_rowmats_find(pg_program *p, const int32_t *reader_first) {
 
 void pg_rowmats_free(pg_program *p) {
     for (int32_t m = 0; m < p->nmats; m++) {
+        free(p->mats[m].cslots);
         free(p->mats[m].wd);
         free(p->mats[m].gw);
     }
@@ -135,12 +140,11 @@ static pg_node *param_at(const pg_program *p, int32_t slot) {
 void pg_rowmats_load(pg_program *p, int grads) {
     for (int32_t m = 0; m < p->nmats; m++) {
         pg_matrix *M = &p->mats[m];
-        for (int64_t c = 0; M->wd && c < M->k; c++)
-            for (int64_t i = c; i < (int64_t)M->n * M->k; i += M->k) {
-                const pg_node *w = param_at(p, M->slots[i]);
-                M->wd[i] = w->data;
-                if (grads) M->gw[i] = w->grad;
-            }
+        for (int64_t i = 0; M->wd && i < (int64_t)M->n * M->k; i++) {
+            const pg_node *w = param_at(p, M->cslots[i]);
+            M->wd[i] = w->data;
+            if (grads) M->gw[i] = w->grad;
+        }
     }
 }
 
@@ -148,8 +152,7 @@ void pg_rowmats_load(pg_program *p, int grads) {
 void pg_rowmats_store(pg_program *p) {
     for (int32_t m = 0; m < p->nmats; m++) {
         const pg_matrix *M = &p->mats[m];
-        for (int64_t c = 0; M->wd && c < M->k; c++)
-            for (int64_t i = c; i < (int64_t)M->n * M->k; i += M->k) param_at(p, M->slots[i])->grad = M->gw[i];
+        for (int64_t i = 0; M->wd && i < (int64_t)M->n * M->k; i++) param_at(p, M->cslots[i])->grad = M->gw[i];
     }
 }
 
@@ -185,8 +188,8 @@ static inline __attribute__((always_inline)) void store8(double *a, const lane *
     for (int i = 0; i < NL; i++) LANE(store)(a + i * W, r[i]);
 }
 
-/* Every chain's acc = base, then acc + w * x[j] term by term (chains in
- * lanes), then its plain terms. */
+/* Every chain's acc = base, then acc + w * x[j] term by term (8 chains at
+ * a time, each along its row), then its plain terms. */
 void pg_rowmat_forward(const pg_program *p, const pg_rows *g, pg_node *v) {
     const pg_matrix *M = &p->mats[g->matrix];
     const int32_t k = g->k, np = g->np;
@@ -195,22 +198,23 @@ void pg_rowmat_forward(const pg_program *p, const pg_rows *g, pg_node *v) {
     for (int32_t j = 0; j < np; j++) x[j] = v[g->shared[j]].data;
     int32_t c0 = 0;
     for (; c0 + BLOCK8 <= k; c0 += BLOCK8) {
-        lane r[NL];
-        load8(r, acc + c0);
-        for (int32_t j = 0; j < np; j++) madd8(r, M->wd + (int64_t)j * k + c0, x[j]);
-        store8(acc + c0, r);
+        double r[BLOCK8];
+        const double *w = M->wd + (int64_t)c0 * np;
+        for (int i = 0; i < BLOCK8; i++) r[i] = acc[c0 + i];
+        for (int32_t j = 0; j < np; j++)
+            for (int i = 0; i < BLOCK8; i++) r[i] = r[i] + w[(int64_t)i * np + j] * x[j];
+        for (int i = 0; i < BLOCK8; i++) acc[c0 + i] = r[i];
     }
-    for (int32_t j = 0; j < np; j++)   /* the last k % 8 chains */
-        for (int32_t c = c0; c < k; c++) acc[c] = acc[c] + M->wd[(int64_t)j * k + c] * x[j];
+    for (int32_t c = c0; c < k; c++)   /* the last k % 8 chains */
+        for (int32_t j = 0; j < np; j++) acc[c] = acc[c] + M->wd[(int64_t)c * np + j] * x[j];
     for (int32_t j = np; j < g->n; j++)
         for (int32_t c = 0; c < k; c++) acc[c] = acc[c] + v[g->other[(int64_t)j * k + c]].data;
     for (int32_t c = 0; c < k; c++) v[g->out[c]].data = acc[c];
 }
 
 /* The chains' steps, as pg_rows_backward gives them: a shared x[j]'s grad
- * takes the chains' additions last chain first (terms in lanes), a
- * weight's grad one addition per group, in the groups' order (chains in
- * lanes). */
+ * takes the chains' additions last chain first, a weight's grad one
+ * addition per group, in the groups' order (terms in lanes for both). */
 void pg_rowmat_backward(const pg_program *p, const pg_rows *g, pg_node *v) {
     const pg_matrix *M = &p->mats[g->matrix];
     const int32_t k = g->k, np = g->np;
@@ -226,28 +230,26 @@ void pg_rowmat_backward(const pg_program *p, const pg_rows *g, pg_node *v) {
         x[j] = v[g->shared[j]].data;
     }
     int32_t j0 = 0;
-    for (; j0 + BLOCK8 <= np; j0 += BLOCK8) {   /* 8 terms at a time, each along its row */
-        double r[BLOCK8];
-        const double *w = M->wd + (int64_t)j0 * k;
-        for (int i = 0; i < BLOCK8; i++) r[i] = gx[j0 + i];
-        for (int32_t c = k - 1; c >= 0; c--)
-            for (int i = 0; i < BLOCK8; i++) r[i] = r[i] + w[(int64_t)i * k + c] * gp[c];
-        for (int i = 0; i < BLOCK8; i++) gx[j0 + i] = r[i];
+    for (; j0 + BLOCK8 <= np; j0 += BLOCK8) {
+        lane r[NL];
+        load8(r, gx + j0);
+        for (int32_t c = k - 1; c >= 0; c--) madd8(r, M->wd + (int64_t)c * np + j0, gp[c]);
+        store8(gx + j0, r);
     }
     for (int32_t j = j0; j < np; j++)   /* the last np % 8 terms */
-        for (int32_t c = k - 1; c >= 0; c--) gx[j] = gx[j] + M->wd[(int64_t)j * k + c] * gp[c];
-    for (int32_t j = 0; j < np; j++) {
-        double *gw = M->gw + (int64_t)j * k;
-        int32_t c = 0;
-        for (; c + BLOCK8 <= k; c += BLOCK8) {
+        for (int32_t c = k - 1; c >= 0; c--) gx[j] = gx[j] + M->wd[(int64_t)c * np + j] * gp[c];
+    for (int32_t c = 0; c < k; c++) {
+        double *gw = M->gw + (int64_t)c * np;
+        int32_t j = 0;
+        for (; j + BLOCK8 <= np; j += BLOCK8) {
             lane r[NL];
-            load8(r, gw + c);
-            madd8(r, gp + c, x[j]);
-            store8(gw + c, r);
+            load8(r, gw + j);
+            madd8(r, x + j, gp[c]);
+            store8(gw + j, r);
         }
-        for (; c < k; c++) gw[c] = gw[c] + gp[c] * x[j];
-        v[g->shared[j]].grad = gx[j];
+        for (; j < np; j++) gw[j] = gw[j] + x[j] * gp[c];
     }
+    for (int32_t j = 0; j < np; j++) v[g->shared[j]].grad = gx[j];
     for (int32_t c = k - 1; c >= 0; c--) {
         v[g->base[c]].grad += g->n == 1 ? gt[c] : gp[c];
         v[g->out[c]].grad = 0.0;

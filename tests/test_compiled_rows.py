@@ -165,9 +165,10 @@ def restore(params, state):
 
 
 @pytest.mark.parametrize("model", MODELS)
-@pytest.mark.parametrize("scale", [1.0, -0.375])
-def test_one_row_per_call_equals_eager_bitwise(engine, model, scale):
-    w, params, rows, fn = fresh(engine, model)
+@pytest.mark.parametrize("scale, width", [(1.0, 8), (-0.375, 11)])
+def test_one_row_per_call_equals_eager_bitwise(engine, model, scale, width):
+    """Widths 8 and 11: the kernels' 8-wide blocks, and their tails."""
+    w, params, rows, fn = fresh(engine, model, n=width)
     compiled = pygrad.compile_fn(fn, params=params)
     compiled(rows[0])   # traced now: tracing changes no grad
     state = snapshot(params)
