@@ -215,7 +215,7 @@ def main(argv=None):
     ap.add_argument("--samples", type=int, default=20, help="names to generate after training")
     ap.add_argument("--compiled", action="store_true", help="train through pygrad.compile_fn")
     ap.add_argument("--fast", action="store_true",
-                    help="with --compiled: let C reorder sums (faster; not bit-identical to eager)")
+                    help="with --compiled: let C reorder sums (results not bit-identical to eager)")
     ap.add_argument("--n-embd", type=int, default=N_EMBD, help=f"embedding width, a multiple of {N_HEAD}")
     args = ap.parse_args(argv)
     if args.fast and not args.compiled:
