@@ -3,13 +3,14 @@
  * a single row (see pg_rows in program.h).
  *
  * `[sum(wi * xi for wi, xi in zip(wo, x)) for wo in w]` fuses into one
- * chain per neuron, consecutive in the code, whose products all read x[j]
- * at term j; attention's dot products share the query the same way. Chain
- * by chain, each sum waits on its previous term's addition; a group runs
- * several chains per pass instead, so their additions overlap. Every sum
- * still adds its terms in its own left-to-right order, and every slot's
- * grad receives its contributions in the order the chains' steps gave
- * them (see pg_rows_backward), so the bits are the chains' bits.
+ * chain per neuron, whose products all read x[j] at term j; attention's
+ * dot products share the query the same way. Chain by chain, each sum
+ * waits on its previous term's addition; a group runs several chains per
+ * pass instead, so their additions overlap. Every sum still adds its terms
+ * in its own left-to-right order, and every slot's grad receives its
+ * contributions in the order the chains' steps gave them (see
+ * pg_rows_backward), so the bits are the chains' bits. A group whose
+ * weights are params only it reads runs on a matrix of them (rowmats.c).
  */
 #include <stdlib.h> /* malloc, calloc, realloc, free */
 #include "program.h"
