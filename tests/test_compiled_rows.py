@@ -331,9 +331,9 @@ def test_inexact_compile_within_1e12_of_exact(engine):
 @pytest.mark.parametrize("bad", [0, 1, None, "no"])
 def test_exact_must_be_a_bool(engine, bad):
     x = engine(1.0)
-    with pytest.raises(TypeError, match="exact"):
+    with pytest.raises(TypeError, match="exact must be True or False"):
         pygrad.compile(x * x, inputs=[x], exact=bad)
-    with pytest.raises(TypeError, match="exact"):
+    with pytest.raises(TypeError, match="exact must be True or False"):
         pygrad.compile_fn(lambda v: v * v, exact=bad)
 
 
