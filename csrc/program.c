@@ -26,9 +26,11 @@ void pg_program_free(pg_program *p) {
     free(p->leaf_ids);
     free(p->code);
     free(p->terms);
+    free(p->live_consts);
     free(p->lanes);
     free(p->glanes);
     pg_layers_free(p);
+    pg_rows_free(p);
     free(p);
 }
 
@@ -292,6 +294,9 @@ static int build(pg_program *p, int32_t root, int32_t ninputs, const int32_t *in
     /* The root's graph comes first in `order`, so its instructions do too. */
     p->nback = p->root >= p->nleaves ? p->root - p->nleaves + 1 : 0;
     pg_layers_find(p);
+    pg_rows_find(p);
+    p->live_consts = malloc(((size_t)(p->nleaves - p->ninputs - p->nparams) + 1) * sizeof(int32_t));
+    for (int32_t s = p->ninputs + p->nparams; p->live_consts && s < p->nleaves; s++) p->live_consts[p->nlive++] = s;
     p->grad_blocks = pg_lanes_grad_ok(p);
     return PG_OK;
 }
@@ -343,6 +348,7 @@ int pg_compile_guarded(int32_t root, int32_t ninputs, const int32_t *inputs,
         p->ninputs = ninputs;
         p->nparams = nparams;
         p->failed_guard = -1;
+        p->exact = 1;
     }
     int st = PG_ENOMEM;
     if (p && map_st == PG_OK && p->slots && p->leaf_ids) {
@@ -366,6 +372,12 @@ int pg_compile(int32_t root, int32_t ninputs, const int32_t *inputs,
 int pg_program_depends(const pg_program *p) { return p ? p->depends : -1; }
 
 int32_t pg_program_failed_guard(const pg_program *p) { return p ? p->failed_guard : -PG_EINVAL; }
+
+int pg_program_set_exact(pg_program *p, int exact) {
+    if (!p || p->running) return p ? PG_EBUSY : PG_EINVAL;
+    p->exact = exact != 0;
+    return PG_OK;
+}
 
 // ---------------------------------------------------------------------------
 // running
@@ -416,7 +428,10 @@ static int forward_row(pg_program *p) {
         switch (in->kind) {
         case PG_I_OP:
         case PG_I_LAYER: st = pg_eval(v, &v[in->slot]); break;
-        case PG_I_CHAIN: v[in->slot].data = chain_value(v, in); break;
+        case PG_I_CHAIN:
+            if (in->rows < 0) v[in->slot].data = p->exact ? chain_value(v, in) : pg_rows_chain_fast(v, in);
+            else if (p->rows[in->rows].first == i) pg_rows_forward(p, &p->rows[in->rows], v);
+            break;   /* (the group's other chains ran at its first) */
         case PG_I_GUARD:
             if (!pg_guard_holds(in, v[in->slot].data, in->b >= 0 ? v[in->b].data : in->c)) {
                 p->failed_guard = in->index;
@@ -449,7 +464,13 @@ static void backward_row(pg_program *p, double scale) {
         switch (in->kind) {
         case PG_I_OP:
         case PG_I_LAYER: pg_local_step(v, &v[in->slot]); break;
-        case PG_I_CHAIN: chain_step(v, in); break;
+        case PG_I_CHAIN:
+            if (in->rows >= 0) {   /* its row group, all at its first chain */
+                if (p->rows[in->rows].first == i) pg_rows_backward(p, &p->rows[in->rows], v);
+                continue;
+            }
+            chain_step(v, in);
+            break;
         case PG_I_GUARD: break;
         }
         v[in->slot].grad = 0.0;
@@ -485,25 +506,51 @@ static int block_rows(int64_t r, int64_t nrows) {
     return left >= BLOCK ? BLOCK : left >= BLOCK / 2 ? (int)left : 0;
 }
 
+/* The constants' values. A constant that only this program holds (no
+ * Python handle, no graph) can never change again: read once more, it
+ * leaves the list. (Without the list's memory, every run reads them all.) */
+static void load_constants(pg_program *p) {
+    if (!p->live_consts) {
+        for (int32_t s = p->ninputs + p->nparams; s < p->nleaves; s++) p->slots[s].data = pg_nodes[p->leaf_ids[s]].data;
+        return;
+    }
+    for (int32_t i = 0; i < p->nlive;) {
+        int32_t s = p->live_consts[i];
+        const pg_node *n = &pg_nodes[p->leaf_ids[s]];
+        p->slots[s].data = n->data;
+        if (n->refs == 1) p->live_consts[i] = p->live_consts[--p->nlive];
+        else i++;
+    }
+}
+
 /* The state a run starts from, loaded by every run before any row: the
  * params' and constants' values (and, for backward, the params' grads)
  * read live from the pool into the slots, and, when the run goes in lanes,
  * into every lane and the dense layers' matrices. Nothing a run computes
  * may come from an earlier run's state. Returns whether the run uses lanes. */
 static int load_state(pg_program *p, int64_t nrows, int backward) {
-    int32_t first = p->ninputs, end = p->ninputs + p->nparams;
+    int lanes = block_rows(0, nrows) != 0 && (backward ? p->grad_blocks : p->blocks);
+    /* A run without lanes leaves the params that row groups' matrices own
+     * to them (rowmats.c: read and written in the pool directly). */
+    p->mats_direct = !lanes && p->plain_params;
+    int32_t n = p->mats_direct ? p->nplain : p->nparams;
     /* One visit per node and slot: a second pass over thousands of params
      * costs a few percent of a one-row run. */
-    for (int32_t s = first; s < end; s++) {
-        const pg_node *n = &pg_nodes[p->leaf_ids[s]];
-        p->slots[s].data = n->data;
-        if (backward) p->slots[s].grad = n->grad;
+    for (int32_t i = 0; i < n; i++) {
+        int32_t s = p->mats_direct ? p->plain_params[i] : p->ninputs + i;
+        const pg_node *node = &pg_nodes[p->leaf_ids[s]];
+        p->slots[s].data = node->data;
+        if (backward) p->slots[s].grad = node->grad;
     }
-    for (int32_t s = end; s < p->nleaves; s++) p->slots[s].data = pg_nodes[p->leaf_ids[s]].data;
-    if (block_rows(0, nrows) == 0 || !(backward ? p->grad_blocks : p->blocks)) return 0;
+    load_constants(p);
+    pg_rowmats_load(p, backward && !lanes);
+    if (!lanes) return 0;
     if (!p->lanes) p->lanes = malloc((size_t)p->nslots * BLOCK * sizeof(double));
     if (backward && !p->glanes) p->glanes = malloc((size_t)p->nslots * BLOCK * sizeof(double));
-    if (!p->lanes || (backward && !p->glanes)) return 0;   /* row by row instead */
+    if (!p->lanes || (backward && !p->glanes)) {   /* row by row instead */
+        pg_rowmats_load(p, backward);
+        return 0;
+    }
     pg_lanes_load_constants(p);
     return 1;
 }
@@ -545,6 +592,10 @@ static int run(pg_program *p, int64_t nrows, const double *batch, double *out,
     if (!backward) return forward_only(p, lanes, nrows, batch, out, bad_row);
     int64_t work = 0, r = lanes ? accumulate_blocks(p, nrows, batch, out, scale, &work) : 0;
     if (r < 0) return (int)-r;
+    /* Rows one by one from here: after blocks, the row groups' matrices
+     * start from the params' grads as the blocks left them. */
+    if (lanes && r < nrows) pg_rowmats_load(p, 1);
+    int by_row = r < nrows;
     for (; r < nrows; r++) {
         /* Stopped (Ctrl-C): like a failing row, the params' grads are untouched. */
         if (cancelled(&work, 2 * (int64_t)p->nslots)) return PG_EINTR;
@@ -552,7 +603,12 @@ static int run(pg_program *p, int64_t nrows, const double *batch, double *out,
         if (st != PG_OK) return st;   /* the params' grads are untouched */
         backward_row(p, scale);
     }
-    for (int32_t s = p->ninputs; s < p->ninputs + p->nparams; s++) pg_nodes[p->leaf_ids[s]].grad = p->slots[s].grad;
+    if (by_row) pg_rowmats_store(p);
+    int32_t n = p->mats_direct ? p->nplain : p->nparams;
+    for (int32_t i = 0; i < n; i++) {
+        int32_t s = p->mats_direct ? p->plain_params[i] : p->ninputs + i;
+        pg_nodes[p->leaf_ids[s]].grad = p->slots[s].grad;
+    }
     return PG_OK;
 }
 

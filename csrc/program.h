@@ -43,6 +43,7 @@ typedef struct {
     int32_t expect;   /* guard: the outcome seen at trace time (0 or 1)     */
     int32_t index;    /* guard: its place in the list the caller gave       */
     double c;         /* guard: the right side when it is a number          */
+    int32_t rows;     /* chain: its row group (rows.c), else -1             */
 } pg_instr;
 
 /* A dense layer (layers.c): instructions code[first, end), nout neurons
@@ -62,6 +63,33 @@ typedef struct {
     double *doubles;
 } pg_layer;
 
+/* A row group (rows.c): k fused chains of the code, the first at
+ * code[first], each base + sum of n products, whose products read the same
+ * factor shared[j] at term j (a linear layer's inputs, attention's query)
+ * times a factor of their own, other[j * k + c] for chain c. One row runs
+ * them all at the first one's place as one dense kernel, several chains
+ * per pass, forward and backward. */
+typedef struct {
+    int32_t first, k, n;
+    int32_t np;         /* terms [0, np) are products; the rest plain terms,
+                           each chain's own (a residual): other[], no shared */
+    int32_t *shared;    /* n slots (the start of the group's one block)  */
+    int32_t *other;     /* n x k slots, term-major                       */
+    int32_t *base;      /* k slots: each chain's base                    */
+    int32_t *out;       /* k slots: each chain's own                     */
+    int32_t matrix;     /* its products' factors as a matrix (rowmats.c), or -1 */
+} pg_rows;
+
+/* A row group's product factors (n x k slots, term-major: other[]),
+ * gathered for a run (rowmats.c); groups with the same factors share one. */
+typedef struct {
+    int32_t k, n, users;     /* users: the groups sharing it                */
+    const int32_t *slots;    /* the first user's other[]                    */
+    int32_t *cslots;         /* the same, k x n: chain by chain             */
+    double *wd;              /* values, k x n (NULL: not used: slots read) */
+    double *gw;              /* grads through a run, k x n                 */
+} pg_matrix;
+
 struct pg_program {
     pg_node *slots;      /* nslots: leaves, then op nodes children first   */
     int32_t *leaf_ids;   /* the pool node behind each leaf slot (we hold a ref) */
@@ -71,6 +99,19 @@ struct pg_program {
     double *glanes;      /* BLOCK rows of every slot's grad                 */
     pg_layer *layers;    /* the dense layers among the instructions         */
     int32_t nlayers;
+    pg_rows *rows;       /* the row groups among the chains (rows.c)        */
+    int32_t nrowgroups;
+    double *row_x;       /* one row group's shared values, gathered (row_n) */
+    int32_t row_n;
+    pg_matrix *mats;     /* the row groups' weight matrices (rowmats.c)     */
+    int32_t nmats;
+    double *mat_scratch; /* one group's vectors while it runs               */
+    int32_t *plain_params;   /* the param slots no matrix owns (NULL: all)  */
+    int32_t nplain;
+    int mats_direct;     /* this run: matrices read and write the pool itself */
+    int32_t *live_consts;    /* the constant slots that may still change (load_constants) */
+    int32_t nlive;
+    int exact;           /* 0: sums may be reordered (pg_program_set_exact) */
     int32_t nslots, nleaves, ninputs, nparams, root, ncode, nops;
     int32_t nback;       /* code[0, nback) is the root's graph: what backward runs;
                             code[nback, ncode) computes guards' sides, then checks them */
@@ -105,6 +146,25 @@ void pg_layers_grads(pg_program *p, int out);
 void pg_layer_forward(const pg_layer *L, double *v);
 void pg_layer_backward(const pg_layer *L, double *gr, const double *v, pg_node *slots,
                        int32_t pfirst, int32_t pend, int rows);
+
+/* rowmats.c: the row groups' matrices (reader_first: readers of slot s
+ * number reader_first[s + 1] - reader_first[s]), a run's load and store,
+ * and the kernels of a group that has one. */
+void pg_rowmats_find(pg_program *p, const int32_t *reader_first);
+void pg_rowmats_free(pg_program *p);
+void pg_rowmats_load(pg_program *p, int grads);
+void pg_rowmats_store(pg_program *p);
+void pg_rowmat_forward(const pg_program *p, const pg_rows *g, pg_node *v);
+void pg_rowmat_backward(const pg_program *p, const pg_rows *g, pg_node *v);
+
+/* rows.c: the row groups of p's code (naming them in each chain's `rows`),
+ * and their kernels for one row, both run at the group's first chain:
+ * forward, and backward (its chains' steps, clearing their grads). */
+void pg_rows_find(pg_program *p);
+void pg_rows_free(pg_program *p);
+void pg_rows_forward(const pg_program *p, const pg_rows *g, pg_node *v);
+void pg_rows_backward(const pg_program *p, const pg_rows *g, pg_node *v);
+double pg_rows_chain_fast(const pg_node *v, const pg_instr *in);
 
 /* The instructions for op slots [nleaves, nslots) of `slots`, in order;
  * chains are fused where that changes no bit of any value or gradient;

@@ -145,6 +145,10 @@ int pg_compile_guarded(int32_t root, int32_t ninputs, const int32_t *inputs,
                        int32_t nparams, const int32_t *params,
                        int32_t nguards, const int32_t *guards, const double *consts, pg_program **out);
 int32_t pg_program_failed_guard(const pg_program *p);
+/* exact != 0 (the default): every run gives eager's bits. exact == 0: sums
+ * may be reordered (partial sums, vectors), so results may differ from
+ * eager's in the last bits (tested within 1e-12 relative). */
+int pg_program_set_exact(pg_program *p, int exact);
 /* 1 if the root's value depends on an input or a param, else 0 (-1: no program). */
 int pg_program_depends(const pg_program *p);
 void pg_program_free(pg_program *p);

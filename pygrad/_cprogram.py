@@ -10,7 +10,7 @@ class CCode:
     """A graph flattened into a C program. Each run gets its own out-
     parameters, so threads may share one (calls into C hold the GIL)."""
 
-    def __init__(self, root, inputs, params, guards=()):
+    def __init__(self, root, inputs, params, guards=(), exact=True):
         # The cell that pg_compile fills owns the program from before the
         # call: Ctrl-C strikes right after a call returns, and a program
         # not yet owned there would hold its leaves (and memory) for good.
@@ -28,6 +28,8 @@ class CCode:
             raise custom_op_error(root)
         check(st, "compile")
         self._cell, self._p = cell, cell[0]   # _p: valid while _cell lives
+        if not exact:
+            check(lib.pg_program_set_exact(self._p, 0), "compile")
 
     def depends(self):
         return bool(lib.pg_program_depends(self._p))

@@ -26,7 +26,7 @@ from ._trace import GuardFailed, TracerError
 
 
 def compile(root: Any, inputs: Iterable[Any] = (), params: Iterable[Any] = (),  # noqa: A001  (pygrad.compile)
-            strict: bool = False) -> "Program":
+            strict: bool = False, exact: bool = True) -> "Program":
     """Flatten the graph below `root` into a Program.
 
     inputs: leaf Values (placeholders) whose values come from each batch row,
@@ -38,8 +38,13 @@ def compile(root: Any, inputs: Iterable[Any] = (), params: Iterable[Any] = (),  
             lists silently becomes such a constant. With strict=True that
             is a ValueError naming the leaf; constants the graph made from
             plain numbers (x * 2, sum's 0) are always fine.
+    exact:  True (the default): every result and grad is eager's, bit for
+            bit. False: the C engine may reorder sums (partial sums, vector
+            lanes) for speed, so results may differ from eager's in the last
+            bits (within 1e-12 relative in pygrad's tests). The reference
+            engine's replay stays exact either way.
     """
-    return Program(root, inputs, params, strict)
+    return Program(root, inputs, params, strict, exact=exact)
 
 
 def custom_op_error(root: Any) -> TypeError:
@@ -89,8 +94,10 @@ class Program:
     """A compiled graph: `forward_batch` and `accumulate` over numpy batches."""
 
     def __init__(self, root: Any, inputs: Iterable[Any], params: Iterable[Any], strict: bool = False,
-                 guards: Tuple[Any, ...] = ()) -> None:
+                 guards: Tuple[Any, ...] = (), exact: bool = True) -> None:
         V = type(root)
+        if not isinstance(exact, bool):
+            raise TypeError(f"compile: exact must be True or False, not {exact!r}")
         code = _engine_code(V)
         inputs, params = list(inputs), list(params)
         for v in inputs + params:
@@ -109,7 +116,8 @@ class Program:
         self._guards = tuple(guards)                     # _trace.Guard, in the order seen
         self._outcomes = tuple(g.outcome for g in self._guards)
         self._family: Optional["_Variants"] = None     # compile_fn's programs for the same shape
-        self._code = code(root, inputs, params, self._guards)
+        self.exact = exact
+        self._code = code(root, inputs, params, self._guards, exact)
         if strict:
             if sys.implementation.name == "pypy":
                 gc.collect()    # PyPy frees dropped handles only when it collects: they hold nothing
@@ -313,12 +321,15 @@ class CompiledFunction:
     """`fn` compiled once per shape of its arguments: see compile_fn."""
 
     def __init__(self, fn: Callable[..., Any], params: Iterable[Any], static: Iterable[str] = (),
-                 maxsize: int = 64, strict: bool = False, max_variants: int = 16) -> None:
+                 maxsize: int = 64, strict: bool = False, max_variants: int = 16, exact: bool = True) -> None:
         if not callable(fn):
             raise TypeError(f"compile_fn: fn must be callable, not {type(fn).__name__}")
         for name, n in (("maxsize", maxsize), ("max_variants", max_variants)):
             if isinstance(n, bool) or not isinstance(n, int) or n < 1:
                 raise ValueError(f"compile_fn: {name} must be a positive int, not {n!r}")
+        if not isinstance(exact, bool):
+            raise TypeError(f"compile_fn: exact must be True or False, not {exact!r}")
+        self.exact = exact
         self.fn, self.params = fn, list(params)
         self.static = frozenset(static)
         self.maxsize, self.strict, self.max_variants = maxsize, strict, max_variants
@@ -382,7 +393,7 @@ class CompiledFunction:
         if type(root) is not self._V:
             raise TypeError(f"compile_fn: {name} must return one "
                             f"{self._V.__module__}.Value, not {type(root).__name__}")
-        prog = Program(root, leaves, self.params, self.strict, tuple(trace.guards))
+        prog = Program(root, leaves, self.params, self.strict, tuple(trace.guards), self.exact)
         if self._originals and _reads_any(prog, self._originals):
             raise TypeError(f"compile_fn: this copy's {name} reads the params the original was made with, not "
                             "the copies it holds: deepcopy the model and its function together (one "
@@ -424,7 +435,7 @@ class CompiledFunction:
                             "compile a bound method or callable object that owns its params (those copy whole)")
 
     def _options(self) -> Tuple[Any, ...]:
-        return (tuple(sorted(self.static)), self.maxsize, self.strict, self.max_variants)
+        return (tuple(sorted(self.static)), self.maxsize, self.strict, self.max_variants, self.exact)
 
     def __reduce__(self) -> Any:
         """Pickles as fn, params and options: programs are traced anew."""
@@ -470,7 +481,7 @@ class CompiledFunction:
 
 def compile_fn(fn: Optional[Callable[..., Any]] = None, *, params: Iterable[Any] = (),
                static: Iterable[str] = (), maxsize: int = 64, strict: bool = False,
-               max_variants: int = 16) -> Any:
+               max_variants: int = 16, exact: bool = True) -> Any:
     """Compile a Python function of numbers and lists of numbers, per shape.
 
     `fn` is called once per distinct shape of its positional arguments (the
@@ -496,7 +507,8 @@ def compile_fn(fn: Optional[Callable[..., Any]] = None, *, params: Iterable[Any]
     and no param, is a TracerError. Usable as a decorator:
     `@pygrad.compile_fn(params=params)`. `strict=True` also makes a Value
     that fn reads but that is not in params an error, as in compile.
+    `exact=False` lets the C engine reorder sums for speed, as in compile.
     """
     if fn is None:
-        return lambda f: CompiledFunction(f, params, static, maxsize, strict, max_variants)
-    return CompiledFunction(fn, params, static, maxsize, strict, max_variants)
+        return lambda f: CompiledFunction(f, params, static, maxsize, strict, max_variants, exact)
+    return CompiledFunction(fn, params, static, maxsize, strict, max_variants, exact)

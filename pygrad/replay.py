@@ -31,7 +31,9 @@ class Replay:
     user's live leaves: their data is read at each run; params' grads are
     written back at the end of an `accumulate` run, only if every row succeeds."""
 
-    def __init__(self, root: Any, inputs: List[Any], params: List[Any], guards: tuple = ()) -> None:
+    def __init__(self, root: Any, inputs: List[Any], params: List[Any], guards: tuple = (),
+                 exact: bool = True) -> None:
+        # exact=False allows reordered sums; a replay has nothing to gain from them: it stays exact.
         copies: Dict[int, Any] = {}
         self.inputs = [copies.setdefault(id(v), _copy_leaf(v)) for v in inputs]
         self.params = [(p, copies.setdefault(id(p), _copy_leaf(p))) for p in params]

@@ -208,6 +208,7 @@ def valid_args(graph):
                                "nguards": 1, "guards": ffi.new("int32_t[]", [x, -1, 2, 1]),
                                "consts": ffi.new("double[]", [0.0]), "out": ffi.new("pg_program **")},
         "pg_program_failed_guard": {"p": program},
+        "pg_program_set_exact": {"p": program, "exact": 1},
         "pg_program_depends": {"p": program},
         "pg_program_free": {"p": ffi.NULL},
         "pg_program_size": {"p": program},

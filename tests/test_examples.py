@@ -249,7 +249,7 @@ FLAGS = {
     "house_prices.py": {"--seed": "0", "--engine": "", "--plot": "", "--all-houses": "", "--epochs": "100"},
     "moons.py": {"--seed": "1337", "--engine": "", "--plot": "", "--steps": "100", "--compiled": "", "--time": ""},
     "microgpt.py": {"--seed": "42", "--engine": "", "--plot": "", "--steps": "1000", "--data": "",
-                    "--samples": "20", "--compiled": ""},
+                    "--samples": "20", "--compiled": "", "--fast": "", "--n-embd": "16"},
     "sweep.py": {"--seed": "1337", "--engine": "", "--plot": "", "--steps": "30", "--workers": str(os.cpu_count()),
                  "--backend": "auto", "--scheduler": "", "--check": ""},
 }
@@ -312,6 +312,8 @@ BAD = [
     ("house_prices.py", ["--epochs", "x"], "argument --epochs: expected a whole number, got 'x'"),
     ("microgpt.py", ["--steps", "-5"], "argument --steps: must be at least 1, got -5"),
     ("microgpt.py", ["--data", "no-such-file.txt"], "argument --data: no such file: no-such-file.txt"),
+    ("microgpt.py", ["--n-embd", "6"], "--n-embd must be a positive multiple of 4 (the heads)"),
+    ("microgpt.py", ["--fast"], "--fast needs --compiled"),
     ("sweep.py", ["--workers", "0"], "argument --workers: must be at least 1, got 0"),
     ("sweep.py", ["--scheduler", "tcp://127.0.0.1:1"], "--scheduler is for --backend dask"),
     ("moons.py", ["--plot", "no-such-folder/out.png"], "argument --plot: folder 'no-such-folder' does not exist"),

@@ -1,0 +1,257 @@
+/*
+ * rowmats.c - row groups' weights as contiguous matrices (see rows.c).
+ *
+ * A linear layer's weights are params that its row group reads at every
+ * position of a sequence (microgpt runs a group per layer per position).
+ * Gathered once per run into a matrix, term by term and chain by chain,
+ * they are read contiguously, and the loops below run over independent
+ * elements (chains, or terms), which the compiler turns into vector code
+ * without reordering any sum: each chain's sum keeps its left-to-right
+ * order, each grad its order of additions. A matrix's grads stay in it
+ * for the whole run (stored back into the slots at its end), so its slots
+ * must be params or constants read by nothing but the groups sharing it.
+ */
+#include <stdlib.h> /* malloc, calloc, realloc, free */
+#include <string.h> /* memcmp */
+#include "program.h"
+#include "vec.h"
+
+// ---------------------------------------------------------------------------
+// finding the matrices
+
+/* The matrix of group g's product factors: an equal one, or a new one. */
+static int32_t matrix_for(pg_program *p, const pg_rows *g, int32_t *cap) {
+    size_t size = (size_t)g->np * (size_t)g->k;
+    for (int32_t m = 0; m < p->nmats; m++) {
+        pg_matrix *M = &p->mats[m];
+        if (M->k == g->k && M->n == g->np && !memcmp(M->slots, g->other, size * sizeof(int32_t))) {
+            M->users++;
+            return m;
+        }
+    }
+    if (p->nmats == *cap) {
+        int32_t n = *cap ? 2 * *cap : 8;
+        pg_matrix *mats = realloc(p->mats, (size_t)n * sizeof(pg_matrix));
+        if (!mats) return -1;
+        p->mats = mats;
+        *cap = n;
+    }
+    p->mats[p->nmats] = (pg_matrix){g->k, g->np, 1, g->other, NULL, NULL, NULL};
+    return p->nmats++;
+}
+
+/* Params (fixed through a run) read only by M's groups. */
+static int own_slots(const pg_program *p, const pg_matrix *M, const int32_t *reader_first) {
+    for (int64_t i = 0; i < (int64_t)M->n * M->k; i++) {
+        int32_t y = M->slots[i];
+        if (y < p->ninputs || y >= p->ninputs + p->nparams || reader_first[y + 1] - reader_first[y] != M->users)
+            return 0;
+    }
+    return 1;
+}
+
+/* The param slots that no matrix owns: what load_state and the run's end
+ * copy when the matrices read and write the pool themselves. */
+static int find_plain_params(pg_program *p) {
+    char *owned = calloc((size_t)p->nparams + 1, 1);
+    p->plain_params = malloc(((size_t)p->nparams + 1) * sizeof(int32_t));
+    if (!owned || !p->plain_params) {
+        free(owned);
+        return PG_ENOMEM;
+    }
+    for (int32_t m = 0; m < p->nmats; m++)
+        for (int64_t i = 0; p->mats[m].wd && i < (int64_t)p->mats[m].n * p->mats[m].k; i++)
+            owned[p->mats[m].slots[i] - p->ninputs] = 1;   /* (wd: every slot checked by own_slots) */
+    p->nplain = 0;
+    for (int32_t i = 0; i < p->nparams; i++)
+        if (!owned[i]) p->plain_params[p->nplain++] = p->ninputs + i;
+    free(owned);
+    return PG_OK;
+}
+
+static int alloc_matrix(pg_matrix *M) {
+    size_t size = (size_t)M->n * (size_t)M->k;
+    M->cslots = malloc(size * sizeof(int32_t));
+    M->wd = malloc(size * sizeof(double));
+    M->gw = malloc(size * sizeof(double));
+    if (!M->cslots || !M->wd || !M->gw) return PG_ENOMEM;
+    for (int32_t j = 0; j < M->n; j++)
+        for (int32_t c = 0; c < M->k; c++) M->cslots[(int64_t)c * M->n + j] = M->slots[(int64_t)j * M->k + c];
+    return PG_OK;
+}
+
+/* Scratch for one group at a time: x and gx (n each), acc, gt, gp (k each). */
+static int alloc_scratch(pg_program *p) {
+    int32_t maxk = 0, maxn = 0;
+    for (int32_t i = 0; i < p->nrowgroups; i++) {
+        if (p->rows[i].k > maxk) maxk = p->rows[i].k;
+        if (p->rows[i].n > maxn) maxn = p->rows[i].n;
+    }
+    p->mat_scratch = malloc(((size_t)2 * maxn + 3 * (size_t)maxk + 1) * sizeof(double));
+    return p->mat_scratch ? PG_OK : PG_ENOMEM;
+}
+
+void pg_rowmats_find(pg_program *p, const int32_t *reader_first) {
+    int32_t cap = 0;
+    int st = PG_OK;
+    for (int32_t i = 0; i < p->nrowgroups && st == PG_OK; i++) {
+        p->rows[i].matrix = matrix_for(p, &p->rows[i], &cap);
+        if (p->rows[i].matrix < 0) st = PG_ENOMEM;
+    }
+    for (int32_t m = 0; m < p->nmats && st == PG_OK; m++)
+        if (own_slots(p, &p->mats[m], reader_first)) st = alloc_matrix(&p->mats[m]);
+    if (st == PG_OK) st = alloc_scratch(p);
+    if (st == PG_OK) st = find_plain_params(p);
+    for (int32_t i = 0; i < p->nrowgroups; i++) {   /* groups whose matrix may not be used read the slots */
+        int32_t m = p->rows[i].matrix;
+        if (st != PG_OK || (m >= 0 && !p->mats[m].wd)) p->rows[i].matrix = -1;
+    }
+    if (st != PG_OK) pg_rowmats_free(p);
+}
+
+void pg_rowmats_free(pg_program *p) {
+    for (int32_t m = 0; m < p->nmats; m++) {
+        free(p->mats[m].cslots);
+        free(p->mats[m].wd);
+        free(p->mats[m].gw);
+    }
+    free(p->mats);
+    free(p->mat_scratch);
+    free(p->plain_params);
+    p->mats = NULL;
+    p->mat_scratch = NULL;
+    p->plain_params = NULL;
+    p->nmats = 0;
+    p->nplain = 0;
+}
+
+// ---------------------------------------------------------------------------
+// a run's state
+
+/* Where a matrix's param lives this run: its node in the pool (mats_direct)
+ * or its slot, which load_state filled from the node. */
+static pg_node *param_at(const pg_program *p, int32_t slot) {
+    return p->mats_direct ? &pg_nodes[p->leaf_ids[slot]] : &p->slots[slot];
+}
+
+/* The matrices' values (and, with grads, their grads): every run reads the
+ * params as they are now. Chain by chain: a layer's params are usually made
+ * neuron by neuron, so this walks the pool in order. */
+void pg_rowmats_load(pg_program *p, int grads) {
+    for (int32_t m = 0; m < p->nmats; m++) {
+        pg_matrix *M = &p->mats[m];
+        for (int64_t i = 0; M->wd && i < (int64_t)M->n * M->k; i++) {
+            const pg_node *w = param_at(p, M->cslots[i]);
+            M->wd[i] = w->data;
+            if (grads) M->gw[i] = w->grad;
+        }
+    }
+}
+
+/* The grads the rows added, back where the params' grads go at the run's end. */
+void pg_rowmats_store(pg_program *p) {
+    for (int32_t m = 0; m < p->nmats; m++) {
+        const pg_matrix *M = &p->mats[m];
+        for (int64_t i = 0; M->wd && i < (int64_t)M->n * M->k; i++) param_at(p, M->cslots[i])->grad = M->gw[i];
+    }
+}
+
+// ---------------------------------------------------------------------------
+// kernels for one row
+//
+// Blocks of 8 lanes held in registers (vec.h: two doubles per vector where
+// the compiler has vectors, else one): 8 chains' sums, or 8 terms' grads,
+// at a time. Each lane rounds as the scalar operation would.
+
+#ifdef PG_VECTORS
+typedef pg_d2 lane;
+#define LANE(op) d2_##op
+enum { W = 2 };
+#else
+typedef pg_d1 lane;
+#define LANE(op) d1_##op
+enum { W = 1 };
+#endif
+enum { BLOCK8 = 8, NL = BLOCK8 / W };
+
+/* acc[i] + a[i] * b for the 8 doubles at acc (b one number), in place. */
+static inline __attribute__((always_inline)) void madd8(lane *r, const double *a, double b) {
+    const lane bs = LANE(splat)(b);
+    for (int i = 0; i < NL; i++) r[i] = LANE(madd)(r[i], LANE(load)(a + i * W), bs);
+}
+
+static inline __attribute__((always_inline)) void load8(lane *r, const double *a) {
+    for (int i = 0; i < NL; i++) r[i] = LANE(load)(a + i * W);
+}
+
+static inline __attribute__((always_inline)) void store8(double *a, const lane *r) {
+    for (int i = 0; i < NL; i++) LANE(store)(a + i * W, r[i]);
+}
+
+/* Every chain's acc = base, then acc + w * x[j] term by term (8 chains at
+ * a time, each along its row), then its plain terms. */
+void pg_rowmat_forward(const pg_program *p, const pg_rows *g, pg_node *v) {
+    const pg_matrix *M = &p->mats[g->matrix];
+    const int32_t k = g->k, np = g->np;
+    double *acc = p->mat_scratch, *x = acc + k;
+    for (int32_t c = 0; c < k; c++) acc[c] = v[g->base[c]].data;
+    for (int32_t j = 0; j < np; j++) x[j] = v[g->shared[j]].data;
+    int32_t c0 = 0;
+    for (; c0 + BLOCK8 <= k; c0 += BLOCK8) {
+        double r[BLOCK8];
+        const double *w = M->wd + (int64_t)c0 * np;
+        for (int i = 0; i < BLOCK8; i++) r[i] = acc[c0 + i];
+        for (int32_t j = 0; j < np; j++)
+            for (int i = 0; i < BLOCK8; i++) r[i] = r[i] + w[(int64_t)i * np + j] * x[j];
+        for (int i = 0; i < BLOCK8; i++) acc[c0 + i] = r[i];
+    }
+    for (int32_t c = c0; c < k; c++)   /* the last k % 8 chains */
+        for (int32_t j = 0; j < np; j++) acc[c] = acc[c] + M->wd[(int64_t)c * np + j] * x[j];
+    for (int32_t j = np; j < g->n; j++)
+        for (int32_t c = 0; c < k; c++) acc[c] = acc[c] + v[g->other[(int64_t)j * k + c]].data;
+    for (int32_t c = 0; c < k; c++) v[g->out[c]].data = acc[c];
+}
+
+/* The chains' steps, as pg_rows_backward gives them: a shared x[j]'s grad
+ * takes the chains' additions last chain first, a weight's grad one
+ * addition per group, in the groups' order (terms in lanes for both). */
+void pg_rowmat_backward(const pg_program *p, const pg_rows *g, pg_node *v) {
+    const pg_matrix *M = &p->mats[g->matrix];
+    const int32_t k = g->k, np = g->np;
+    double *gp = p->mat_scratch, *gt = gp + k, *x = gt + k, *gx = x + g->n;
+    for (int32_t c = 0; c < k; c++) {
+        gt[c] = v[g->out[c]].grad;
+        gp[c] = 0.0 + gt[c];
+    }
+    for (int32_t j = g->n - 1; j >= np; j--)   /* plain terms: an ADD's grad */
+        for (int32_t c = k - 1; c >= 0; c--) v[g->other[(int64_t)j * k + c]].grad += j == g->n - 1 ? gt[c] : gp[c];
+    for (int32_t j = 0; j < np; j++) {
+        gx[j] = v[g->shared[j]].grad;
+        x[j] = v[g->shared[j]].data;
+    }
+    int32_t j0 = 0;
+    for (; j0 + BLOCK8 <= np; j0 += BLOCK8) {
+        lane r[NL];
+        load8(r, gx + j0);
+        for (int32_t c = k - 1; c >= 0; c--) madd8(r, M->wd + (int64_t)c * np + j0, gp[c]);
+        store8(gx + j0, r);
+    }
+    for (int32_t j = j0; j < np; j++)   /* the last np % 8 terms */
+        for (int32_t c = k - 1; c >= 0; c--) gx[j] = gx[j] + M->wd[(int64_t)c * np + j] * gp[c];
+    for (int32_t c = 0; c < k; c++) {
+        double *gw = M->gw + (int64_t)c * np;
+        int32_t j = 0;
+        for (; j + BLOCK8 <= np; j += BLOCK8) {
+            lane r[NL];
+            load8(r, gw + j);
+            madd8(r, x + j, gp[c]);
+            store8(gw + j, r);
+        }
+        for (; j < np; j++) gw[j] = gw[j] + x[j] * gp[c];
+    }
+    for (int32_t j = 0; j < np; j++) v[g->shared[j]].grad = gx[j];
+    for (int32_t c = k - 1; c >= 0; c--) {
+        v[g->base[c]].grad += g->n == 1 ? gt[c] : gp[c];
+        v[g->out[c]].grad = 0.0;
+    }
+}
