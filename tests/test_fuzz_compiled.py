@@ -111,9 +111,11 @@ CMP = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a >
 
 def op_branch(m, nodes, cmp, i, j, k, then_i, else_i):
     """A Python decision on Values (a guard in a compiled function): i cmp j, or i cmp k."""
+    # The branch not taken is added times 0, so that each node eager computes
+    # flows into the result (a program computes no dead node, nor its errors).
     if CMP[cmp](nodes[i], nodes[j] if j is not None else k):
-        return [nodes[then_i] * 1.5]
-    return [nodes[else_i] - 0.25]
+        return [nodes[then_i] * 1.5 + nodes[else_i] * 0.0]
+    return [nodes[else_i] - 0.25 + nodes[then_i] * 0.0]
 
 
 def op_pymax(m, nodes, idx, use_min):

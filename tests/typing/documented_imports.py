@@ -21,14 +21,20 @@ from pygrad import (
     dot,
     draw,
     get_engine,
+    grad,
     gradcheck,
+    hessian,
+    hvp,
     is_grad_enabled,
+    jvp,
     max_data,
     nn,
     no_grad,
     optim,
     select,
     set_grad_enabled,
+    show,
+    step_through,
     to_dot,
     use_engine,
     value_class,
@@ -77,3 +83,22 @@ def square(x: Value) -> Value:
 checked = gradcheck(square, [a])
 dot_text: str = to_dot(loss)
 functions = (compile_fn, draw)
+
+
+# gradients of gradients, and pictures with nothing installed
+def parabola(x: Value) -> Value:
+    return 3 * x ** 2 - 4 * x + 5
+
+
+def product(x: Value, y: Value) -> Value:
+    return x * y
+
+
+(slope,) = grad(parabola(a), [a], create_graph=True)
+curvature: Value = grad(parabola)(2.0)
+matrix: List[List[float]] = hessian(product, [1.0, 2.0])
+hv: List[float] = hvp(product, [1.0, 2.0], [1.0, 0.0])
+value_and_slope = jvp(parabola, [1.0], [1.0])
+picture = show(loss)
+picture.save("graph.svg")
+page = step_through(loss)

@@ -1,4 +1,4 @@
-"""Learning-rate schedulers, as torch.optim.lr_scheduler (importable as
+"""Learning-rate schedulers, as torch.optim.lr_scheduler (imported as
 `pygrad.optim.lr_scheduler`): made on an optimizer, they set its `lr` at
 each `.step()` with torch's formulas, in torch's recursive form, so the
 rates are torch's to the last bit.

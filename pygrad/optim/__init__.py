@@ -18,21 +18,20 @@ with `requires_grad = False`, which a step leaves alone. Schedulers are in
 `pygrad.optim.lr_scheduler`.
 """
 import math
-import sys
 from array import array
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-from . import _api
-from ._api import ValueBase, as_float, number_or_none
-from ._cbuf import is_doubles
-from ._engines import cengine_or_none
+from .. import _api
+from .._api import ValueBase, as_float, number_or_none
+from .._cbuf import is_doubles
+from .._engines import cengine_or_none
 
 
 def _c_kernels(params: Tuple[Any, ...]) -> Any:
     cengine = cengine_or_none()
     if cengine is None or not all(isinstance(p, cengine.Value) for p in params):   # subclasses too
         return None
-    from ._ckernels import ParamKernels
+    from .._ckernels import ParamKernels
     return ParamKernels(params)
 
 
@@ -326,7 +325,5 @@ class AdamW(Adam):
         super().__init__(params, lr, betas, eps, weight_decay)
 
 
-# `pygrad.optim.lr_scheduler`, as torch spells it (optim stays one module).
-from . import lr_scheduler  # noqa: E402
-
-sys.modules[__name__ + ".lr_scheduler"] = lr_scheduler
+# `pygrad.optim.lr_scheduler`, as torch spells it.
+from . import lr_scheduler  # noqa: E402,F401
