@@ -97,12 +97,16 @@ def test_says_why_the_c_core_did_not_load(tmp_path):
 def copy_package(dst, source_tree):
     """pygrad's Python files (no compiled core) in dst/pygrad; with the
     markers of a checkout (csrc/, setup.py) when `source_tree`."""
-    (dst / "pygrad").mkdir()
     src = os.path.dirname(os.path.abspath(pygrad.__file__))
-    for name in os.listdir(src):
-        if name.endswith(".py"):
-            with open(os.path.join(src, name)) as f:
-                (dst / "pygrad" / name).write_text(f.read())
+    for folder, _, names in os.walk(src):   # the package and its subpackages (pygrad.optim)
+        if "__pycache__" in folder:
+            continue
+        here = dst / "pygrad" / os.path.relpath(folder, src)
+        here.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            if name.endswith(".py"):
+                with open(os.path.join(folder, name)) as f:
+                    (here / name).write_text(f.read())
     if source_tree:
         (dst / "csrc").mkdir()
         (dst / "setup.py").write_text("")
