@@ -9,10 +9,11 @@
  * and builds without this type use): `a * b` about 4x faster.
  *
  * Only the hot paths live here: the handle's id and its release, the
- * operators, the unary methods, `data` and `grad`. Everything else (leaf
- * creation, labels, `_prev`, rare operand types, error messages) stays in
- * Python: cengine.Value subclasses Handle, and `Handle._bind` hands over
- * the Python pieces this file calls back into, outside the core.
+ * operators, the unary methods, `data` and `grad`, and the table of which
+ * handle holds which node (for `_prev`). Everything else (leaf creation,
+ * labels, rare operand types, error messages) stays in Python:
+ * cengine.Value subclasses Handle, and `Handle._bind` hands over the
+ * Python pieces this file calls back into, outside the core.
  *
  * It keeps to the stable ABI, as the rest of the module does (cffi builds
  * it abi3): a heap type made by PyType_FromSpec, and no struct field of
@@ -26,7 +27,7 @@
  * Ctrl-C cannot leave a node without an owner here.
  */
 #ifndef PYPY_VERSION
-#include <structmember.h>
+#include <string.h>
 
 typedef struct {
     PyObject_HEAD
@@ -44,6 +45,61 @@ static PyObject *py_as_float;  /* _api.as_float(x): a float, or raises TypeError
 
 #define ID(o) (((Handle *)(o))->id)
 #define IS_HANDLE(o) ((PyTypeObject *)Py_TYPE(o) == result_type || PyObject_TypeCheck((o), HandleType))
+
+/* The handle on each node, by node id, so that `_prev` gives back the
+ * user's own Value in O(1) (Handle._of). Entries are borrowed: a handle
+ * enters its node's slot when it gets its node and leaves it in its
+ * dealloc, so a slot never points at freed memory. One pointer store per
+ * op: a weak reference per op would cost about a quarter of the op.
+ * Between the last reference going and the dealloc (CPython clears a
+ * subclass instance's dict and weak references there, which may run
+ * Python code) the handle is still in its slot with no reference left:
+ * pg_handle_known skips it, so it is never handed out again. */
+static PyObject **pg_handle_slots;
+static int32_t pg_handle_nslots;
+
+/* The live handle in node id's slot (borrowed), or NULL. */
+static PyObject *pg_handle_known(int32_t id) {
+    PyObject *h = id >= 0 && id < pg_handle_nslots ? pg_handle_slots[id] : NULL;
+    return h != NULL && Py_REFCNT(h) > 0 ? h : NULL;
+}
+
+/* Grow the table to hold id (ids are dense: the core's pool indices). */
+static int pg_handle_grow(int32_t id) {
+    int64_t n = pg_handle_nslots ? 2 * (int64_t)pg_handle_nslots : 1024;
+    while (n <= id)
+        n *= 2;
+    if (n > INT32_MAX)
+        n = INT32_MAX;
+    PyObject **slots = PyMem_Realloc(pg_handle_slots, (size_t)n * sizeof(PyObject *));
+    if (slots == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memset(slots + pg_handle_nslots, 0, (size_t)(n - pg_handle_nslots) * sizeof(PyObject *));
+    pg_handle_slots = slots;
+    pg_handle_nslots = (int32_t)n;
+    return 0;
+}
+
+/* Make h the handle `_prev` gives for its node, unless another live one
+ * already is (the first one stays: `_prev` may have handed it out). */
+static int pg_handle_remember(PyObject *h) {
+    int32_t id = ID(h);
+    if (id < 0)
+        return 0;
+    if (id >= pg_handle_nslots && pg_handle_grow(id) < 0)
+        return -1;
+    if (pg_handle_known(id) == NULL)
+        pg_handle_slots[id] = h;
+    return 0;
+}
+
+static void pg_handle_forget(PyObject *h) {
+    int32_t id = ID(h);
+    if (id >= 0 && id < pg_handle_nslots && pg_handle_slots[id] == h)
+        pg_handle_slots[id] = NULL;
+}
 
 /* Handle is usable from pygrad._ffi before pygrad.cengine has bound it. */
 static int pg_handle_unbound(void) {
@@ -77,6 +133,10 @@ static PyObject *pg_handle_wrap(int32_t r, int op) {
         return NULL;
     }
     h->id = r;
+    if (pg_handle_remember((PyObject *)h) < 0) {
+        Py_DECREF(h);   /* its dealloc releases the node */
+        return NULL;
+    }
     return (PyObject *)h;
 }
 
@@ -188,6 +248,51 @@ static int pg_handle_set(PyObject *self, PyObject *x, void *field) {
     return status ? (pg_handle_fail(status, PG_LEAF), -1) : 0;
 }
 
+/* `_id`. Setting it hands the handle the reference that the call which
+ * made the node returned (cengine sets it right after such a call) and
+ * enters the handle in the table. */
+static PyObject *pg_handle_get_id(PyObject *self, void *unused) {
+    (void)unused;
+    return PyLong_FromLong(ID(self));
+}
+static int pg_handle_set_id(PyObject *self, PyObject *x, void *unused) {
+    (void)unused;
+    if (x == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "a Value's _id cannot be deleted");
+        return -1;
+    }
+    long id = PyLong_AsLong(x);
+    if (id == -1 && PyErr_Occurred())
+        return -1;
+    if (id < -1 || id > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "not a node id");
+        return -1;
+    }
+    pg_handle_forget(self);
+    ID(self) = (int)id;
+    return pg_handle_remember(self);
+}
+
+/* Handle._of(id): the live handle on node id (the user's own Value where
+ * one is alive), else a new one that takes a reference to the node. */
+static PyObject *pg_handle_of(PyObject *unused, PyObject *arg) {
+    (void)unused;
+    if (pg_handle_unbound())
+        return NULL;
+    long id = PyLong_AsLong(arg);
+    if (id == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *h = id >= 0 && id <= INT32_MAX ? pg_handle_known((int32_t)id) : NULL;
+    if (h != NULL) {
+        Py_INCREF(h);
+        return h;
+    }
+    int status = id >= 0 && id <= INT32_MAX ? pg_incref((int32_t)id) : PG_EINVAL;
+    if (status)
+        return pg_handle_fail(status, PG_LEAF);
+    return pg_handle_wrap((int32_t)id, PG_LEAF);
+}
+
 static PyObject *pg_handle_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
     (void)args;
     (void)kwargs;
@@ -202,6 +307,7 @@ static PyObject *pg_handle_new(PyTypeObject *type, PyObject *args, PyObject *kwa
  * so this drops the instance's reference to its type. */
 static void pg_handle_dealloc(PyObject *self) {
     PyTypeObject *type = Py_TYPE(self);
+    pg_handle_forget(self);
     if (ID(self) >= 0)
         pg_decref(ID(self));
     if (PyType_GetFlags(type) & Py_TPFLAGS_HAVE_GC)   /* cengine.Value: it has a __dict__ */
@@ -237,17 +343,14 @@ static PyObject *pg_handle_bind(PyObject *unused, PyObject *args) {
 #define PG_METHOD_ROW(NAME, OP, DOC) {#NAME, pg_handle_##NAME, METH_NOARGS, DOC},
 static PyMethodDef handle_methods[] = {
     PG_HANDLE_UNARY(PG_METHOD_ROW)
+    {"_of", pg_handle_of, METH_O | METH_STATIC, "_of(id): the live handle on node id, else a new one"},
     {"_bind", pg_handle_bind, METH_VARARGS | METH_STATIC,
      "_bind(result_class, fail, operand, as_float): set once by pygrad.cengine"},
     {NULL, NULL, 0, NULL},
 };
 
-static PyMemberDef handle_members[] = {
-    {"_id", T_INT, offsetof(Handle, id), 0, "the node's id in the C core (-1: none)"},
-    {NULL, 0, 0, 0, NULL},
-};
-
 static PyGetSetDef handle_getset[] = {
+    {"_id", pg_handle_get_id, pg_handle_set_id, "the node's id in the C core (-1: none)", NULL},
     {"data", pg_handle_get, pg_handle_set, "The value (a float; ints and numpy reals are converted on assignment).",
      (void *)&pg_data_field},
     {"grad", pg_handle_get, pg_handle_set, "d(root)/d(this), accumulated by backward(); also called `value`.",
@@ -260,7 +363,6 @@ static PyType_Slot handle_slots[] = {
     {Py_tp_new, (void *)pg_handle_new},
     {Py_tp_dealloc, (void *)pg_handle_dealloc},
     {Py_tp_methods, (void *)handle_methods},
-    {Py_tp_members, (void *)handle_members},
     {Py_tp_getset, (void *)handle_getset},
     {Py_nb_add, (void *)pg_handle_add},
     {Py_nb_subtract, (void *)pg_handle_sub},

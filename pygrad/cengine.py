@@ -6,13 +6,12 @@ value and returns the new node's id; `backward()` is one call that sorts
 and sweeps the whole graph in C. The handle keeps its node alive through
 the core's reference count; parents keep their children alive, so
 intermediate nodes need no Python object at all: `_prev` wraps them on
-demand, and gives back the user's own Value wherever one is alive (the
-weak table `_handles`).
+demand, and gives back the user's own Value wherever one is alive: each
+node has at most one handle, found by node id in O(1) (_handle).
 """
-import gc
 import threading
+import weakref
 from typing import Any, Dict, Tuple
-from weakref import ref as _ref
 
 from . import _ops
 from ._api import ValueBase, as_float, as_value, check_leaf_args, mixed_engines, number_or_none
@@ -24,79 +23,54 @@ require()
 
 _binary, _binary_k, _unary, _nary, _leaf = lib.pg_binary, lib.pg_binary_k, lib.pg_unary, lib.pg_nary, lib.pg_leaf
 
-# node id -> weak reference to a handle on that node, for `_prev` to give
-# back: leaves (Value(x)), Values given a label, and the handles `_prev`
-# made itself. An operator's result is not registered as it is made: a weak
-# reference per op would cost a quarter of the op; `_handle` finds the ones
-# still alive when it needs them (_gather_handles). Entries of dead handles are not removed
-# by each handle's __del__ (which every handle runs, op results included)
-# but in sweeps, one after as many registrations as the table held after
-# the last: O(1) per registration, and the dead entries never outnumber
-# the live ones plus the registrations since.
-_handles: Dict[int, Any] = {}
-_since_sweep = 0
-_sweep_after = 1024
-_handles_lock = threading.RLock()
+
+# -- the Python handle's hold on its node ----------------------------------------
+# (The C type keeps its table in C: pygrad/_handle.c.) Each Python handle
+# has an _Owner: a weak reference to it, kept in `_owners` under its node's
+# id, whose callback releases the node. `_prev` finds a node's handle there.
+# The release is the weak reference's callback, not the handle's __del__:
+# a finalizer runs while the object can still be reached (CPython clears
+# weak references after __del__), so `_prev` in another thread could hand
+# out a handle whose finalizer is releasing its node, and that handle would
+# then read whatever node reuses the id. A callback runs only once the
+# handle is gone for good: nothing can hand it out any more.
+
+class _Owner(weakref.ref):
+    __slots__ = ("id",)   # the node, set once the handle holds it
 
 
-def _register(v):
-    global _since_sweep
-    _handles[v._id] = _ref(v)
-    _since_sweep += 1
-    if _since_sweep > _sweep_after:
-        _sweep()
+_owners: Dict[int, _Owner] = {}   # node id -> the owner of the handle on it
+_owners_lock = threading.RLock()    # two threads asking for one node get one handle
 
 
-def _sweep():
-    global _since_sweep, _sweep_after
-    with _handles_lock:
-        for node_id, wr in list(_handles.items()):
-            if wr() is None and _handles.get(node_id) is wr:   # not re-registered meanwhile
-                del _handles[node_id]
-        _since_sweep = 0
-        _sweep_after = max(1024, len(_handles))
-
-
-def _live_handle(node_id):
-    wr = _handles.get(node_id)
-    return wr() if wr is not None else None
-
-
-# Nodes made (pg_stats' count) when _gather_handles last looked.
-_gathered_at = -1
-
-
-def _gather_handles():
-    """Register the live handles that operators made, found through the
-    garbage collector's list of objects. Costs a pass over every object,
-    so it runs only when a lookup misses and the core has made nodes since
-    the last pass (so one graph walk pays for it at most once); otherwise
-    any Value the user holds would not come back from `_prev` as itself."""
-    global _gathered_at
-    made = stats()["made"]
-    if made == _gathered_at:
+def _release(owner, _decref=lib.pg_decref):
+    try:
+        node_id = owner.id
+    except AttributeError:   # interrupted before its handle got a node
         return
-    _gathered_at = made
-    for obj in gc.get_objects():
-        if issubclass(type(obj), Value):   # (type(): a proxy's __class__ may raise)
-            node_id = getattr(obj, "_id", -1)   # -1: interrupted before it got its node
-            if node_id >= 0 and _live_handle(node_id) is None:
-                _handles[node_id] = _ref(obj)
+    # Subscripts, not .get(): no call between the test and the delete, so
+    # no other thread runs in between. The node is still alive here, so
+    # its id is not reused meanwhile.
+    if node_id in _owners and _owners[node_id] is owner:
+        del _owners[node_id]
+    _decref(node_id)
 
 
-def _handle(node_id):
+def _py_handle(node_id):
     """The live handle on an existing node (the user's own Value where one
     exists), or a new one (taking a reference)."""
-    with _handles_lock:      # two threads asking for one node get one handle
-        v = _live_handle(node_id)
-        if v is None:
-            _gather_handles()
-            v = _live_handle(node_id)
+    with _owners_lock:
+        owner = _owners.get(node_id)
+        v = owner() if owner is not None else None
         if v is None:
             v = _new(Value)
-            v._id = node_id          # before the incref: an interrupt in between leaks nothing
-            check(lib.pg_incref(node_id))
-            _register(v)
+            owner = _Owner(v, _release)
+            v._id = owner.id = node_id   # before the incref: an interrupt after it leaks nothing
+            _owners[node_id] = owner
+            status = lib.pg_incref(node_id)
+            if status:
+                del owner.id
+                raise error(status)
         return v
 
 
@@ -123,6 +97,7 @@ def _binary_method(op, kop):
             try:
                 r = _binary(op, a, b)
                 v = _new(Value)
+                o = _Owner(v, _release)
             except BaseException:
                 _release_unowned()
                 raise
@@ -135,12 +110,14 @@ def _binary_method(op, kop):
             try:
                 r = _binary_k(kop, a, k, 0)
                 v = _new(Value)
+                o = _Owner(v, _release)
             except BaseException:
                 _release_unowned()
                 raise
         if r < 0:
             raise error(-r, _ops.LABELS[op])
-        v._id = r
+        v._id = o.id = r
+        _owners[r] = o
         return v
     return method
 
@@ -154,12 +131,14 @@ def _reflected_method(op):
         try:
             r = _binary_k(op, a, k, 1)
             v = _new(Value)
+            o = _Owner(v, _release)
         except BaseException:
             _release_unowned()
             raise
         if r < 0:
             raise error(-r, _ops.LABELS[op])
-        v._id = r
+        v._id = o.id = r
+        _owners[r] = o
         return v
     return method
 
@@ -170,12 +149,14 @@ def _unary_method(op):
         try:
             r = _unary(op, a)
             v = _new(Value)
+            o = _Owner(v, _release)
         except BaseException:
             _release_unowned()
             raise
         if r < 0:
             raise error(-r, _ops.LABELS[op])
-        v._id = r
+        v._id = o.id = r
+        _owners[r] = o
         return v
     return method
 
@@ -207,13 +188,7 @@ class _PyHandle:
     """The handle in Python: the operators call C through cffi."""
 
     __slots__ = ("_id",)
-    _id: int   # the node's id in the C core
-
-    def __del__(self, _decref=lib.pg_decref):
-        try:
-            _decref(self._id)
-        except AttributeError:   # interrupted before it got its node: nothing to release
-            pass
+    _id: int   # the node's id in the C core (its _Owner releases it)
 
     data = _node_field(lib.pg_data, lib.pg_set_data,
                        "The value (a float; ints and numpy reals are converted on assignment).")
@@ -221,8 +196,10 @@ class _PyHandle:
 
 
 _Handle: Any = _CHandle if _CHandle is not None else _PyHandle
+_PY = _Handle is _PyHandle
 # A handle on no node yet (its _id is set next): object.__new__ for the
-# Python handle; the C type's __new__ gives _id -1.
+# Python handle; the C type's __new__ gives _id -1, and setting its _id
+# enters it in the C type's table.
 _new = _Handle.__new__
 
 
@@ -237,22 +214,20 @@ class Value(_Handle, ValueBase):
     _operands: Tuple[Any, ...]   # the handles `_children` gave, kept (set on first use)
 
     def __new__(cls, data, *args, **kwargs):
-        global _since_sweep
         x = data if type(data) is float else as_float(data)
         try:
             node_id = _leaf(x)
             self = _new(cls)
+            owner = _Owner(self, _release) if _PY else None
         except BaseException:
             _release_unowned()
             raise
         if node_id < 0:
             raise error(-node_id)
         self._id = node_id
-        # _register(self), inlined: Value() is a hot path too
-        _handles[node_id] = _ref(self)
-        _since_sweep += 1
-        if _since_sweep > _sweep_after:
-            _sweep()
+        if owner is not None:
+            owner.id = node_id
+            _owners[node_id] = owner
         return self
 
     def __init__(self, data, _children=(), _op="", label=""):
@@ -284,7 +259,6 @@ class Value(_Handle, ValueBase):
     @label.setter
     def label(self, text: str) -> None:
         self._label = text
-        _register(self)   # a named Value is the one `_prev` gives back
 
     # Read from the node (the reference engine keeps them as attributes).
     @property
@@ -354,12 +328,16 @@ def _from_nary(op, vals):
     try:
         r = _nary(op, n, ids)
         v = _new(Value)
+        owner = _Owner(v, _release) if _PY else None
     except BaseException:
         _release_unowned()
         raise
     if r < 0:
         raise error(-r, _ops.label(op))
     v._id = r
+    if owner is not None:
+        owner.id = r
+        _owners[r] = owner
     return v
 
 
@@ -392,11 +370,16 @@ def _operand(self, other):
     return k
 
 
-if _Handle is _PyHandle:
+if _PY:
     _install_operators(_PyHandle)
+    _handle = _py_handle
 else:
     _Handle._bind(Value, _fail, _operand, as_float)
-# ValueBase's hooks, for code that calls ValueBase's methods itself.
-Value._binary_op = lambda self, op, kop, other: _binary_method(op, kop)(self, other)  # type: ignore[method-assign]
-Value._reflected_op = lambda self, op, other: _reflected_method(op)(self, other)  # type: ignore[method-assign]
-Value._unary_op = lambda self, op: _unary_method(op)(self)  # type: ignore[method-assign]
+    _handle = _Handle._of
+# ValueBase's hooks, for code that calls ValueBase's methods itself: the
+# handle's own operator for the op.
+_BINARY_NAMES = {op: stem for stem, (op, _) in _ops.BINARY.items()}
+_UNARY_NAMES = {op: name for name, op in _ops.UNARY.items()}
+Value._binary_op = lambda self, op, kop, other: getattr(Value, f"__{_BINARY_NAMES[op]}__")(self, other)  # type: ignore[method-assign]
+Value._reflected_op = lambda self, op, other: getattr(Value, f"__r{_BINARY_NAMES[op]}__")(self, other)  # type: ignore[method-assign]
+Value._unary_op = lambda self, op: getattr(Value, _UNARY_NAMES[op])(self)  # type: ignore[method-assign]
