@@ -49,37 +49,70 @@ static PyObject *py_as_float;  /* _api.as_float(x): a float, or raises TypeError
 /* The handle on each node, by node id, so that `_prev` gives back the
  * user's own Value in O(1) (Handle._of). Entries are borrowed: a handle
  * enters its node's slot when it gets its node and leaves it in its
- * dealloc, so a slot never points at freed memory. One pointer store per
- * op: a weak reference per op would cost about a quarter of the op.
+ * dealloc, so a slot never points at freed memory. A slot store per op
+ * and a clear per dealloc: a weak reference per op would cost about a
+ * quarter of the op.
+ *
  * Between the last reference going and the dealloc (CPython clears a
  * subclass instance's dict and weak references there, which may run
  * Python code) the handle is still in its slot with no reference left:
- * pg_handle_known skips it, so it is never handed out again. */
-static PyObject **pg_handle_slots;
-static int32_t pg_handle_nslots;
+ * pg_handle_known skips it, so it is never handed out again.
+ *
+ * The slots come in pages of 256 ids, made when a handle first needs one,
+ * so the table follows the handles alive, not the nodes: most nodes are
+ * intermediates whose handle is long gone (a flat array would add 8 bytes
+ * to every node's 32). Empty pages are kept for reuse (a handle made and
+ * dropped on a page of its own would otherwise cost a page each time) and
+ * freed together once they outnumber the pages in use. */
+#define PG_PAGE_BITS 8
+#define PG_PAGE_SLOTS (1 << PG_PAGE_BITS)
+typedef struct {
+    int32_t used;                      /* slots not NULL */
+    PyObject *slot[PG_PAGE_SLOTS];
+} pg_handle_page;
+static pg_handle_page **pg_pages;       /* by id >> PG_PAGE_BITS; NULL: no page yet */
+static int32_t pg_npages, pg_empty_pages, pg_used_pages;   /* pages with no slot / some slots set */
 
 /* The live handle in node id's slot (borrowed), or NULL. */
 static PyObject *pg_handle_known(int32_t id) {
-    PyObject *h = id >= 0 && id < pg_handle_nslots ? pg_handle_slots[id] : NULL;
+    int32_t p = id >> PG_PAGE_BITS;
+    PyObject *h = id >= 0 && p < pg_npages && pg_pages[p] ? pg_pages[p]->slot[id & (PG_PAGE_SLOTS - 1)] : NULL;
     return h != NULL && Py_REFCNT(h) > 0 ? h : NULL;
 }
 
-/* Grow the table to hold id (ids are dense: the core's pool indices). */
-static int pg_handle_grow(int32_t id) {
-    int64_t n = pg_handle_nslots ? 2 * (int64_t)pg_handle_nslots : 1024;
-    while (n <= id)
-        n *= 2;
-    if (n > INT32_MAX)
-        n = INT32_MAX;
-    PyObject **slots = PyMem_Realloc(pg_handle_slots, (size_t)n * sizeof(PyObject *));
-    if (slots == NULL) {
-        PyErr_NoMemory();
-        return -1;
+/* The page for id, made if need be; NULL with MemoryError set. */
+static pg_handle_page *pg_handle_page_of(int32_t id) {
+    int32_t p = id >> PG_PAGE_BITS;
+    if (p >= pg_npages) {
+        int32_t n = pg_npages ? pg_npages : 64;
+        while (n <= p)
+            n *= 2;
+        pg_handle_page **pages = PyMem_Realloc(pg_pages, (size_t)n * sizeof(*pages));
+        if (pages == NULL)
+            return (pg_handle_page *)PyErr_NoMemory();
+        memset(pages + pg_npages, 0, (size_t)(n - pg_npages) * sizeof(*pages));
+        pg_pages = pages;
+        pg_npages = n;
     }
-    memset(slots + pg_handle_nslots, 0, (size_t)(n - pg_handle_nslots) * sizeof(PyObject *));
-    pg_handle_slots = slots;
-    pg_handle_nslots = (int32_t)n;
-    return 0;
+    if (pg_pages[p] == NULL) {
+        pg_pages[p] = PyMem_Calloc(1, sizeof(pg_handle_page));
+        if (pg_pages[p] == NULL)
+            return (pg_handle_page *)PyErr_NoMemory();
+        pg_empty_pages++;
+    }
+    return pg_pages[p];
+}
+
+/* Free the empty pages (once they outnumber the pages in use and are more
+ * than a few: each pass frees at least as many pages as it keeps). */
+static void pg_handle_trim(void) {
+    for (int32_t p = 0; p < pg_npages; p++) {
+        if (pg_pages[p] != NULL && pg_pages[p]->used == 0) {
+            PyMem_Free(pg_pages[p]);
+            pg_pages[p] = NULL;
+        }
+    }
+    pg_empty_pages = 0;
 }
 
 /* Make h the handle `_prev` gives for its node, unless another live one
@@ -88,17 +121,33 @@ static int pg_handle_remember(PyObject *h) {
     int32_t id = ID(h);
     if (id < 0)
         return 0;
-    if (id >= pg_handle_nslots && pg_handle_grow(id) < 0)
+    pg_handle_page *page = pg_handle_page_of(id);
+    if (page == NULL)
         return -1;
-    if (pg_handle_known(id) == NULL)
-        pg_handle_slots[id] = h;
+    PyObject **slot = &page->slot[id & (PG_PAGE_SLOTS - 1)];
+    if (*slot == NULL) {
+        if (page->used++ == 0) {
+            pg_empty_pages--;
+            pg_used_pages++;
+        }
+        *slot = h;
+    } else if (Py_REFCNT(*slot) == 0) {   /* a handle on its way out */
+        *slot = h;
+    }
     return 0;
 }
 
 static void pg_handle_forget(PyObject *h) {
-    int32_t id = ID(h);
-    if (id >= 0 && id < pg_handle_nslots && pg_handle_slots[id] == h)
-        pg_handle_slots[id] = NULL;
+    int32_t id = ID(h), p = id >> PG_PAGE_BITS;
+    pg_handle_page *page = id >= 0 && p < pg_npages ? pg_pages[p] : NULL;
+    if (page == NULL || page->slot[id & (PG_PAGE_SLOTS - 1)] != h)
+        return;
+    page->slot[id & (PG_PAGE_SLOTS - 1)] = NULL;
+    if (--page->used == 0) {
+        pg_used_pages--;
+        if (++pg_empty_pages > 16 && pg_empty_pages > pg_used_pages)
+            pg_handle_trim();
+    }
 }
 
 /* Handle is usable from pygrad._ffi before pygrad.cengine has bound it. */
