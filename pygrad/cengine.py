@@ -36,7 +36,8 @@ _binary, _binary_k, _unary, _nary, _leaf = lib.pg_binary, lib.pg_binary_k, lib.p
 # handle is gone for good: nothing can hand it out any more.
 
 class _Owner(weakref.ref):
-    __slots__ = ("id",)   # the node, set once the handle holds it
+    __slots__ = ("id",)
+    id: int   # the node, set once the handle holds it
 
 
 _owners: Dict[int, _Owner] = {}   # node id -> the owner of the handle on it

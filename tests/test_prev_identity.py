@@ -82,8 +82,9 @@ def test_an_interrupted_prev_does_not_lose_the_users_values(engine, interrupts):
         held.append(held[-1] * a + 1.0)    # a node made since the last lookup
         try:
             interrupts[0] = True
-            held[-1]._prev
+            kids = held[-1]._prev
             interrupts[0] = False
+            assert len(kids) == 2
         except KeyboardInterrupt:
             hit += 1
             interrupts[0] = False
