@@ -140,7 +140,7 @@ def race_prev_against_drops(V, seconds):
 
 
 def test_prev_never_hands_out_a_value_being_released(engine):
-    wrong, rounds = race_prev_against_drops(engine, 1.5)
+    wrong, rounds = race_prev_against_drops(engine, 1.0)
     assert wrong == [] and rounds > 0
 
 
