@@ -8,8 +8,7 @@ buffer, so threads may share one.
 from ._api import as_value
 from ._errors import error
 from ._ffi import ffi, lib
-from .cengine import _PY, Value, _new, _Owner, _owners
-from .cengine import _release as _owner_gone
+from .cengine import Value, _new
 
 
 class Dense:
@@ -54,11 +53,7 @@ class Dense:
         try:
             for node_id in made:    # handles on the new nodes, whose references are ours
                 v = _new(Value)
-                owner = _Owner(v, _owner_gone) if _PY else None   # (see cengine._Owner)
                 v._id = node_id
-                if owner is not None:
-                    owner.id = node_id
-                    _owners[node_id] = owner
                 held += 1
                 values.append(v)
         except BaseException:

@@ -1,7 +1,6 @@
 """On PyPy: tell the garbage collector about the memory the C core holds.
 
-A C-engine Value's node is released when the Value dies (by a weak
-reference's callback, cengine._release). CPython runs that at once
+A C-engine Value frees its node in `__del__`. CPython runs that at once
 (reference counting); PyPy runs it only when a major collection finds the
 handle dead, and it schedules major collections by the memory *it* manages.
 A handle is a few dozen bytes, but the loss it names can keep a whole graph
@@ -12,8 +11,8 @@ So pygrad watches the core itself, from a GC hook (nothing is added to
 each op): after each minor collection, when the bytes the core holds have
 grown by more than GROWTH since the last major collection (or doubled, for
 big graphs), it asks for a major collection, which runs the dead handles'
-release callbacks and frees their nodes. Memory held by the core then stays
-within a few dozen MB of what CPython would hold. (`__pypy__.add_memory_pressure`
+finalizers and frees their nodes. Memory held by the core then stays within
+a few dozen MB of what CPython would hold. (`__pypy__.add_memory_pressure`
 was measured too weak here: PyPy scales its threshold by its own heap.)
 Hooks the program installed before pygrad keep being called.
 """
@@ -47,7 +46,7 @@ def install(ffi: Any, lib: Any) -> bool:
             major_done[0] = False
             after_major[0] = now
         elif now - after_major[0] > max(GROWTH, after_major[0]):
-            gc.collect()        # runs the dead handles' release callbacks too
+            gc.collect()        # runs the dead handles' finalizers too
             after_major[0] = held()
         if previous_minor is not None:
             previous_minor(gc_stats)

@@ -6,8 +6,9 @@ value and returns the new node's id; `backward()` is one call that sorts
 and sweeps the whole graph in C. The handle keeps its node alive through
 the core's reference count; parents keep their children alive, so
 intermediate nodes need no Python object at all: `_prev` wraps them on
-demand, and gives back the user's own Value wherever one is alive: each
-node has at most one handle, found by node id in O(1) (_handle).
+demand, and gives back the user's own Value where it can find it by node
+id, in O(1) (_handle): every Value with the C type handle; leaves,
+labelled Values and its own handles with the Python handle (see below).
 """
 import threading
 import weakref
@@ -24,31 +25,34 @@ require()
 _binary, _binary_k, _unary, _nary, _leaf = lib.pg_binary, lib.pg_binary_k, lib.pg_unary, lib.pg_nary, lib.pg_leaf
 
 
-# -- the Python handle's hold on its node ----------------------------------------
-# (The C type keeps its table in C: pygrad/_handle.c.) Each Python handle
-# has an _Owner: a weak reference to it, kept in `_owners` under its node's
-# id, whose callback releases the node. `_prev` finds a node's handle there.
-# The release is the weak reference's callback, not the handle's __del__:
-# a finalizer runs while the object can still be reached (CPython clears
-# weak references after __del__), so `_prev` in another thread could hand
-# out a handle whose finalizer is releasing its node, and that handle would
-# then read whatever node reuses the id. A callback runs only once the
-# handle is gone for good: nothing can hand it out any more.
+# -- the Python handle's table of Values, for `_prev` --------------------------
+# (The C type keeps a table of every handle, in C: pygrad/_handle.c.) The
+# Python handle registers leaves, labelled Values and the handles `_prev`
+# makes, not operator results: a weak reference per op made PyPy's eager
+# `a * b` go from 90 to over 1,000 ns. So `_prev` gives an unlabelled
+# operator result the user holds as an equal Value (the same node, `==`
+# and hash), not as the same object (see the README).
+#
+# A registered Value's entry is an _Owner: a weak reference to it, whose
+# callback releases a node reference of its own (taken at registration).
+# The handle still releases its own reference in __del__, but a finalizer
+# runs while the object can still be reached (CPython clears weak
+# references after __del__; PyPy may run it later), so `_prev` in another
+# thread can hand out a Value whose __del__ has begun: the owner's
+# reference keeps its node until the Value is gone for good, when nothing
+# can hand it out any more.
 
 class _Owner(weakref.ref):
     __slots__ = ("id",)
-    id: int   # the node, set once the handle holds it
+    id: int   # the node
 
 
-_owners: Dict[int, _Owner] = {}   # node id -> the owner of the handle on it
+_owners: Dict[int, _Owner] = {}   # node id -> the owner of the registered handle on it
 _owners_lock = threading.RLock()    # two threads asking for one node get one handle
 
 
 def _release(owner, _decref=lib.pg_decref):
-    try:
-        node_id = owner.id
-    except AttributeError:   # interrupted before its handle got a node
-        return
+    node_id = owner.id
     # Subscripts, not .get(): no call between the test and the delete, so
     # no other thread runs in between. The node is still alive here, so
     # its id is not reused meanwhile.
@@ -57,21 +61,33 @@ def _release(owner, _decref=lib.pg_decref):
     _decref(node_id)
 
 
+def _register(v):
+    """Make the Python handle v the one `_prev` gives for its node."""
+    node_id = v._id
+    with _owners_lock:
+        owner = _owners.get(node_id)
+        if owner is not None and owner() is v:
+            return
+        owner = _Owner(v, _release)
+        owner.id = node_id
+        _owners[node_id] = owner   # (no call between this and the incref: no interrupt either)
+        status = lib.pg_incref(node_id)
+        if status:
+            del _owners[node_id]
+            raise error(status)
+
+
 def _py_handle(node_id):
-    """The live handle on an existing node (the user's own Value where one
-    exists), or a new one (taking a reference)."""
+    """The registered handle on an existing node (the user's own Value for
+    leaves and labelled Values), or a new one (taking a reference)."""
     with _owners_lock:
         owner = _owners.get(node_id)
         v = owner() if owner is not None else None
         if v is None:
             v = _new(Value)
-            owner = _Owner(v, _release)
-            v._id = owner.id = node_id   # before the incref: an interrupt after it leaks nothing
-            _owners[node_id] = owner
-            status = lib.pg_incref(node_id)
-            if status:
-                del owner.id
-                raise error(status)
+            v._id = node_id          # before the incref: an interrupt in between leaks nothing
+            check(lib.pg_incref(node_id))
+            _register(v)
         return v
 
 
@@ -98,7 +114,6 @@ def _binary_method(op, kop):
             try:
                 r = _binary(op, a, b)
                 v = _new(Value)
-                o = _Owner(v, _release)
             except BaseException:
                 _release_unowned()
                 raise
@@ -111,14 +126,12 @@ def _binary_method(op, kop):
             try:
                 r = _binary_k(kop, a, k, 0)
                 v = _new(Value)
-                o = _Owner(v, _release)
             except BaseException:
                 _release_unowned()
                 raise
         if r < 0:
             raise error(-r, _ops.LABELS[op])
-        v._id = o.id = r
-        _owners[r] = o
+        v._id = r
         return v
     return method
 
@@ -132,14 +145,12 @@ def _reflected_method(op):
         try:
             r = _binary_k(op, a, k, 1)
             v = _new(Value)
-            o = _Owner(v, _release)
         except BaseException:
             _release_unowned()
             raise
         if r < 0:
             raise error(-r, _ops.LABELS[op])
-        v._id = o.id = r
-        _owners[r] = o
+        v._id = r
         return v
     return method
 
@@ -150,14 +161,12 @@ def _unary_method(op):
         try:
             r = _unary(op, a)
             v = _new(Value)
-            o = _Owner(v, _release)
         except BaseException:
             _release_unowned()
             raise
         if r < 0:
             raise error(-r, _ops.LABELS[op])
-        v._id = o.id = r
-        _owners[r] = o
+        v._id = r
         return v
     return method
 
@@ -189,7 +198,13 @@ class _PyHandle:
     """The handle in Python: the operators call C through cffi."""
 
     __slots__ = ("_id",)
-    _id: int   # the node's id in the C core (its _Owner releases it)
+    _id: int   # the node's id in the C core
+
+    def __del__(self, _decref=lib.pg_decref):
+        try:
+            _decref(self._id)
+        except AttributeError:   # interrupted before it got its node: nothing to release
+            pass
 
     data = _node_field(lib.pg_data, lib.pg_set_data,
                        "The value (a float; ints and numpy reals are converted on assignment).")
@@ -219,16 +234,14 @@ class Value(_Handle, ValueBase):
         try:
             node_id = _leaf(x)
             self = _new(cls)
-            owner = _Owner(self, _release) if _PY else None
         except BaseException:
             _release_unowned()
             raise
         if node_id < 0:
             raise error(-node_id)
-        self._id = node_id
-        if owner is not None:
-            owner.id = node_id
-            _owners[node_id] = owner
+        self._id = node_id   # (the C type's table takes it in here)
+        if _PY:
+            _register(self)
         return self
 
     def __init__(self, data, _children=(), _op="", label=""):
@@ -260,6 +273,8 @@ class Value(_Handle, ValueBase):
     @label.setter
     def label(self, text: str) -> None:
         self._label = text
+        if _PY:
+            _register(self)   # a named Value is the one `_prev` gives back
 
     # Read from the node (the reference engine keeps them as attributes).
     @property
@@ -329,16 +344,12 @@ def _from_nary(op, vals):
     try:
         r = _nary(op, n, ids)
         v = _new(Value)
-        owner = _Owner(v, _release) if _PY else None
     except BaseException:
         _release_unowned()
         raise
     if r < 0:
         raise error(-r, _ops.label(op))
     v._id = r
-    if owner is not None:
-        owner.id = r
-        _owners[r] = owner
     return v
 
 
@@ -377,10 +388,7 @@ if _PY:
 else:
     _Handle._bind(Value, _fail, _operand, as_float)
     _handle = _Handle._of
-# ValueBase's hooks, for code that calls ValueBase's methods itself: the
-# handle's own operator for the op.
-_BINARY_NAMES = {op: stem for stem, (op, _) in _ops.BINARY.items()}
-_UNARY_NAMES = {op: name for name, op in _ops.UNARY.items()}
-Value._binary_op = lambda self, op, kop, other: getattr(Value, f"__{_BINARY_NAMES[op]}__")(self, other)  # type: ignore[method-assign]
-Value._reflected_op = lambda self, op, other: getattr(Value, f"__r{_BINARY_NAMES[op]}__")(self, other)  # type: ignore[method-assign]
-Value._unary_op = lambda self, op: getattr(Value, _UNARY_NAMES[op])(self)  # type: ignore[method-assign]
+# ValueBase's hooks, for code that calls ValueBase's methods itself.
+Value._binary_op = lambda self, op, kop, other: _binary_method(op, kop)(self, other)  # type: ignore[method-assign]
+Value._reflected_op = lambda self, op, other: _reflected_method(op)(self, other)  # type: ignore[method-assign]
+Value._unary_op = lambda self, op: _unary_method(op)(self)  # type: ignore[method-assign]

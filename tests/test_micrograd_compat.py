@@ -126,6 +126,11 @@ def test_prev_gives_the_users_own_leaves_and_named_values(engine):
 def test_prev_gives_the_users_own_operator_results(engine):
     # Unnamed intermediates the user holds come back as themselves, with
     # their attributes, however deep and however many nodes were made since.
+    # (The C engine's Python handle, PyPy's, promises this for leaves and
+    # labelled Values only: see the README and tests/test_prev_identity.py.)
+    from pygrad import cengine
+    if engine is cengine.Value and cengine._PY:
+        pytest.skip("the Python handle gives an unlabelled operator result back as an equal Value")
     a, b = engine(2.0), engine(3.0)
     c = a * b
     c._vis_color = "red"

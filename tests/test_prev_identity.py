@@ -2,7 +2,11 @@
 holds and whatever happened before: frozen objects, an interrupted walk,
 another thread dropping a Value at the same moment. On both engines; CI
 runs this file with each of the C engine's handles (the C type, and
-PYGRAD_C_HANDLE=0's Python class, which PyPy uses)."""
+PYGRAD_C_HANDLE=0's Python class, which PyPy uses).
+
+The Python handle promises less (see the README): the user's own object
+for leaves and labelled Values, one object per node for the rest, but an
+unlabelled operator result the user holds comes back as an equal Value."""
 import gc
 import signal
 import sys
@@ -10,6 +14,21 @@ import threading
 import time
 
 import pytest
+
+from pygrad import cengine
+
+
+def every_value_comes_back(engine):
+    """Whether `_prev` gives every Value the user holds as itself."""
+    return engine is not cengine.Value or cengine.Value.__mro__[1] is not cengine._PyHandle
+
+
+def gives_back(engine, kids, v):
+    """Whether `kids` (a `_prev`) holds the user's v: as itself where
+    promised, else as a Value on the same node."""
+    if every_value_comes_back(engine):
+        return any(k is v for k in kids)
+    return any(k == v for k in kids)
 
 
 def chain_while_inspecting(V, n):
@@ -20,7 +39,7 @@ def chain_while_inspecting(V, n):
     for _ in range(n):
         held.append(held[-1] * a + b)
         mul = [k for k in held[-1]._prev if k is not b]
-        assert len(mul) == 1 and any(k is held[-2] for k in mul[0]._prev)
+        assert len(mul) == 1 and gives_back(V, mul[0]._prev, held[-2])
     return held
 
 
@@ -39,6 +58,8 @@ def test_prev_never_walks_the_whole_heap(engine, monkeypatch):
 def test_prev_finds_values_frozen_by_gc_freeze(engine):
     """gc.freeze() (used by servers before fork) moves every object out of
     the collector's lists: the user's Values must still come back."""
+    if not every_value_comes_back(engine):
+        pytest.skip("the Python handle gives back registered Values only, which no freeze hides")
     a, b = engine(2.0), engine(3.0)
     c = a * b
     c._vis_color = "red"
@@ -89,13 +110,14 @@ def test_an_interrupted_prev_does_not_lose_the_users_values(engine, interrupts):
             hit += 1
             interrupts[0] = False
             [mul] = [k for k in held[-1]._prev if k._op == "*"]
-            assert any(k is held[-2] for k in mul._prev)
+            assert gives_back(engine, mul._prev, held[-2])
     assert len(ballast) == 100_000
 
 
 def race_prev_against_drops(V, seconds):
-    """One thread makes `c = a * b` and `d = c + 1`, hands d over and drops
-    c (its handle is released, maybe its finalizer runs) while the other
+    """One thread makes `c = a * b` (labelled: a Value `_prev` looks up by
+    node id on every handle) and `d = c + 1`, hands d over and drops c (its
+    handle is released, maybe its finalizer runs) while the other
     thread asks d for `_prev`, keeps what it got, drops d and makes new
     nodes (reusing freed ids). Whatever `_prev` gave must keep reading 6.0.
     Returns (wrong values seen, handovers)."""
@@ -105,6 +127,7 @@ def race_prev_against_drops(V, seconds):
     def maker():
         while not stop[0]:
             c = a * b
+            c.label = "c"
             d = c + 1.0
             box[0] = d
             del c, d
