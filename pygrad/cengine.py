@@ -10,7 +10,6 @@ demand, and gives back the user's own Value where it can find it by node
 id, in O(1) (_handle): every Value with the C type handle; leaves,
 labelled Values and its own handles with the Python handle (see below).
 """
-import threading
 import weakref
 from typing import Any, Dict, Tuple
 
@@ -47,8 +46,11 @@ class _Owner(weakref.ref):
     id: int   # the node
 
 
-_owners: Dict[int, _Owner] = {}   # node id -> the owner of the registered handle on it
-_owners_lock = threading.RLock()    # two threads asking for one node get one handle
+# node id -> the owner of the registered handle on it. No lock: a Ctrl-C
+# can strike inside a `with lock:` on PyPy and leave the lock held (and the
+# next `_prev` in another thread waiting forever). Without one, two threads
+# asking for one node at the same moment may get two (equal) handles.
+_owners: Dict[int, _Owner] = {}
 
 
 def _release(owner, _decref=lib.pg_decref):
@@ -64,31 +66,29 @@ def _release(owner, _decref=lib.pg_decref):
 def _register(v):
     """Make the Python handle v the one `_prev` gives for its node."""
     node_id = v._id
-    with _owners_lock:
-        owner = _owners.get(node_id)
-        if owner is not None and owner() is v:
-            return
-        owner = _Owner(v, _release)
-        owner.id = node_id
-        _owners[node_id] = owner   # (no call between this and the incref: no interrupt either)
-        status = lib.pg_incref(node_id)
-        if status:
-            del _owners[node_id]
-            raise error(status)
+    owner = _owners.get(node_id)
+    if owner is not None and owner() is v:
+        return
+    owner = _Owner(v, _release)
+    owner.id = node_id
+    _owners[node_id] = owner   # (no call between this and the incref: no interrupt either)
+    status = lib.pg_incref(node_id)
+    if status:
+        del _owners[node_id]
+        raise error(status)
 
 
 def _py_handle(node_id):
     """The registered handle on an existing node (the user's own Value for
     leaves and labelled Values), or a new one (taking a reference)."""
-    with _owners_lock:
-        owner = _owners.get(node_id)
-        v = owner() if owner is not None else None
-        if v is None:
-            v = _new(Value)
-            v._id = node_id          # before the incref: an interrupt in between leaks nothing
-            check(lib.pg_incref(node_id))
-            _register(v)
-        return v
+    owner = _owners.get(node_id)
+    v = owner() if owner is not None else None
+    if v is None:
+        v = _new(Value)
+        v._id = node_id          # before the incref: an interrupt in between leaks nothing
+        check(lib.pg_incref(node_id))
+        _register(v)
+    return v
 
 
 # Ctrl-C: Python runs signal handlers right after a call returns, so an
