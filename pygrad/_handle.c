@@ -115,9 +115,8 @@ static void pg_handle_trim(void) {
     pg_empty_pages = 0;
 }
 
-/* Make h the handle `_prev` gives for its node, unless another live one
- * already is (the first one stays: `_prev` may have handed it out). */
-static int pg_handle_remember(PyObject *h) {
+/* pg_handle_remember's rare cases: a new page, an empty one, a slot taken. */
+static int pg_handle_remember_slow(PyObject *h) {
     int32_t id = ID(h);
     if (id < 0)
         return 0;
@@ -137,17 +136,36 @@ static int pg_handle_remember(PyObject *h) {
     return 0;
 }
 
-static void pg_handle_forget(PyObject *h) {
+/* Make h the handle `_prev` gives for its node, unless another live one
+ * already is (the first one stays: `_prev` may have handed it out). Once
+ * per op: the common case (a free slot on a page in use) is written out
+ * here, inline, and the rest is a call. */
+static inline int pg_handle_remember(PyObject *h) {
+    int32_t id = ID(h), p = id >> PG_PAGE_BITS;
+    pg_handle_page *page = id >= 0 && p < pg_npages ? pg_pages[p] : NULL;
+    if (page != NULL && page->used > 0 && page->slot[id & (PG_PAGE_SLOTS - 1)] == NULL) {
+        page->slot[id & (PG_PAGE_SLOTS - 1)] = h;
+        page->used++;
+        return 0;
+    }
+    return pg_handle_remember_slow(h);
+}
+
+/* A page's last handle left: count it empty, free the empty ones if due. */
+static void pg_handle_page_emptied(void) {
+    pg_used_pages--;
+    if (++pg_empty_pages > 16 && pg_empty_pages > pg_used_pages)
+        pg_handle_trim();
+}
+
+static inline void pg_handle_forget(PyObject *h) {
     int32_t id = ID(h), p = id >> PG_PAGE_BITS;
     pg_handle_page *page = id >= 0 && p < pg_npages ? pg_pages[p] : NULL;
     if (page == NULL || page->slot[id & (PG_PAGE_SLOTS - 1)] != h)
         return;
     page->slot[id & (PG_PAGE_SLOTS - 1)] = NULL;
-    if (--page->used == 0) {
-        pg_used_pages--;
-        if (++pg_empty_pages > 16 && pg_empty_pages > pg_used_pages)
-            pg_handle_trim();
-    }
+    if (--page->used == 0)
+        pg_handle_page_emptied();
 }
 
 /* Handle is usable from pygrad._ffi before pygrad.cengine has bound it. */
