@@ -22,6 +22,7 @@ from ._ffi import check, check_id, ffi, lib, require, stats  # noqa: F401  (stat
 require()
 
 _binary, _binary_k, _unary, _nary, _leaf = lib.pg_binary, lib.pg_binary_k, lib.pg_unary, lib.pg_nary, lib.pg_leaf
+_incref = lib.pg_incref
 
 
 # -- the Python handle's table of Values, for `_prev` --------------------------
@@ -240,8 +241,11 @@ class Value(_Handle, ValueBase):
         if node_id < 0:
             raise error(-node_id)
         self._id = node_id   # (the C type's table takes it in here)
-        if _PY:
-            _register(self)
+        if _PY:   # _register(self), inlined (Value() is a hot path too; the node is new)
+            owner = _Owner(self, _release)
+            owner.id = node_id
+            _owners[node_id] = owner
+            _incref(node_id)
         return self
 
     def __init__(self, data, _children=(), _op="", label=""):
