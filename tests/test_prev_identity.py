@@ -176,3 +176,23 @@ def test_prev_never_hands_out_a_value_being_released(engine):
 def test_prev_never_hands_out_a_value_being_released_long(engine):
     wrong, rounds = race_prev_against_drops(engine, 20.0 if engine is cengine.Value else 2.0)
     assert wrong == [] and rounds > 0
+
+
+@pytest.mark.slow
+def test_a_million_long_chain_walked_through_prev_is_freed(engine, live_nodes):
+    """Each Value keeps what its `_prev` gave (as micrograd's keeps its
+    operands), so walking a chain makes a chain of Values: dropping it must
+    free every node, without deep recursion in any deallocator."""
+    before = live_nodes()
+    x, acc = engine(1.0000001), engine(1.0)
+    for _ in range(1_000_000):
+        acc = acc * x
+    v, steps = acc, 0
+    while True:
+        kids = [k for k in v._prev if k is not x]
+        if not kids:
+            break
+        v, steps = kids[0], steps + 1
+    assert steps == 1_000_000 and v.data == 1.0
+    del v, kids, acc, x
+    assert live_nodes() == before
