@@ -20,8 +20,10 @@ each with a copy that has its op code bound and calls C directly
 (cengine._install_operators): the extra Python call through a hook costs
 about 7% of an op there. The docstrings and types stay these.
 """
+import copyreg
 import inspect
 import numbers
+import types
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -127,11 +129,10 @@ def node_args(cls: Any, children: Any, local_grads: Any, _children: Any, _op: An
 
 
 def _rebuild(cls: Any, data: float, grad: float, label: str = "") -> Any:
-    """Unpickle a Value: a leaf with its data, grad and label (other attributes follow)."""
-    v = cls(data)
-    v.grad = grad
-    if label:
-        v.label = label
+    """Load a pickle of pygrad's first format: a leaf with its data, grad and
+    label (its other attributes follow, as a dict for __setstate__)."""
+    v = copyreg.__newobj__(cls, data)  # type: ignore[attr-defined]  # (not in typeshed)
+    v.__setstate__((data, grad, label, None, None))
     return v
 
 
@@ -139,6 +140,14 @@ def _rebuild(cls: Any, data: float, grad: float, label: str = "") -> Any:
 # re-reads its parameters' flags only then: a step costs no Python per
 # parameter while nothing is frozen or thawed.
 freeze_epoch = [0]
+
+
+def _user_slots(cls: type) -> List[str]:
+    """The attributes that classes outside pygrad declare in __slots__ (a
+    subclass's own; pygrad's engines keep theirs), as stored: private
+    names come mangled."""
+    return [name for k in cls.__mro__ if k.__module__.split(".")[0] != "pygrad"
+            for name, attr in vars(k).items() if type(attr) is types.MemberDescriptorType]
 
 
 def _must(out: Any, name: str, other: object) -> Any:
@@ -457,10 +466,36 @@ class ValueBase:
         from ._show import value_html  # here, not at the top: _show builds on this module
         return value_html(self)
 
-    # pickle, copy and deepcopy keep data, grad and the user's attributes
-    # (label included), not the graph below.
+    # pickle, copy and deepcopy give a leaf with the data, the grad and the
+    # user's attributes (label, __dict__, a subclass's __slots__), not the
+    # graph below. As copyreg's default does, the copy is made by the
+    # class's __new__ and then given its state: a subclass's __init__ is
+    # not called again (it may take other arguments, or transform them).
     def __reduce__(self) -> Tuple[Any, ...]:
-        return (_rebuild, (type(self), self.data, self.grad, self.label), getattr(self, "__dict__", None) or None)
+        return (copyreg.__newobj__, (type(self), self.data), self.__getstate__())  # type: ignore[attr-defined]
+
+    def __getstate__(self) -> Tuple[Any, ...]:
+        slots = {name: getattr(self, name) for name in _user_slots(type(self)) if hasattr(self, name)}
+        return (self.data, self.grad, self.label, getattr(self, "__dict__", None) or None, slots or None)
+
+    def __setstate__(self, state: Any) -> None:
+        if isinstance(state, dict):   # pygrad's first format: the attributes only (see _rebuild)
+            self.__dict__.update(state)
+            return
+        data, grad, label, attrs, slots = state
+        self._init_leaf(data)
+        self.grad = grad
+        if label:
+            self.label = label
+        if attrs:
+            self.__dict__.update(attrs)
+        for name, value in (slots or {}).items():
+            setattr(self, name, value)
+
+    def _init_leaf(self, data: float) -> None:
+        """Make a Value that __new__ gave (not __init__) a leaf holding data.
+        (The C engine's __new__ makes the leaf already.)"""
+        self.data = data
 
 
 def _data_or_none(x: object) -> Optional[float]:

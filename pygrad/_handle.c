@@ -9,10 +9,11 @@
  * and builds without this type use): `a * b` about 4x faster.
  *
  * Only the hot paths live here: the handle's id and its release, the
- * operators, the unary methods, `data` and `grad`. Everything else (leaf
- * creation, labels, `_prev`, rare operand types, error messages) stays in
- * Python: cengine.Value subclasses Handle, and `Handle._bind` hands over
- * the Python pieces this file calls back into, outside the core.
+ * operators, the unary methods, `data` and `grad`, and the table of which
+ * handle holds which node (for `_prev`). Everything else (leaf creation,
+ * labels, rare operand types, error messages) stays in Python:
+ * cengine.Value subclasses Handle, and `Handle._bind` hands over the
+ * Python pieces this file calls back into, outside the core.
  *
  * It keeps to the stable ABI, as the rest of the module does (cffi builds
  * it abi3): a heap type made by PyType_FromSpec, and no struct field of
@@ -26,6 +27,7 @@
  * Ctrl-C cannot leave a node without an owner here.
  */
 #ifndef PYPY_VERSION
+#include <string.h>
 
 typedef struct {
     PyObject_HEAD
@@ -46,6 +48,128 @@ static PyObject *py_hooks;     /* cengine._hooks: node id -> [op, _backward] */
 
 #define ID(o) (((Handle *)(o))->id)
 #define IS_HANDLE(o) ((PyTypeObject *)Py_TYPE(o) == result_type || PyObject_TypeCheck((o), HandleType))
+
+/* The handle on each node, by node id, so that `_prev` gives back the
+ * user's own Value in O(1) (Handle._of). Entries are borrowed: a handle
+ * enters its node's slot when it gets its node and leaves it in its
+ * dealloc, so a slot never points at freed memory. A slot store per op
+ * and a clear per dealloc: a weak reference per op would cost about a
+ * quarter of the op.
+ *
+ * Between the last reference going and the dealloc (CPython clears a
+ * subclass instance's dict and weak references there, which may run
+ * Python code) the handle is still in its slot with no reference left:
+ * pg_handle_known skips it, so it is never handed out again.
+ *
+ * The slots come in pages of 256 ids, made when a handle first needs one,
+ * so the table follows the handles alive, not the nodes: most nodes are
+ * intermediates whose handle is long gone (a flat array would add 8 bytes
+ * to every node's 32). Empty pages are kept for reuse (a handle made and
+ * dropped on a page of its own would otherwise cost a page each time) and
+ * freed together once they outnumber the pages in use. */
+#define PG_PAGE_BITS 8
+#define PG_PAGE_SLOTS (1 << PG_PAGE_BITS)
+typedef struct {
+    int32_t used;                      /* slots not NULL */
+    PyObject *slot[PG_PAGE_SLOTS];
+} pg_handle_page;
+static pg_handle_page **pg_pages;       /* by id >> PG_PAGE_BITS; NULL: no page yet */
+static int32_t pg_npages, pg_empty_pages, pg_used_pages;   /* pages with no slot / some slots set */
+
+/* The live handle in node id's slot (borrowed), or NULL. */
+static PyObject *pg_handle_known(int32_t id) {
+    int32_t p = id >> PG_PAGE_BITS;
+    PyObject *h = id >= 0 && p < pg_npages && pg_pages[p] ? pg_pages[p]->slot[id & (PG_PAGE_SLOTS - 1)] : NULL;
+    return h != NULL && Py_REFCNT(h) > 0 ? h : NULL;
+}
+
+/* The page for id, made if need be; NULL with MemoryError set. */
+static pg_handle_page *pg_handle_page_of(int32_t id) {
+    int32_t p = id >> PG_PAGE_BITS;
+    if (p >= pg_npages) {
+        int32_t n = pg_npages ? pg_npages : 64;
+        while (n <= p)
+            n *= 2;
+        pg_handle_page **pages = PyMem_Realloc(pg_pages, (size_t)n * sizeof(*pages));
+        if (pages == NULL)
+            return (pg_handle_page *)PyErr_NoMemory();
+        memset(pages + pg_npages, 0, (size_t)(n - pg_npages) * sizeof(*pages));
+        pg_pages = pages;
+        pg_npages = n;
+    }
+    if (pg_pages[p] == NULL) {
+        pg_pages[p] = PyMem_Calloc(1, sizeof(pg_handle_page));
+        if (pg_pages[p] == NULL)
+            return (pg_handle_page *)PyErr_NoMemory();
+        pg_empty_pages++;
+    }
+    return pg_pages[p];
+}
+
+/* Free the empty pages (once they outnumber the pages in use and are more
+ * than a few: each pass frees at least as many pages as it keeps). */
+static void pg_handle_trim(void) {
+    for (int32_t p = 0; p < pg_npages; p++) {
+        if (pg_pages[p] != NULL && pg_pages[p]->used == 0) {
+            PyMem_Free(pg_pages[p]);
+            pg_pages[p] = NULL;
+        }
+    }
+    pg_empty_pages = 0;
+}
+
+/* pg_handle_remember's rare cases: a new page, an empty one, a slot taken. */
+static int pg_handle_remember_slow(PyObject *h) {
+    int32_t id = ID(h);
+    if (id < 0)
+        return 0;
+    pg_handle_page *page = pg_handle_page_of(id);
+    if (page == NULL)
+        return -1;
+    PyObject **slot = &page->slot[id & (PG_PAGE_SLOTS - 1)];
+    if (*slot == NULL) {
+        if (page->used++ == 0) {
+            pg_empty_pages--;
+            pg_used_pages++;
+        }
+        *slot = h;
+    } else if (Py_REFCNT(*slot) == 0) {   /* a handle on its way out */
+        *slot = h;
+    }
+    return 0;
+}
+
+/* Make h the handle `_prev` gives for its node, unless another live one
+ * already is (the first one stays: `_prev` may have handed it out). Once
+ * per op: the common case (a free slot on a page in use) is written out
+ * here, inline, and the rest is a call. */
+static inline int pg_handle_remember(PyObject *h) {
+    int32_t id = ID(h), p = id >> PG_PAGE_BITS;
+    pg_handle_page *page = id >= 0 && p < pg_npages ? pg_pages[p] : NULL;
+    if (page != NULL && page->used > 0 && page->slot[id & (PG_PAGE_SLOTS - 1)] == NULL) {
+        page->slot[id & (PG_PAGE_SLOTS - 1)] = h;
+        page->used++;
+        return 0;
+    }
+    return pg_handle_remember_slow(h);
+}
+
+/* A page's last handle left: count it empty, free the empty ones if due. */
+static void pg_handle_page_emptied(void) {
+    pg_used_pages--;
+    if (++pg_empty_pages > 16 && pg_empty_pages > pg_used_pages)
+        pg_handle_trim();
+}
+
+static inline void pg_handle_forget(PyObject *h) {
+    int32_t id = ID(h), p = id >> PG_PAGE_BITS;
+    pg_handle_page *page = id >= 0 && p < pg_npages ? pg_pages[p] : NULL;
+    if (page == NULL || page->slot[id & (PG_PAGE_SLOTS - 1)] != h)
+        return;
+    page->slot[id & (PG_PAGE_SLOTS - 1)] = NULL;
+    if (--page->used == 0)
+        pg_handle_page_emptied();
+}
 
 /* Handle is usable from pygrad._ffi before pygrad.cengine has bound it. */
 static int pg_handle_unbound(void) {
@@ -79,6 +203,10 @@ static PyObject *pg_handle_wrap(int32_t r, int op) {
         return NULL;
     }
     h->id = r;
+    if (pg_handle_remember((PyObject *)h) < 0) {
+        Py_DECREF(h);   /* its dealloc releases the node */
+        return NULL;
+    }
     return (PyObject *)h;
 }
 
@@ -258,6 +386,53 @@ static PyObject *pg_handle_microgpt_op(PyTypeObject *type, PyObject *args, PyObj
     return pg_handle_wrap(pg_custom(x, (int32_t)n, ids, local), PG_CUSTOM);
 }
 
+/* `_id` is set once, by pygrad as it gives a new handle its node: it hands
+ * the handle the reference that the call which made the node returned, and
+ * enters the handle in the table. A user's `v._id = 3` would make the
+ * handle release a node it holds no reference on (and leak its own),
+ * corrupting the core's counts, so a second setting is refused. */
+static PyObject *pg_handle_get_id(PyObject *self, void *unused) {
+    (void)unused;
+    return PyLong_FromLong(ID(self));
+}
+static int pg_handle_set_id(PyObject *self, PyObject *x, void *unused) {
+    (void)unused;
+    if (x == NULL || ID(self) != -1) {
+        PyErr_SetString(PyExc_AttributeError, "a Value's _id is read-only: it is set once, when the Value is made");
+        return -1;
+    }
+    long id = PyLong_AsLong(x);
+    if (id == -1 && PyErr_Occurred())
+        return -1;
+    if (id < 0 || id > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "a node id is a non-negative int32");
+        return -1;
+    }
+    pg_handle_forget(self);
+    ID(self) = (int)id;
+    return pg_handle_remember(self);
+}
+
+/* Handle._of(id): the live handle on node id (the user's own Value where
+ * one is alive), else a new one that takes a reference to the node. */
+static PyObject *pg_handle_of(PyObject *unused, PyObject *arg) {
+    (void)unused;
+    if (pg_handle_unbound())
+        return NULL;
+    long id = PyLong_AsLong(arg);
+    if (id == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *h = id >= 0 && id <= INT32_MAX ? pg_handle_known((int32_t)id) : NULL;
+    if (h != NULL) {
+        Py_INCREF(h);
+        return h;
+    }
+    int status = id >= 0 && id <= INT32_MAX ? pg_incref((int32_t)id) : PG_EINVAL;
+    if (status)
+        return pg_handle_fail(status, PG_LEAF);
+    return pg_handle_wrap((int32_t)id, PG_LEAF);
+}
+
 static PyObject *pg_handle_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
     /* Value(data, ...), a subclass's too; with no arguments, cengine's
      * _new(cls): a handle on no node yet (Value() then fails in __init__). */
@@ -297,6 +472,7 @@ static int pg_handle_init(PyObject *self, PyObject *args, PyObject *kwargs) {
  * so this drops the instance's reference to its type. */
 static void pg_handle_dealloc(PyObject *self) {
     PyTypeObject *type = Py_TYPE(self);
+    pg_handle_forget(self);
     if (ID(self) >= 0)
         pg_decref(ID(self));
     if (PyType_GetFlags(type) & Py_TPFLAGS_HAVE_GC)   /* cengine.Value: it has a __dict__ */
@@ -372,34 +548,11 @@ static PyObject *pg_handle_bind(PyObject *unused, PyObject *args) {
 #define PG_METHOD_ROW(NAME, OP, DOC) {#NAME, pg_handle_##NAME, METH_NOARGS, DOC},
 static PyMethodDef handle_methods[] = {
     PG_HANDLE_UNARY(PG_METHOD_ROW)
+    {"_of", pg_handle_of, METH_O | METH_STATIC, "_of(id): the live handle on node id, else a new one"},
     {"_bind", pg_handle_bind, METH_VARARGS | METH_STATIC,
      "_bind(result_class, fail, operand, as_float[, new, init, hooks]): set once by pygrad.cengine"},
     {NULL, NULL, 0, NULL},
 };
-
-/* `_id` is set once, by pygrad as it gives a new handle its node: a user's
- * `v._id = 3` would make the handle release a node it holds no reference
- * on (and leak its own), corrupting the core's counts. */
-static PyObject *pg_handle_get_id(PyObject *self, void *unused) {
-    (void)unused;
-    return PyLong_FromLong(ID(self));
-}
-static int pg_handle_set_id(PyObject *self, PyObject *x, void *unused) {
-    (void)unused;
-    if (x == NULL || ID(self) != -1) {
-        PyErr_SetString(PyExc_AttributeError, "a Value's _id is read-only: it is set once, when the Value is made");
-        return -1;
-    }
-    long id = PyLong_AsLong(x);
-    if (id == -1 && PyErr_Occurred())
-        return -1;
-    if (id < 0 || id > INT32_MAX) {
-        PyErr_SetString(PyExc_ValueError, "a node id is a non-negative int32");
-        return -1;
-    }
-    ID(self) = (int)id;
-    return 0;
-}
 
 static PyGetSetDef handle_getset[] = {
     {"_id", pg_handle_get_id, pg_handle_set_id, "the node's id in the C core (-1: none); set once", NULL},

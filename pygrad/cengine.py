@@ -6,15 +6,16 @@ value and returns the new node's id; `backward()` is one call that sorts
 and sweeps the whole graph in C. The handle keeps its node alive through
 the core's reference count; parents keep their children alive, so
 intermediate nodes need no Python object at all: `_prev` wraps them on
-demand, and gives back the user's own Value wherever one is alive (the
-weak table `_handles`).
+demand, and gives back the user's own Value where it can find it by node
+id, in O(1) (_handle): every Value with the C type handle; leaves,
+labelled Values and its own handles with the Python handle (see below).
 """
 import gc
 import sys
 import threading
+import weakref
 from operator import attrgetter
 from typing import Any, Dict, Tuple
-from weakref import ref as _ref
 
 from . import _errors, _ops
 from ._api import ValueBase, as_float, as_value, mixed_engines, node_args, number_or_none
@@ -25,81 +26,74 @@ from ._ffi import check, check_id, ffi, lib, require, stats  # noqa: F401  (stat
 require()
 
 _binary, _binary_k, _unary, _nary, _leaf = lib.pg_binary, lib.pg_binary_k, lib.pg_unary, lib.pg_nary, lib.pg_leaf
+_incref = lib.pg_incref
 
-# node id -> weak reference to a handle on that node, for `_prev` to give
-# back: leaves (Value(x)), Values given a label, and the handles `_prev`
-# made itself. An operator's result is not registered as it is made: a weak
-# reference per op would cost a quarter of the op; `_handle` finds the ones
-# still alive when it needs them (_gather_handles). Entries of dead handles are not removed
-# by each handle's __del__ (which every handle runs, op results included)
-# but in sweeps, one after as many registrations as the table held after
-# the last: O(1) per registration, and the dead entries never outnumber
-# the live ones plus the registrations since.
-_handles: Dict[int, Any] = {}
-_since_sweep = 0
-_sweep_after = 1024
-_handles_lock = threading.RLock()
+
+# -- the Python handle's table of Values, for `_prev` --------------------------
+# (The C type keeps a table of every handle, in C: pygrad/_handle.c.) The
+# Python handle registers leaves, labelled Values and the handles `_prev`
+# makes, not operator results: a weak reference per op made PyPy's eager
+# `a * b` go from 90 to over 1,000 ns. So `_prev` gives an unlabelled
+# operator result the user holds as an equal Value (the same node, `==`
+# and hash), not as the same object (see the README).
+#
+# A registered Value's entry is an _Owner: a weak reference to it, whose
+# callback releases a node reference of its own (taken at registration).
+# The handle still releases its own reference in __del__, but a finalizer
+# runs while the object can still be reached (CPython clears weak
+# references after __del__; PyPy may run it later), so `_prev` in another
+# thread can hand out a Value whose __del__ has begun: the owner's
+# reference keeps its node until the Value is gone for good, when nothing
+# can hand it out any more.
+
+class _Owner(weakref.ref):
+    __slots__ = ("id",)
+    id: int   # the node
+
+
+# node id -> the owner of the registered handle on it. No lock: a Ctrl-C
+# can strike inside a `with lock:` on PyPy and leave the lock held (and the
+# next `_prev` in another thread waiting forever). Without one, two threads
+# asking for one node at the same moment may get two (equal) handles.
+_owners: Dict[int, _Owner] = {}
+
+
+def _release(owner, _decref=lib.pg_decref):
+    node_id = owner.id
+    # Subscripts, not .get(): no call between the test and the delete, so
+    # no other thread runs in between. The node is still alive here, so
+    # its id is not reused meanwhile.
+    if node_id in _owners and _owners[node_id] is owner:
+        del _owners[node_id]
+    _decref(node_id)
 
 
 def _register(v):
-    global _since_sweep
-    _handles[v._id] = _ref(v)
-    _since_sweep += 1
-    if _since_sweep > _sweep_after:
-        _sweep()
-
-
-def _sweep():
-    global _since_sweep, _sweep_after
-    with _handles_lock:
-        for node_id, wr in list(_handles.items()):
-            if wr() is None and _handles.get(node_id) is wr:   # not re-registered meanwhile
-                del _handles[node_id]
-        _since_sweep = 0
-        _sweep_after = max(1024, len(_handles))
-
-
-def _live_handle(node_id):
-    wr = _handles.get(node_id)
-    return wr() if wr is not None else None
-
-
-# Nodes made (pg_stats' count) when _gather_handles last looked.
-_gathered_at = -1
-
-
-def _gather_handles():
-    """Register the live handles that operators made, found through the
-    garbage collector's list of objects. Costs a pass over every object,
-    so it runs only when a lookup misses and the core has made nodes since
-    the last pass (so one graph walk pays for it at most once); otherwise
-    any Value the user holds would not come back from `_prev` as itself."""
-    global _gathered_at
-    made = stats()["made"]
-    if made == _gathered_at:
+    """Make the Python handle v the one `_prev` gives for its node."""
+    node_id = v._id
+    owner = _owners.get(node_id)
+    if owner is not None and owner() is v:
         return
-    _gathered_at = made
-    for obj in gc.get_objects():
-        if issubclass(type(obj), Value):   # (type(): a proxy's __class__ may raise)
-            node_id = getattr(obj, "_id", -1)   # -1: interrupted before it got its node
-            if node_id >= 0 and _live_handle(node_id) is None:
-                _handles[node_id] = _ref(obj)
+    owner = _Owner(v, _release)
+    owner.id = node_id
+    _owners[node_id] = owner   # (no call between this and the incref: no interrupt either)
+    status = lib.pg_incref(node_id)
+    if status:
+        del _owners[node_id]
+        raise error(status)
 
 
-def _handle(node_id):
-    """The live handle on an existing node (the user's own Value where one
-    exists), or a new one (taking a reference)."""
-    with _handles_lock:      # two threads asking for one node get one handle
-        v = _live_handle(node_id)
-        if v is None:
-            _gather_handles()
-            v = _live_handle(node_id)
-        if v is None:
-            v = _new(Value)
-            _own(v, node_id)         # before the incref: an interrupt in between leaks nothing
-            check(lib.pg_incref(node_id))
-            _register(v)
-        return v
+def _py_handle(node_id):
+    """The registered handle on an existing node (the user's own Value for
+    leaves and labelled Values), or a new one (taking a reference)."""
+    owner = _owners.get(node_id)
+    v = owner() if owner is not None else None
+    if v is None:
+        v = _new(Value)
+        _own(v, node_id)         # before the incref: an interrupt in between leaks nothing
+        check(lib.pg_incref(node_id))
+        _register(v)
+    return v
 
 
 # Ctrl-C: Python runs signal handlers right after a call returns, so an
@@ -228,8 +222,10 @@ class _PyHandle:
 
 
 _Handle: Any = _CHandle if _CHandle is not None else _PyHandle
+_PY = _Handle is _PyHandle
 # A handle on no node yet (its _id is set next): object.__new__ for the
-# Python handle; the C type's __new__ gives _id -1.
+# Python handle; the C type's __new__ gives _id -1, and setting its _id
+# enters it in the C type's table.
 _new = _Handle.__new__
 # ... and pygrad's own way to give it that node: `_id` is read-only to users
 # (a reassigned one corrupts the core's reference counts). A C-level setter:
@@ -274,7 +270,8 @@ class Value(_Handle, ValueBase):
     @label.setter
     def label(self, text: str) -> None:
         self._label = text
-        _register(self)   # a named Value is the one `_prev` gives back
+        if _PY:
+            _register(self)   # a named Value is the one `_prev` gives back
 
     # Read from the node (the reference engine keeps them as attributes).
     @property
@@ -513,13 +510,17 @@ def pygrad_backward_hook(node_id):
 
 def _value_new(cls, data, *args, **kwargs):
     """Value.__new__: the node (a leaf, or microgpt's op node), and its handle."""
-    global _since_sweep
     if args and len(args) == 2 and cls is Value and not kwargs and type(args[1]) in _SEQUENCES:
         made = _microgpt_node(data, args[0], args[1])
         if made is not None:
             return made
     if args or kwargs:
-        kids, grads, op = _node_spec(*args, **kwargs)
+        try:
+            kids, grads, op = _node_spec(*args, **kwargs)
+        except TypeError:
+            if cls is Value:
+                raise
+            kids = ()   # a subclass's own arguments (its __init__ takes them): a leaf
         if kids:
             return _custom_value(cls, data, kids, grads, op)
     x = data if type(data) is float else as_float(data)
@@ -531,12 +532,12 @@ def _value_new(cls, data, *args, **kwargs):
         raise
     if node_id < 0:
         raise error(-node_id)
-    _own(self, node_id)
-    # _register(self), inlined: Value() is a hot path too
-    _handles[node_id] = _ref(self)
-    _since_sweep += 1
-    if _since_sweep > _sweep_after:
-        _sweep()
+    _own(self, node_id)   # (the C type's table takes it in here)
+    if _PY:   # _register(self), inlined (Value() is a hot path too; the node is new)
+        owner = _Owner(self, _release)
+        owner.id = node_id
+        _owners[node_id] = owner
+        _incref(node_id)
     return self
 
 def _value_init(self, data, *args, **kwargs):
@@ -623,8 +624,9 @@ def _operand(self, other):
 
 
 Value._leaf = Value   # detach()'s leaf
-if _Handle is _PyHandle:
+if _PY:
     _install_operators(_PyHandle)
+    _handle = _py_handle
     Value.__new__ = staticmethod(_value_new)   # type: ignore[assignment]
     Value.__init__ = _value_init   # type: ignore[method-assign]
     lib.pg_set_backward_hook(lib.pygrad_backward_hook)
@@ -632,6 +634,7 @@ else:
     # The C type makes microgpt's op nodes itself (one C call, no Python
     # frame) and calls _value_new and _value_init for everything else.
     _Handle._bind(Value, _fail, _operand, as_float, _value_new, _value_init, _hooks)
+    _handle = _Handle._of
 # ValueBase's hooks, for code that calls ValueBase's methods itself.
 Value._binary_op = lambda self, op, kop, other: _binary_method(op, kop)(self, other)  # type: ignore[method-assign]
 Value._reflected_op = lambda self, op, other: _reflected_method(op)(self, other)  # type: ignore[method-assign]

@@ -120,7 +120,10 @@ class Program:
         self._code = code(root, inputs, params, self._guards, exact)
         if strict:
             if sys.implementation.name == "pypy":
-                gc.collect()    # PyPy frees dropped handles only when it collects: they hold nothing
+                # PyPy frees dropped handles only when it collects: they hold
+                # nothing. (A leaf's table entry lets go one collection later.)
+                gc.collect()
+                gc.collect()
             held = [v for v in self._code.held_constants() if v.requires_grad]   # frozen: constants on purpose
             if held:
                 raise ValueError(f"compile(strict=True): the graph reads {len(held)} leaf Value(s) that are "

@@ -339,6 +339,10 @@ class Value(ValueBase):
         if label:
             self.label = label
 
+    def _init_leaf(self, data):
+        """Make a Value that __new__ gave (unpickling, copies) a leaf holding data."""
+        self._data, self._grad, self._opcode, self._children = as_float(data), 0.0, _ops.LEAF, ()
+
     @classmethod
     def _node(cls, code, data, children):
         out = cls.__new__(cls)

@@ -171,7 +171,8 @@ leaves = [Value(float(i)) for i in range(20_000)]       # a fresh pool: ids 0 ..
 random.Random(0).shuffle(leaves)
 while leaves:                                           # dropped in a random order
     leaves.pop()
-gc.collect()                                            # (PyPy frees them only here)
+gc.collect()                                            # (PyPy frees them only here:
+gc.collect()                                            #  a leaf's table entry goes in the next one)
 again = [Value(0.0) for _ in range(20_000)]
 print(json.dumps([v._id for v in again]))
 """

@@ -126,6 +126,11 @@ def test_prev_gives_the_users_own_leaves_and_named_values(engine):
 def test_prev_gives_the_users_own_operator_results(engine):
     # Unnamed intermediates the user holds come back as themselves, with
     # their attributes, however deep and however many nodes were made since.
+    # (The C engine's Python handle, PyPy's, promises this for leaves and
+    # labelled Values only: see the README and tests/test_prev_identity.py.)
+    from pygrad import cengine
+    if engine is cengine.Value and cengine._PY:
+        pytest.skip("the Python handle gives an unlabelled operator result back as an equal Value")
     a, b = engine(2.0), engine(3.0)
     c = a * b
     c._vis_color = "red"
@@ -225,8 +230,9 @@ def test_walk_below_fused_nodes_reaches_the_users_parameters(engine):
 
 
 def test_c_engines_handle_table_forgets_dropped_values():
-    # The C engine remembers leaves and named Values weakly, for _prev; the
-    # entries of dropped ones are swept, so the table follows what is alive.
+    # The C engine finds each node's handle by node id, for _prev (the
+    # Python handle in `_owners`, the C type in its own table); a dropped
+    # handle leaves the table, so the table follows what is alive.
     cengine = pytest.importorskip("pygrad.cengine")
     keep = [cengine.Value(float(i), label=f"k{i}") for i in range(3000)]
     batch = [cengine.Value(float(i)) for i in range(40_000)]
@@ -236,6 +242,7 @@ def test_c_engines_handle_table_forgets_dropped_values():
         cengine.Value(float(i))
         if i % 5000 == 0:
             gc.collect()
-    # without sweeps the batch's 40,000 dead entries would stay
-    assert len(keep) <= len(cengine._handles) <= 2 * (len(keep) + 5000) + 2048
+    gc.collect()
+    gc.collect()              # (PyPy runs a dead Value's weak-reference callback a collection later)
+    assert len(cengine._owners) <= (len(keep) + 5000 if cengine._PY else 0)
     assert any(c is keep[7] for c in (keep[7] * 2)._prev)

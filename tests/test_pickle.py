@@ -141,3 +141,89 @@ def test_a_copied_optimizer_steps_its_own_copies(engine, opt_name):
     opt.step()
     opt.step()
     assert [repr(p.data) for p in params] == [repr(p.data) for p in twin.params]  # same state, same steps
+
+
+# -- subclasses: a copy restores state, it does not call __init__ again -------------
+
+def _subclasses(V):
+    """Subclasses of engine class V as users write them (made per engine, and
+    named in this module so that pickle can find them)."""
+    class Scaled(V):
+        def __init__(self, x):
+            super().__init__(10 * x)
+
+    class Named(V):             # a required argument
+        def __init__(self, x, name):
+            super().__init__(x)
+            self.name = name
+
+    class Slotted(V):           # attributes in __slots__, a private one included
+        __slots__ = ("m", "__v")
+
+        def set_v(self, v):
+            self.__v = v
+
+        def get_v(self):
+            return self.__v
+
+    made = {}
+    for cls in (Scaled, Named, Slotted):
+        cls.__name__ = cls.__qualname__ = f"{cls.__name__}_{V.__module__.rsplit('.', 1)[1]}"
+        globals()[cls.__name__] = made[cls.__name__.split("_")[0]] = cls
+    return made
+
+
+SUBCLASSES = {name: _subclasses(pygrad.value_class(name)) for name in ("c", "python")}
+CLONE_ANY = {"pickle": lambda v: pickle.loads(pickle.dumps(v)), "copy": copy.copy, "deepcopy": copy.deepcopy,
+             "pickle-protocol-0": lambda v: pickle.loads(pickle.dumps(v, protocol=0))}
+
+
+@pytest.mark.parametrize("clone", CLONE_ANY)
+def test_a_subclass_copy_keeps_its_data_without_calling_init(engine, clone):
+    cls = SUBCLASSES[pygrad.get_engine()]["Scaled"]
+    v = cls(1.5)
+    assert v.data == 15.0
+    v.grad, v.label = -0.5, "s"
+    c = CLONE_ANY[clone](v)
+    assert type(c) is cls and c is not v
+    assert (repr(c.data), repr(c.grad), c.label) == ("15.0", "-0.5", "s")
+    assert repr((c * 2).data) == "30.0"
+
+
+@pytest.mark.parametrize("clone", CLONE_ANY)
+def test_a_subclass_with_a_required_argument_copies(engine, clone):
+    v = SUBCLASSES[pygrad.get_engine()]["Named"](2.5, "w0")
+    c = CLONE_ANY[clone](v)
+    assert (c.data, c.name, type(c)) == (2.5, "w0", type(v))
+
+
+@pytest.mark.parametrize("clone", CLONE_ANY)
+def test_slot_attributes_are_copied(engine, clone):
+    v = SUBCLASSES[pygrad.get_engine()]["Slotted"](0.75)
+    v.m = [1.0, 2.0]
+    v.set_v(3.0)
+    c = CLONE_ANY[clone](v)
+    assert (c.data, c.m, c.get_v()) == (0.75, [1.0, 2.0], 3.0)
+    assert (c.m is v.m) == (clone == "copy")      # a shallow copy shares, the others do not
+    unset = SUBCLASSES[pygrad.get_engine()]["Slotted"](1.0)
+    c = CLONE_ANY[clone](unset)                   # an unset slot stays unset
+    assert not hasattr(c, "m") and c.data == 1.0
+
+
+# Pickles of a Value with grad -0.25, label 'w' and an attribute m = 2.0,
+# as pygrad's first format wrote them (protocol 2): they still load.
+OLD_PICKLES = {
+    "c": b'\x80\x02cpygrad._api\n_rebuild\nq\x00(cpygrad.cengine\nValue\nq\x01G?\xf8\x00\x00\x00\x00\x00\x00G'
+         b'\xbf\xd0\x00\x00\x00\x00\x00\x00X\x01\x00\x00\x00wq\x02tq\x03Rq\x04}q\x05X\x01\x00\x00\x00mq\x06G@'
+         b'\x00\x00\x00\x00\x00\x00\x00sb.',
+    "python": b'\x80\x02cpygrad._api\n_rebuild\nq\x00(cpygrad.reference\nValue\nq\x01G?\xf8\x00\x00\x00\x00\x00'
+              b'\x00G\xbf\xd0\x00\x00\x00\x00\x00\x00X\x01\x00\x00\x00wq\x02tq\x03Rq\x04}q\x05(X\x05\x00\x00\x00'
+              b'labelq\x06h\x02X\x01\x00\x00\x00mq\x07G@\x00\x00\x00\x00\x00\x00\x00ub.',
+}
+
+
+def test_pickles_of_the_first_format_still_load(engine):
+    v = pickle.loads(OLD_PICKLES[pygrad.get_engine()])
+    assert type(v) is engine
+    assert (repr(v.data), repr(v.grad), v.label, v.m) == ("1.5", "-0.25", "w", 2.0)
+    assert v._prev == set() and repr((v * 2).data) == "3.0"
