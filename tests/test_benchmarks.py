@@ -221,6 +221,8 @@ def test_microgpt_value_is_microgpts_published_one(engine):
         c.backward()
         return [c.data, a.grad, b.grad]
     assert f(MicrogptValue) == pytest.approx(f(engine), rel=1e-12)
+    if sys.implementation.name == "pypy":
+        return   # PyPy's recursion limit is approximate: limit + 10 frames may still fit
     deep = MicrogptValue(1.0)
     for _ in range(sys.getrecursionlimit() + 10):
         deep = deep * 1.0
