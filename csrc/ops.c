@@ -212,6 +212,23 @@ void pg_sweep(pg_node *base, const int32_t *topo, int64_t n) {
     for (int64_t i = n - 1; i >= 0; i--) local_step(base, &base[topo[i]]);
 }
 
+/* The sweep's loads do not depend on its arithmetic, so the memory can be
+ * asked for ahead: the node 2 * AHEAD places on (its line came when the
+ * sweep is AHEAD places from it), then its children. A random graph's
+ * sweep waits on memory at every node without it. */
+enum { AHEAD = 8 };
+#if defined(__GNUC__) || defined(__clang__)
+#define PG_PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PG_PREFETCH(p) ((void)(p))
+#endif
+
+static inline void prefetch_kids(const pg_node *base, const pg_node *n) {
+    if (pg_is_nary(n->op)) return;   /* a unary node's pair[1] is no child */
+    PG_PREFETCH(&base[n->kids.pair[0]]);
+    if (pg_arity[n->op] == 2) PG_PREFETCH(&base[n->kids.pair[1]]);
+}
+
 /* The sweep over the pool, asking the cancel hook after every
  * PG_CANCEL_EVERY children updated or so (a node with many children counts
  * for many). A signal handler run by the hook may grow the pool: re-read
@@ -223,6 +240,8 @@ int pg_sweep_pool(const int32_t *topo, int64_t n) {
     int64_t budget = PG_CANCEL_EVERY;
     for (int64_t i = n - 1; i >= 0; i--) {
         pg_node *node = &base[topo[i]];
+        if (i >= 2 * AHEAD) PG_PREFETCH(&base[topo[i - 2 * AHEAD]]);
+        if (i >= AHEAD) prefetch_kids(base, &base[topo[i - AHEAD]]);
         if (pg_is_nary(node->op)) {
             budget -= node->kids.many[0];
             if (node->op == PG_HOOK) {   /* the user's code may grow the pool: re-read it */
