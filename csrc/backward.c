@@ -71,6 +71,13 @@ static uint32_t next_generation(void) {
     return generation;
 }
 
+/* Push child id unless it is a leaf or expanded already. */
+static inline int64_t push_new(int32_t *st, int64_t sp, const pg_node *nodes, int32_t id, uint32_t gen) {
+    const pg_node *child = &nodes[id];
+    if (child->op != PG_LEAF && child->mark != gen) st[sp++] = id;
+    return sp;
+}
+
 /* Fill topo with the non-leaf nodes below root, each after all of its
  * children; return their count, or -PG_ENOMEM / -PG_EINTR. A node is
  * expanded once (marked then); its ~id entry sits below its children's,
@@ -117,10 +124,9 @@ static int64_t sort(int32_t root, uint32_t gen, int64_t n) {
             }
             const int32_t *k = arity >= 0 ? node->kids.pair : node->kids.many + 1;
             st[sp++] = ~id;
-            for (int32_t i = nk - 1; i > 0; i--) {
-                const pg_node *child = &nodes[k[i]];
-                if (child->op != PG_LEAF && child->mark != gen) st[sp++] = k[i];
-            }
+            if (nk == 2) sp = push_new(st, sp, nodes, k[1], gen);   /* most nodes: no loop */
+            else
+                for (int32_t i = nk - 1; i > 0; i--) sp = push_new(st, sp, nodes, k[i], gen);
             if (nk == 0 || nodes[k[0]].op == PG_LEAF) break;
             id = k[0];
         }
