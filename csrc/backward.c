@@ -71,41 +71,64 @@ static uint32_t next_generation(void) {
     return generation;
 }
 
+/* Push child id unless it is a leaf or expanded already. */
+static inline int64_t push_new(int32_t *st, int64_t sp, const pg_node *nodes, int32_t id, uint32_t gen) {
+    const pg_node *child = &nodes[id];
+    if (child->op != PG_LEAF && child->mark != gen) st[sp++] = id;
+    return sp;
+}
+
 /* Fill topo with the non-leaf nodes below root, each after all of its
  * children; return their count, or -PG_ENOMEM / -PG_EINTR. A node is
  * expanded once (marked then); its ~id entry sits below its children's,
  * so it is listed after them. Children are pushed last-first, so the
- * first child is explored first. */
+ * first child is explored first.
+ *
+ * This loop is most of backward's cost, so it does its bookkeeping once
+ * per PG_CANCEL_EVERY pushes, not per node: `slack` counts down the pushes
+ * an expansion may make (a node and its children); when it runs out, the
+ * cancel hook is asked and both arrays get room for the next stretch. The
+ * stack then grows by at most that much; topo lists at most the ~ids on
+ * the stack plus the nodes expanded in the stretch. */
 static int64_t sort(int32_t root, uint32_t gen, int64_t n) {
     pg_node *nodes = pg_nodes;
-    int64_t sp = 0, ticks = 0;
+    int64_t sp = 0, slack = 0;
     if (nodes[root].op == PG_LEAF || nodes[root].mark == gen) return n;
     if (reserve(&stack, &stack_cap, 1) != PG_OK) return -PG_ENOMEM;
-    stack[sp++] = root;
+    int32_t *st = stack, *out = topo;   /* locals: globals are reloaded after every store */
+    st[sp++] = root;
     while (sp > 0) {
-        if (++ticks >= PG_CANCEL_EVERY) {   /* one tick per entry and per child seen */
-            ticks = 0;
-            if (pg_cancelled()) return -PG_EINTR;
-            nodes = pg_nodes;   /* a signal handler may have grown the pool */
-        }
-        int32_t id = stack[--sp];
+        int32_t id = st[--sp];
         if (id < 0) {
-            if (n == topo_cap && reserve(&topo, &topo_cap, n + 1) != PG_OK) return -PG_ENOMEM;
-            topo[n++] = ~id;
+            out[n++] = ~id;
             continue;
         }
-        pg_node *node = &nodes[id];
-        if (node->mark == gen) continue;   /* pushed twice, expanded already */
-        node->mark = gen;
-        int32_t nk = pg_nkids_of(node);
-        ticks += nk;
-        if (sp + nk + 1 > stack_cap && reserve(&stack, &stack_cap, sp + nk + 1) != PG_OK)
-            return -PG_ENOMEM;
-        stack[sp++] = ~id;
-        const int32_t *k = pg_kids_of(node);
-        for (int32_t i = nk - 1; i >= 0; i--) {
-            const pg_node *child = &nodes[k[i]];
-            if (child->op != PG_LEAF && child->mark != gen) stack[sp++] = k[i];
+        /* Expand id, then its first child at once: pushing the first child
+         * last and popping it next is the same order, without the trip
+         * through the stack (a chain never touches it but for ~ids). */
+        while (nodes[id].mark != gen) {
+            pg_node *node = &nodes[id];
+            node->mark = gen;
+            int8_t arity = pg_arity[node->op];
+            int32_t nk = arity >= 0 ? arity : node->kids.many[0];
+            if ((slack -= nk + 1) < 0) {
+                if (pg_cancelled()) return -PG_EINTR;
+                nodes = pg_nodes;   /* a signal handler may have grown the pool */
+                node = &nodes[id];
+                int64_t room = sp + nk + 1 + PG_CANCEL_EVERY;
+                if (reserve(&stack, &stack_cap, room) != PG_OK ||
+                    reserve(&topo, &topo_cap, n + room) != PG_OK)
+                    return -PG_ENOMEM;
+                st = stack, out = topo;
+                slack = PG_CANCEL_EVERY;
+            }
+            const int32_t *k = arity >= 0 ? node->kids.pair : node->kids.many + 1;
+            st[sp++] = ~id;
+            if (nk == 2) sp = push_new(st, sp, nodes, k[1], gen);   /* most nodes: no loop */
+            else
+                for (int32_t i = nk - 1; i > 0; i--) sp = push_new(st, sp, nodes, k[i], gen);
+            if (nk == 0 || nodes[k[0]].op == PG_LEAF) break;
+            id = k[0];
         }
     }
     return n;

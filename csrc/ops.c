@@ -212,24 +212,48 @@ void pg_sweep(pg_node *base, const int32_t *topo, int64_t n) {
     for (int64_t i = n - 1; i >= 0; i--) local_step(base, &base[topo[i]]);
 }
 
+/* The sweep's loads do not depend on its arithmetic, so the memory can be
+ * asked for ahead: the node 2 * AHEAD places on (its line came when the
+ * sweep is AHEAD places from it), then its children. A random graph's
+ * sweep waits on memory at every node without it. */
+enum { AHEAD = 8 };
+#if defined(__GNUC__) || defined(__clang__)
+#define PG_PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PG_PREFETCH(p) ((void)(p))
+#endif
+
+static inline void prefetch_kids(const pg_node *base, const pg_node *n) {
+    if (pg_is_nary(n->op)) return;   /* a unary node's pair[1] is no child */
+    PG_PREFETCH(&base[n->kids.pair[0]]);
+    if (pg_arity[n->op] == 2) PG_PREFETCH(&base[n->kids.pair[1]]);
+}
+
 /* The sweep over the pool, asking the cancel hook after every
- * PG_CANCEL_EVERY children updated (a node with many children counts for
- * many). A signal handler run by the hook may grow the pool: re-read it. */
+ * PG_CANCEL_EVERY children updated or so (a node with many children counts
+ * for many). A signal handler run by the hook may grow the pool: re-read
+ * it. The sweep is most of backward's time: a unary or binary node pays one
+ * table lookup and one count; n-ary nodes, PG_HOOK among them, are counted
+ * by their children on the side. */
 int pg_sweep_pool(const int32_t *topo, int64_t n) {
     pg_node *base = pg_nodes;
-    int64_t work = 0;
+    int64_t budget = PG_CANCEL_EVERY;
     for (int64_t i = n - 1; i >= 0; i--) {
         pg_node *node = &base[topo[i]];
-        if (node->op == PG_HOOK) {   /* the user's code may grow the pool: re-read it */
-            int st = pg_run_hook(topo[i]);
-            base = pg_nodes;
-            if (st != PG_OK) return st;
-            continue;
+        if (i >= 2 * AHEAD) PG_PREFETCH(&base[topo[i - 2 * AHEAD]]);
+        if (i >= AHEAD) prefetch_kids(base, &base[topo[i - AHEAD]]);
+        if (pg_is_nary(node->op)) {
+            budget -= node->kids.many[0];
+            if (node->op == PG_HOOK) {   /* the user's code may grow the pool: re-read it */
+                int st = pg_run_hook(topo[i]);
+                base = pg_nodes;
+                if (st != PG_OK) return st;
+                continue;
+            }
         }
         local_step(base, node);
-        work += pg_arity[node->op] < 0 ? node->kids.many[0] : 2;
-        if (work >= PG_CANCEL_EVERY) {
-            work = 0;
+        if ((budget -= 2) <= 0) {
+            budget = PG_CANCEL_EVERY;
             if (i > 0 && pg_cancelled()) return PG_EINTR;
             base = pg_nodes;
         }

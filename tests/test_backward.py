@@ -301,3 +301,96 @@ def test_gradients_add_up_in_the_documented_order(engine):
     p1, p2, p3 = x * 1.0, x * 1e16, x * -1e16
     ((p1 + p2) + p3).backward()
     assert repr(x.grad) == "1.0"
+
+
+def test_the_sweep_follows_the_search_not_creation_order(engine):
+    # x's parents are made p3, p2, p1 but used as (p1 + p2) + p3: the search
+    # reaches p1 first, so the sweep passes p3's, p2's, then p1's gradient
+    # (-1e16 + 1e16 + 1 = 1.0). A sweep over the nodes in reverse creation
+    # order would pass p1's first (1 + 1e16 - 1e16 = 0.0).
+    x = engine(2.0)
+    p3, p2, p1 = x * -1e16, x * 1e16, x * 1.0
+    ((p1 + p2) + p3).backward()
+    assert repr(x.grad) == "1.0"
+
+
+# -- the sort and sweep against an independent implementation ------------------
+
+
+class Node:
+    """The test's own micrograd: a value, children, and local derivatives."""
+
+    def __init__(self, data, kids=(), local=()):
+        self.data, self.kids, self.local, self.grad = data, kids, local, 0.0
+
+
+def micrograd_backward(root):
+    order, seen = [], set()
+
+    def visit(v):                 # micrograd's build_topo, without recursion limits
+        stack = [(v, False)]
+        while stack:
+            n, done = stack.pop()
+            if done:
+                order.append(n)
+            elif id(n) not in seen:
+                seen.add(id(n))
+                stack.append((n, True))
+                stack.extend((k, False) for k in reversed(n.kids))
+    visit(root)
+    root.grad = 1.0
+    for n in reversed(order):
+        for k, d in zip(n.kids, n.local):
+            k.grad += d * n.grad
+
+
+def build_twins(V, rng, width, units):
+    """The same random DAG as engine Values and as Nodes: products, sums
+    of two, and every so often one wide sum of op nodes (more children than
+    the core handles between two looks at its cancel hook)."""
+    xs = [rng.uniform(0.5, 1.5) for _ in range(width)]
+    vs, ns = [V(x) for x in xs], [Node(x) for x in xs]
+    for k in range(units):
+        i, j = rng.randrange(len(vs)), rng.randrange(len(vs))
+        if k % 5000 == 4999:
+            picks = [rng.randrange(len(vs)) for _ in range(40_000)]
+            vs.append(V.sum([vs[p] for p in picks]))
+            data = ns[picks[0]].data
+            for p in picks[1:]:
+                data = data + ns[p].data
+            ns.append(Node(data, [ns[p] for p in picks], [1.0] * len(picks)))
+        elif rng.random() < 0.5:
+            vs.append(vs[i] * vs[j])
+            ns.append(Node(ns[i].data * ns[j].data, [ns[i], ns[j]], [ns[j].data, ns[i].data]))
+        else:
+            vs.append((vs[i] + vs[j]) * 0.5)
+            half = Node(ns[i].data + ns[j].data, [ns[i], ns[j]], [1.0, 1.0])
+            ns.append(Node(half.data * 0.5, [half, Node(0.5)], [0.5, half.data]))
+    return vs, ns
+
+
+def test_sort_and_sweep_match_micrograd_on_graphs_with_reused_ids(engine):
+    # Graphs built after others died reuse their ids in a scrambled order,
+    # interleaved with a graph that stays alive, and are backwarded more
+    # than once (grads accumulate): every leaf's and node's grad equals
+    # the test's own micrograd, bit for bit.
+    import random
+    rng = random.Random(7)
+    keep = []
+    for round_ in range(3):
+        vs, ns = build_twins(engine, rng, 64, 12_000)
+        pairs = list(zip(vs, ns))
+        rng.shuffle(pairs)         # the next round reuses ids as these die
+        keep.append(pairs[: len(pairs) // 3])     # a third outlive the round
+        wide = [(v, n) for v, n in pairs if len(n.kids) > 2]
+        assert wide
+        for v, n in pairs[:40] + wide:
+            v.backward()
+            micrograd_backward(n)
+        assert [repr(v.grad) for v, _ in pairs] == [repr(n.grad) for _, n in pairs]
+        del vs, ns, pairs
+    for pairs in keep:             # the survivors, after the others' ids were reused
+        for v, n in pairs[:10]:
+            v.backward()
+            micrograd_backward(n)
+        assert [repr(v.grad) for v, _ in pairs] == [repr(n.grad) for _, n in pairs]
