@@ -377,7 +377,7 @@ def test_sort_and_sweep_match_micrograd_on_graphs_with_reused_ids(engine):
     import random
     rng = random.Random(7)
     keep = []
-    for round_ in range(3):
+    for _round in range(3):
         vs, ns = build_twins(engine, rng, 64, 12_000)
         pairs = list(zip(vs, ns))
         rng.shuffle(pairs)         # the next round reuses ids as these die
