@@ -90,16 +90,22 @@ def pypy_lock(cdef):
            "#else", "#include <pthread.h>", "static pthread_mutex_t pg_pypy_lock;",
            "#define PG_LOCK() pthread_mutex_lock(&pg_pypy_lock)",
            "#define PG_UNLOCK() pthread_mutex_unlock(&pg_pypy_lock)",
-           # fork() waits until no thread is inside the core, and both sides
-           # unlock: a child never inherits the lock held by a thread it lacks.
-           "static void pg_pypy_lock_all(void) { PG_LOCK(); }",
-           "static void pg_pypy_unlock_all(void) { PG_UNLOCK(); }",
-           "__attribute__((constructor)) static void pg_pypy_at_fork(void) {",
+           # fork() waits until no thread is inside the core; the parent
+           # unlocks, and the child makes the lock anew: a recursive mutex
+           # belongs to the thread that took it, which the child lacks (its
+           # unlock would fail, and the child's first call would wait forever).
+           "static void pg_pypy_lock_init(void) {",
            "    pthread_mutexattr_t attr;",
            "    pthread_mutexattr_init(&attr);",
            "    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);",
            "    pthread_mutex_init(&pg_pypy_lock, &attr);",
-           "    pthread_atfork(pg_pypy_lock_all, pg_pypy_unlock_all, pg_pypy_unlock_all);",
+           "    pthread_mutexattr_destroy(&attr);",
+           "}",
+           "static void pg_pypy_lock_all(void) { PG_LOCK(); }",
+           "static void pg_pypy_unlock_all(void) { PG_UNLOCK(); }",
+           "__attribute__((constructor)) static void pg_pypy_at_fork(void) {",
+           "    pg_pypy_lock_init();",
+           "    pthread_atfork(pg_pypy_lock_all, pg_pypy_unlock_all, pg_pypy_lock_init);",
            "}", "#endif"]
     for ret, name, args in re.findall(r"([A-Za-z_][\w \t\*]*?)\s*\b(pg_\w+)\s*\(([^;{}]*?)\)\s*;", text):
         if "(" in args:     # takes a function pointer: the hook setter, called once at import

@@ -231,10 +231,10 @@ def _placeholders(shape: Any, flat: List[float], V: Any, leaves: List[Any]) -> A
 
 def _reads_any(prog: Program, values: List[Any]) -> bool:
     """Does prog read any of `values` as a constant? (held outside its graph)"""
-    try:
-        held = prog._code.held_constants()
-    except NotImplementedError:   # the reference engine on PyPy: no reference counts to read
-        return False
+    constants = getattr(prog._code, "constants", None)   # the reference engine's (real, copy) pairs
+    if constants is not None:
+        return any(real is v for real, _ in constants for v in values)
+    held = prog._code.held_constants()
     ids = {id(v) for v in values}
     return any(id(h) in ids or any(h == v for v in values) for h in held)
 

@@ -366,6 +366,9 @@ def test_engine_option_times_a_correct_value_class(tmp_path, values_file, cli):
     by = {(r["workload"], r["engine"]): r for r in json.loads(out.read_text())["results"]}
     for workload in ("eager_forward", "backward_chain"):
         mine = by[(workload, spec)]
+        if workload == "backward_chain" and sys.version_info < (3, 11):   # (PyPy 3.9 too)
+            assert "RecursionError" in mine["note"]   # its recursive sort is refused there, said so
+            continue
         assert mine["median"] > 0 and mine["wall_median"] > 0 and mine["ref"] == "c"
     assert "graph workloads only" in by[("train_step", spec)]["note"]
 

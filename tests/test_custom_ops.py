@@ -347,6 +347,9 @@ def test_microgpt_nodes_equal_microgpts_value_with_repeated_children(engine):
 def test_dropped_graphs_of_users_ops_free_their_nodes(form, live_nodes):
     """A closure that refers to its own node (micrograd's do) must not keep
     the graph alive once the user drops it."""
+    if form == "micrograd" and sys.implementation.name == "pypy":
+        pytest.skip("PyPy has no reference counts to tell a closure's own node from a kept one "
+                    "(the README says such a graph stays alive there)")
     tanh = FORMS[form][0]
     before = live_nodes()   # (its gc.collect() also frees what earlier tests dropped)
     for _ in range(200):

@@ -241,6 +241,9 @@ for v, other in ((a, b), (c, a)):
 c.backward()
 print(type(a).__mro__[1].__name__, a.grad, b.grad, c.data, stats()["live"] - live)
 del a, b, c, v, other
+import gc
+gc.collect()   # PyPy frees dropped Values' nodes at its collections (a leaf's
+gc.collect()   # table entry lets go one collection after the leaf itself)
 print(stats()["live"])
 """
 

@@ -91,11 +91,17 @@ def test_every_path_gives_the_same_bits_as_the_reference_engine():
     *forced, default, unknown, reference = run_all(settings)
     assert reference["engine"] == "python"
     assert len(reference["bits"]) > 200
+    # On PyPy the reference engine's own run differs from CPython's in one
+    # value by one ulp (seen with PyPy 3.9 7.3: its JIT's float code), while
+    # every C path gives CPython's bits: there the paths are held to the C
+    # engine's default run, which CPython's run of this test holds to the
+    # reference engine.
+    truth = reference["bits"] if sys.implementation.name == "cpython" else default["bits"]
     for path, result in zip(_coreinfo.SIMD_PATHS, forced):
         assert result["engine"] == "c"
         assert result["path"] == expected_path(path)
-        assert result["bits"] == reference["bits"], f"PYGRAD_SIMD={path} differs from the reference engine"
+        assert result["bits"] == truth, f"PYGRAD_SIMD={path} differs from the reference engine"
     assert default["path"] == unknown["path"] == _coreinfo.simd_best()
-    assert default["bits"] == unknown["bits"] == reference["bits"]
+    assert default["bits"] == unknown["bits"] == truth
     # on this machine, the paths really were different code
     assert len({r["path"] for r in forced}) == _coreinfo.SIMD_PATHS.index(_coreinfo.simd_best()) + 1
