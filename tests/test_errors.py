@@ -4,6 +4,7 @@ node leaks. NaN and inf propagate exactly as Python floats do."""
 import itertools
 import math
 import operator
+import sys
 
 import numpy as np
 import optable
@@ -131,7 +132,11 @@ def test_failed_ops_leak_no_c_node(row, live_nodes):
     before = live_nodes()
     for _ in range(50):
         raised(C, row)
-    assert live_nodes() == before
+    after = live_nodes()
+    if sys.implementation.name == "pypy":   # earlier tests' garbage may die meanwhile (PyPy finalizes at its own times)
+        assert after <= before
+    else:
+        assert after == before
 
 
 @pytest.mark.parametrize("fail", [
