@@ -18,7 +18,7 @@ from ._api import ValueBase, as_value
 from ._engines import value_class
 from ._errors import ECUSTOM, ENOGRAPH, error
 from .grad_mode import set_grad_enabled
-from .reference import RULES, select_index
+from .reference import RULES, select_index, topological_order
 
 __all__ = ["grad", "hvp", "hessian", "jvp"]
 
@@ -26,25 +26,16 @@ _RULES = {_ops.CODES[name]: rule[1] for name, rule in RULES.items()}
 
 
 def _order(roots: Sequence[Any]) -> List[Any]:
-    """Op nodes below roots, each after its children (backward's order for one root)."""
-    topo: List[Any] = []
-    visited = set()
+    """Op nodes below roots, each after its children: backward's order (the
+    reference engine's depth-first sort) for each root, a node listed once."""
+    if len(roots) == 1:
+        return topological_order(roots[0])
+    seen, topo = set(), []
     for root in roots:
-        if root in visited:
-            continue
-        visited.add(root)
-        stack = [(root, iter(root._children))]
-        while stack:
-            node, children = stack[-1]
-            for child in children:
-                if child not in visited:
-                    visited.add(child)
-                    stack.append((child, iter(child._children)))
-                    break
-            else:
-                stack.pop()
-                if node._opcode != _ops.LEAF:
-                    topo.append(node)
+        for node in topological_order(root):
+            if node not in seen:
+                seen.add(node)
+                topo.append(node)
     return topo
 
 
