@@ -383,6 +383,86 @@ def _cpp_microgpt(path, steps):
                note="one run of the whole process, start-up included")
 
 
+# -- gradients of gradients ------------------------------------------------------
+
+
+def demo_scalar_loss(ps, X, y, relu, number):
+    """micrograd's demo loss (hinge + L2) of MLP(2, [16, 16, 1]) with its 337
+    weights taken from the list ps, one scalar op at a time: one text for
+    pygrad's Values and torch's 0-d tensors."""
+    total = 0
+    for xrow, yi in zip(X, y):
+        h, i = [number(x) for x in xrow], 0
+        for nin, nout in zip(SIZES[:-1], SIZES[1:]):
+            out = []
+            for _ in range(nout):
+                s = ps[i + nin]
+                for w, x in zip(ps[i:i + nin], h):
+                    s = s + w * x
+                i += nin + 1
+                out.append(relu(s) if nout != 1 else s)
+            h = out
+        total = total + relu(1 + -yi * h[0])
+    reg = 0
+    for p in ps:
+        reg = reg + p * p
+    return total * (1.0 / len(X)) + ALPHA * reg
+
+
+def hvp(ctx):
+    """A Hessian-vector product of micrograd's demo loss (10 samples, 337
+    weights), ms: beside one gradient of the same loss on the same engine
+    (eager, like with like), and, in a full run with torch installed, torch's
+    hvp over the same scalar graph (0-d tensors)."""
+    import pygrad
+    X, y = make_moons(10)
+    rng = random.Random(7)
+    theta = [rng.uniform(-0.5, 0.5) for _ in range(337)]
+    v = [rng.uniform(-1, 1) for _ in theta]
+    runs = {}
+    for e in ctx.pygrad():
+        V = e.Value
+
+        def loss(*ps, V=V):
+            return demo_scalar_loss(list(ps), X, y, lambda s: s.relu(), V)
+
+        def gradient(V=V, loss=loss):
+            t0 = now()
+            ps = [V(t) for t in theta]
+            loss(*ps).backward()
+            return since(t0, 1, 1e3)
+
+        def product(V=V, loss=loss):
+            t0 = now()
+            pygrad.hvp(loss, [V(t) for t in theta], v)
+            return since(t0, 1, 1e3)
+        runs[f"{e.name} gradient"], runs[f"{e.name} hvp"] = gradient, product
+    if ctx.cfg is FULL:
+        try:
+            import torch
+        except ImportError:
+            torch = None
+        if torch is not None:
+            def torch_hvp():
+                def f(t):
+                    return demo_scalar_loss([t[k] for k in range(len(theta))], X, y, torch.relu,
+                                            lambda x: torch.tensor(x, dtype=torch.float64))
+                t0 = now()
+                torch.autograd.functional.hvp(f, torch.tensor(theta, dtype=torch.float64),
+                                              torch.tensor(v, dtype=torch.float64))
+                return since(t0, 1, 1e3)
+            runs["torch 0-d hvp"] = torch_hvp
+    samples, notes = alternate(runs, ctx.cfg["reps"], tick=ctx.tick)
+    out = []
+    for e in ctx.pygrad():   # each engine's hvp against its own gradient
+        mine = {k: xs for k, xs in samples.items() if k.startswith(e.name + " ")}
+        out += rows("hvp", "ms", mine, {}, ref=f"{e.name} gradient", mode="eager")
+    if "torch 0-d hvp" in samples:   # torch's against pygrad's C hvp: the same product
+        out += rows("hvp", "ms", {"c hvp": samples["c hvp"], "torch 0-d hvp": samples["torch 0-d hvp"]}, {},
+                    ref="c hvp", mode="eager")[1:]
+    return out + rows("hvp", "ms", {}, notes)
+
+
 WORKLOADS = {"eager_forward": eager_forward, "backward_chain": backward_chain, "backward_dag": backward_dag,
              "train_step": train_step, "train_step_compiled": train_step_compiled, "memory": memory,
-             "scaling": scaling, "microgpt": microgpt}
+             "scaling": scaling, "microgpt": microgpt, "hvp": hvp}

@@ -56,18 +56,32 @@ static int32_t gk(builder *G, double x) {
     return keep(G, id);
 }
 
+/* A constant: the number 1 as ONE (a derivative of 1 makes its term the
+ * grad itself, with no node), any other a leaf. */
+static int32_t gconst(builder *G, double x) { return x == 1.0 ? ONE : gk(G, x); }
+
+/* An operand of a built op: ONE becomes a leaf holding 1 there. */
+static int32_t operand(builder *G, int32_t x) { return x == ONE ? gk(G, 1.0) : x; }
+
 static int32_t gop2(builder *G, int op, int32_t x, int32_t y) {
+    x = operand(G, x);
+    y = operand(G, y);
     if (x < 0 || y < 0) return -1;
     int32_t r = pg_build_binary(op, x, y);
     if (r == -PG_EZERODIV && op == PG_DIV) return gk(G, val(x) / val(y));   /* IEEE: inf or NaN */
     return keep(G, r);
 }
 
-static int32_t gneg(builder *G, int32_t x) { return x < 0 ? -1 : keep(G, pg_build_unary(PG_NEG, x)); }
+static int32_t gneg(builder *G, int32_t x) {
+    x = operand(G, x);
+    return x < 0 ? -1 : keep(G, pg_build_unary(PG_NEG, x));
+}
 
 /* d(a ** b)/da = b * a ** (b - 1), 0 where b == 0 (see core.h's dpow_base);
  * a ** k's exponent is a number (powk: a POWK node). */
 static int32_t gdpow_base(builder *G, int32_t x, int32_t y, int powk) {
+    x = operand(G, x);
+    y = operand(G, y);
     if (x < 0 || y < 0) return -1;
     double a = val(x), b = val(y);
     if (b == 0.0) return gk(G, 0.0);
@@ -84,6 +98,9 @@ static int32_t gdpow_base(builder *G, int32_t x, int32_t y, int powk) {
 
 /* d(a ** b)/db = out * log(a), 0 where a == 0 and b >= 0 (core.h's dpow_exponent). */
 static int32_t gdpow_exp(builder *G, int32_t x, int32_t y, int32_t o) {
+    x = operand(G, x);
+    y = operand(G, y);
+    o = operand(G, o);
     if (x < 0 || y < 0 || o < 0) return -1;
     double a = val(x), b = val(y);
     if (a == 0.0 && b >= 0.0) return gk(G, 0.0);
@@ -94,6 +111,7 @@ static int32_t gdpow_exp(builder *G, int32_t x, int32_t y, int32_t o) {
 
 /* A unary op of x; where it would raise, fallback(x's value) as a constant. */
 static int32_t gunary(builder *G, int op, int32_t x, double (*fallback)(double)) {
+    x = operand(G, x);
     if (x < 0) return -1;
     int32_t r = pg_build_unary(op, x);
     if (r == -PG_EDOMAIN || r == -PG_EOVERFLOW || r == -PG_EZERODIV) return gk(G, fallback(val(x)));
@@ -103,7 +121,7 @@ static int32_t gunary(builder *G, int op, int32_t x, double (*fallback)(double))
 #define D_A ka
 #define D_B kb
 #define D_OUT kout
-#define D_K(x) gk(G, (x))
+#define D_K(x) gconst(G, (x))
 #define D_ADD(x, y) gop2(G, PG_ADD, (x), (y))
 #define D_SUB(x, y) gop2(G, PG_SUB, (x), (y))
 #define D_MUL(x, y) gop2(G, PG_MUL, (x), (y))
@@ -111,7 +129,7 @@ static int32_t gunary(builder *G, int op, int32_t x, double (*fallback)(double))
 #define D_NEG(x) gneg(G, (x))
 #define D_SIN(x) gunary(G, PG_SIN, (x), sin)
 #define D_COS(x) gunary(G, PG_COS, (x), cos)
-#define D_STEP(c) gk(G, (double)(c))
+#define D_STEP(c) gconst(G, (double)(c))
 #define D_DPOW_BASE(x, y) gdpow_base(G, (x), (y), op == PG_POWK)
 #define D_DPOW_EXP(x, y, o) gdpow_exp(G, (x), (y), (o))
 
@@ -130,7 +148,7 @@ static int32_t derivative(builder *G, int32_t id, int32_t which) {
         case PG_DOT: return which < m ? k[m + which] : which < 2 * m ? k[which - m] : ONE;
         case PG_SELECT:
             return which > 0 && pg_select_index(val(k[0]), nk - 1, &i) == PG_OK && which == 1 + i ? ONE : NONE;
-        case PG_CUSTOM: return gk(G, pg_local_grads(n)[which]);   /* microgpt's numbers: constants */
+        case PG_CUSTOM: return gconst(G, pg_local_grads(n)[which]);   /* microgpt's numbers: constants */
         case PG_HOOK: return fail(G, PG_ECUSTOM);   /* a Python _backward: no derivative as ops */
         default: return NONE;   /* max_data: no gradient */
         }
@@ -277,13 +295,17 @@ int pg_grad_graph(int32_t root, int32_t seed, int32_t ninputs, const int32_t *in
 }
 
 /* The numbers alone (create_graph=False): backward's own sweep, run from
- * zeroed grads, with every grad it touches put back afterwards. */
-int pg_grad_numbers(int32_t root, double seed, int32_t ninputs, const int32_t *inputs, double *out) {
-    if (!pg_valid(root) || ninputs < 0) return PG_EINVAL;
+ * zeroed grads, with every grad it touches put back afterwards. Several
+ * roots give the gradient of sum_i seeds[i] * roots[i] (a root named twice
+ * adds its seeds); the sweep's order is the roots' sorts in turn. */
+int pg_grad_numbers_many(int32_t nroots, const int32_t *roots, const double *seeds,
+                         int32_t ninputs, const int32_t *inputs, double *out) {
+    if (nroots < 1 || !seeds || !pg_all_valid(nroots, roots) || ninputs < 0) return PG_EINVAL;
     if (ninputs > 0 && (!inputs || !out || !pg_all_valid(ninputs, inputs))) return PG_EINVAL;
-    if (pg_no_graph(&pg_nodes[root])) return PG_ENOGRAPH;
+    for (int32_t r = 0; r < nroots; r++)
+        if (pg_no_graph(&pg_nodes[roots[r]])) return PG_ENOGRAPH;
     const int32_t *order;
-    int64_t n = pg_topo(root, &order), touched = 1;
+    int64_t n = pg_topo_many(nroots, roots, &order), touched = nroots;
     if (n < 0) { pg_topo_done(); return (int)-n; }
     for (int64_t j = 0; j < n; j++) touched += pg_nkids_of(&pg_nodes[order[j]]);
     int32_t *ids = malloc((size_t)touched * sizeof(int32_t));
@@ -291,7 +313,7 @@ int pg_grad_numbers(int32_t root, double seed, int32_t ninputs, const int32_t *i
     int st = ids && saved ? PG_OK : PG_ENOMEM;
     if (st == PG_OK) {
         int64_t t = 0;
-        ids[t++] = root;
+        for (int32_t r = 0; r < nroots; r++) ids[t++] = roots[r];
         for (int64_t j = 0; j < n; j++) {
             const int32_t *k = pg_kids_of(&pg_nodes[order[j]]);
             for (int32_t i = 0, nk = pg_nkids_of(&pg_nodes[order[j]]); i < nk; i++) ids[t++] = k[i];
@@ -300,7 +322,12 @@ int pg_grad_numbers(int32_t root, double seed, int32_t ninputs, const int32_t *i
             saved[i] = pg_nodes[ids[i]].grad;
             pg_nodes[ids[i]].grad = 0.0;
         }
-        pg_nodes[root].grad = seed;
+        for (int32_t r = 0; r < nroots; r++) {   /* backward's `grad = 1` for a root's first seed */
+            int first = 1;
+            for (int32_t q = 0; q < r && first; q++) first = roots[q] != roots[r];
+            if (first) pg_nodes[roots[r]].grad = seeds[r];
+            else pg_nodes[roots[r]].grad += seeds[r];
+        }
         st = pg_sweep_pool(order, n);
         for (int32_t i = 0; i < ninputs && st == PG_OK; i++) out[i] = pg_canonical(pg_nodes[inputs[i]].grad);
         for (int64_t i = t - 1; i >= 0; i--) pg_nodes[ids[i]].grad = saved[i];
@@ -309,4 +336,8 @@ int pg_grad_numbers(int32_t root, double seed, int32_t ninputs, const int32_t *i
     free(ids);
     free(saved);
     return st;
+}
+
+int pg_grad_numbers(int32_t root, double seed, int32_t ninputs, const int32_t *inputs, double *out) {
+    return pg_grad_numbers_many(1, &root, &seed, ninputs, inputs, out);
 }

@@ -173,6 +173,10 @@ int pg_grad_graph(int32_t root, int32_t seed, int32_t ninputs, const int32_t *in
 /* The same numbers into out[i], with no nodes made (seed: d root / d root).
  * An input not below root gets 0; no node's grad changes. */
 int pg_grad_numbers(int32_t root, double seed, int32_t ninputs, const int32_t *inputs, double *out);
+/* The same for several roots: d (sum_i seeds[i] * roots[i]) / d inputs
+ * (a Hessian-vector product is this over a gradient's nodes). */
+int pg_grad_numbers_many(int32_t nroots, const int32_t *roots, const double *seeds,
+                         int32_t ninputs, const int32_t *inputs, double *out);
 
 /* Optimizer steps over n parameter nodes, in C. SGD with momentum keeps
  * velocity[n]; Adam keeps m[n], v[n] and takes the step number t >= 1.

@@ -550,12 +550,13 @@ def _value_init(self, data, *args, **kwargs):
         _init_node(self, data, *args, **kwargs)
 
 
-def _grad_numbers(root, seed, inputs):
-    """d root / d inputs as floats, by backward's sweep in C (no grad changes)."""
+def _grad_numbers(roots, seeds, inputs):
+    """d (sum seeds[i] * roots[i]) / d inputs as floats, by backward's sweep
+    in C (no grad changes)."""
     n = len(inputs)
     out = ffi.new("double[]", max(n, 1))
-    check(lib.pg_grad_numbers(root._id, seed, n, [v._id for v in inputs] if n else ffi.NULL,
-                              out if n else ffi.NULL), "grad")
+    check(lib.pg_grad_numbers_many(len(roots), [r._id for r in roots], [float(s) for s in seeds], n,
+                                   [v._id for v in inputs] if n else ffi.NULL, out if n else ffi.NULL), "grad")
     return list(out[0:n])
 
 

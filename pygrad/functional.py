@@ -117,8 +117,8 @@ def _gradients(outputs: Sequence[Any], inputs: Sequence[Any], grad_outputs: Opti
     native = _native_sweep(V)
     was = set_grad_enabled(create_graph)
     try:
-        if native is not None and len(outputs) == 1 and not create_graph and not isinstance(seeds[0], ValueBase):
-            return [V(g) for g in native[1](outputs[0], seeds[0], list(inputs))]   # the numbers, in C
+        if native is not None and not create_graph and not any(isinstance(s, ValueBase) for s in seeds):
+            return [V(g) for g in native[1](list(outputs), seeds, list(inputs))]   # the numbers, in C
         if native is not None and len(outputs) == 1:   # the sweep in C: one output, its seed
             seed = seeds[0]
             if not isinstance(seed, ValueBase) and seed != 1.0:
@@ -138,12 +138,13 @@ def _gradients(outputs: Sequence[Any], inputs: Sequence[Any], grad_outputs: Opti
     return result
 
 
-def _numbers(y: Any, xs: List[Any]) -> List[float]:
-    """d y / d xs as floats (no Value per result: hvp, hessian, jvp)."""
-    native = _native_sweep(type(y))
+def _numbers(ys: List[Any], seeds: List[float], xs: List[Any]) -> List[float]:
+    """d (sum seeds[i] * ys[i]) / d xs as floats (no Value per result:
+    hvp, hessian, jvp)."""
+    native = _native_sweep(type(ys[0]))
     if native is not None:
-        return native[1](y, 1.0, xs)
-    return [g.data for g in _gradients([y], xs, None, False, True)]
+        return native[1](ys, seeds, xs)
+    return [g.data for g in _gradients(ys, xs, seeds, False, True)]
 
 
 def _as_list(x: Any) -> List[Any]:
@@ -219,12 +220,9 @@ def hvp(f: Callable[..., Any], xs: Sequence[Any], vs: Sequence[Any]) -> List[flo
         raise ValueError(f"hvp: {len(xs)} inputs but {len(vs)} vector entries")
     y = _call(f, xs)
     gs = grad(y, xs, create_graph=True)
-    was = set_grad_enabled(True)
-    try:
-        dot = type(y).sum([g * float(v) for g, v in zip(gs, vs)])
-    finally:
-        set_grad_enabled(was)
-    return _numbers(dot, xs)
+    # d <grad, v> / d xs: one reverse sweep over the gradient's graph,
+    # seeded with v (as torch's grad_outputs), with no node for the dot.
+    return _numbers(gs, [float(v) for v in vs], xs)
 
 
 def hessian(f: Callable[..., Any], xs: Sequence[Any]) -> List[List[float]]:
@@ -236,7 +234,7 @@ def hessian(f: Callable[..., Any], xs: Sequence[Any]) -> List[List[float]]:
         if g._opcode == _ops.LEAF:       # a constant gradient: its row is 0
             rows.append([0.0] * len(xs))
         else:
-            rows.append(_numbers(g, xs))
+            rows.append(_numbers([g], [1.0], xs))
     return rows
 
 
@@ -245,7 +243,7 @@ def jvp(f: Callable[..., Any], xs: Sequence[Any], vs: Sequence[Any]) -> Any:
     (by reverse mode: f has one output, so <grad f, v>)."""
     xs = _values(xs)
     y = _call(f, xs)
-    return y.data, math.fsum(g * float(v) for g, v in zip(_numbers(y, xs), vs))
+    return y.data, math.fsum(g * float(v) for g, v in zip(_numbers([y], [1.0], xs), vs))
 
 
 def backward_graph(root: Any) -> None:

@@ -217,6 +217,8 @@ def valid_args(graph):
                            "bad_row": ffi.new("int64_t *")},
         "pg_grad_graph": {"root": y, "seed": -1, "ninputs": 1, "inputs": ids, "out": ffi.new("int32_t[2]")},
         "pg_grad_numbers": {"root": y, "seed": 1.0, "ninputs": 1, "inputs": ids, "out": ffi.new("double[2]")},
+        "pg_grad_numbers_many": {"nroots": 1, "roots": ffi.new("int32_t[]", [y]), "seeds": ffi.new("double[]", [1.0]),
+                                 "ninputs": 1, "inputs": ids, "out": ffi.new("double[2]")},
         "pg_fill_grad": {"n": 2, "ids": ids, "g": 0.0},
         "pg_sgd_step": {"n": 2, "ids": ids, "frozen": ffi.NULL, "lr": 0.0, "momentum": 0.5, "weight_decay": 0.0,
                         "velocity": d1},
