@@ -358,7 +358,8 @@ def test_dropped_graphs_of_users_ops_free_their_nodes(form, live_nodes):
         y.backward()
         del x, y
     assert live_nodes() == before   # after a gc.collect(), as micrograd's cycles
-    assert not [i for i in cengine._hooks if cengine.lib.pg_op(i) == pygrad._ops.HOOK]
+    if sys.implementation.name != "pypy":   # (there, earlier tests' micrograd-form graphs stay, as documented)
+        assert not [i for i in cengine._hooks if cengine.lib.pg_op(i) == pygrad._ops.HOOK]
 
 
 
