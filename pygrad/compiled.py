@@ -186,7 +186,8 @@ class Program:
         # The program is machine code over a graph that no longer exists in
         # Python; what can be saved is the model: rebuild and compile after loading.
         raise TypeError("a compiled Program does not pickle or copy: save the model's parameters "
-                        "(they pickle) and compile again after loading; compile_fn objects do pickle")
+                        "(they pickle) and compile again after loading; a compile_fn object pickles when its "
+                        "function owns its params (a bound method or callable object) or it has none")
 
 
 # ---------------------------------------------------------------------------
