@@ -165,12 +165,23 @@ def ieee_log(a):
     return -math.inf if a == 0.0 else INVALID
 
 
+def _ieee(f, a):
+    """f(a) as C computes it: a NaN for an infinite a (Python's raises)."""
+    if math.isfinite(a):
+        return f(a)
+    return a if math.isnan(a) else INVALID
+
+
 def _sin(a):
-    return a.sin() if _is_value(a) else math.sin(a)
+    if _is_value(a):
+        return _graph_or_number(lambda x: x.sin(), lambda x: _ieee(math.sin, x), a)
+    return _ieee(math.sin, a)
 
 
 def _cos(a):
-    return a.cos() if _is_value(a) else math.cos(a)
+    if _is_value(a):
+        return _graph_or_number(lambda x: x.cos(), lambda x: _ieee(math.cos, x), a)
+    return _ieee(math.cos, a)
 
 
 def step(condition):

@@ -125,3 +125,16 @@ def test_values_compare_by_identity_as_in_micrograd(engine):
     a, b = engine(1.0), engine(1.0)
     assert a == a and a != b               # same data, different nodes
     assert len({a, b, a}) == 2
+
+
+def test_sin_and_cos_derivatives_at_infinity_are_nan_not_an_error(engine):
+    """A node made at a finite value whose input becomes inf: backward's
+    derivatives follow IEEE (sin(inf) is NaN in C), on both engines; only
+    the forward rules raise, as Python's math does."""
+    import math as _math
+    for op in ("sin", "cos"):
+        x = engine(float("nan"))
+        y = getattr(x, op)()
+        x.data = float("inf")
+        y.backward()
+        assert _math.isnan(x.grad)
