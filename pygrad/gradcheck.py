@@ -73,7 +73,7 @@ def gradcheck(f: Callable[..., Any], inputs: Any, eps: float = 1e-6, atol: float
     `inputs`: a Value or number, or a sequence of them; numbers become
     Values (of the engine of the first Value input, else the active
     engine). order=2 checks second derivatives instead: the Hessian that
-    `pygrad.grad(..., create_graph=True)` differentiates, entry [i][j] at
+    `pygrad.grad(..., create_graph=True)` differentiates, entry `[i][j]` at
     index i * n + j, against central differences of the gradient. Returns a
     GradcheckResult; raises GradcheckError instead of returning a failed
     one when `raise_exception` is true."""
