@@ -179,6 +179,9 @@ def test_prev_never_hands_out_a_value_being_released_long(engine):
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(sys.implementation.name == "pypy", strict=False,
+                   reason="known limit on PyPy: a chain of Values with finalizers, each keeping the next, is "
+                          "finalized one link per major collection, far more than the count's patience")
 def test_a_million_long_chain_walked_through_prev_is_freed(engine, live_nodes):
     """Each Value keeps what its `_prev` gave (as micrograd's keeps its
     operands), so walking a chain makes a chain of Values: dropping it must
