@@ -98,9 +98,10 @@ static pg_handle_page *pg_handle_page_of(int32_t id) {
         pg_npages = n;
     }
     if (pg_pages[p] == NULL) {
-        pg_pages[p] = PyMem_Calloc(1, sizeof(pg_handle_page));
+        pg_pages[p] = PyMem_Malloc(sizeof(pg_handle_page));   /* (no PyMem_Calloc in 3.9's limited API) */
         if (pg_pages[p] == NULL)
             return (pg_handle_page *)PyErr_NoMemory();
+        memset(pg_pages[p], 0, sizeof(pg_handle_page));
         pg_empty_pages++;
     }
     return pg_pages[p];
