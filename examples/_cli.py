@@ -88,26 +88,25 @@ def _int_at_least(text, low):
     return n
 
 
-def positive_float(text):
-    """A finite number > 0 (learning rates)."""
+def _number(text, ok, wanted):
+    """float(text) if ok(it), else one line naming what was wanted."""
     try:
         x = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(x) and x > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    if not ok(x):
+        raise argparse.ArgumentTypeError(f"must be {wanted}, got {text}")
     return x
 
 
 def finite_float(text):
     """Any finite number (a starting point, ...)."""
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(x):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
-    return x
+    return _number(text, math.isfinite, "a finite number")
+
+
+def positive_float(text):
+    """A finite number > 0 (learning rates)."""
+    return _number(text, lambda x: math.isfinite(x) and x > 0, "a finite number > 0")
 
 
 def existing_file(text):
