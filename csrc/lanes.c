@@ -176,6 +176,7 @@ int pg_lanes_forward(pg_program *p, const double *rows, int nrows, double *out) 
         case PG_I_GUARD:   /* a failing block is redone row by row, which names its row */
             if (!guard_lanes(in, v, nrows)) st = PG_EGUARD;
             break;
+        case PG_I_CUSTOM: st = PG_EINVAL; break;   /* never: a program with users' ops goes row by row */
         }
         if (st != PG_OK) return st;
     }
@@ -334,6 +335,7 @@ void pg_lanes_backward(pg_program *p, double scale, int nrows) {
             break;
         }
         case PG_I_GUARD: break;   /* nothing to differentiate */
+        case PG_I_CUSTOM: break;  /* never (see pg_lanes_forward) */
         }
     }
 }

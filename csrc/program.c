@@ -125,23 +125,36 @@ static int add_leaf(pg_program *p, slot_map *slot_of, int32_t id, int must_be_ne
     return PG_OK;
 }
 
-/* Copy op node `id` into slot s, renaming its children. */
-static int add_op(pg_program *p, slot_map *slot_of, int32_t id, int32_t s) {
+/* Copy op node `id` into slot s, renaming its children. A user's op a
+ * trace recorded (sides: its entry) gets its data and local gradients as
+ * children after its own (see PG_I_CUSTOM). */
+static int add_op(pg_program *p, slot_map *slot_of, int32_t id, int32_t s, const int32_t *sides) {
     const pg_node *n = &pg_nodes[id];
     pg_node *out = &p->slots[s];
     *out = *n;
     out->grad = 0.0;
     const int32_t *k = pg_kids_of(n);
-    int32_t nk = pg_nkids_of(n);
+    int32_t nk = pg_nkids_of(n), all = sides ? 2 * nk + 1 : nk;
     int32_t *dst = out->kids.pair;
     if (pg_is_nary(n->op)) {
-        out->kids.many = malloc((size_t)(nk + 1) * sizeof(int32_t));
+        out->kids.many = malloc((size_t)(all + 1) * sizeof(int32_t));
         if (!out->kids.many) { out->op = PG_LEAF; return PG_ENOMEM; }
-        out->kids.many[0] = nk;
+        out->kids.many[0] = all;
         dst = out->kids.many + 1;
     }
     for (int32_t i = 0; i < nk; i++) dst[i] = *map_at(slot_of, k[i]);
+    for (int32_t i = nk; i < all; i++) dst[i] = *map_at(slot_of, sides[1 + i - nk]);
     return PG_OK;
+}
+
+/* After fusing: users' ops get their kind, and what computes only their
+ * sides (real[slot - nleaves] == 0 before the root) is skipped by backward. */
+static void mark_customs(pg_program *p, const char *real) {
+    for (int32_t i = 0; i < p->ncode; i++) {
+        pg_instr *in = &p->code[i];
+        if (p->slots[in->slot].op == PG_CUSTOM) in->kind = PG_I_CUSTOM;
+        in->side = in->slot <= p->root && !real[in->slot - p->nleaves];
+    }
 }
 
 /* Drop the slots of nodes absorbed into fused chains: the op instructions'
@@ -225,16 +238,18 @@ static char *kept_slots(const pg_program *p, slot_map *slot_of, const guard_list
 
 static int add_leaves(pg_program *p, slot_map *slot_of, int32_t root, int32_t ninputs, const int32_t *inputs,
                       int32_t nparams, const int32_t *params, const int32_t *order, int64_t nops,
-                      const guard_list *g) {
+                      const guard_list *g, const pg_customs *cu) {
     int st = PG_OK;
     for (int32_t i = 0; i < ninputs && st == PG_OK; i++) st = add_leaf(p, slot_of, inputs[i], 1);
     for (int32_t i = 0; i < nparams && st == PG_OK; i++) st = add_leaf(p, slot_of, params[i], 1);
     for (int64_t j = 0; j < nops && st == PG_OK; j++) {
         if (build_cancelled(j)) return PG_EINTR;
         const pg_node *n = &pg_nodes[order[j]];
-        const int32_t *k = pg_kids_of(n);
+        const int32_t *k = pg_kids_of(n), *sides = pg_customs_of(cu, order[j]);
         for (int32_t i = 0, nk = pg_nkids_of(n); i < nk && st == PG_OK; i++)
             if (pg_nodes[k[i]].op == PG_LEAF) st = add_leaf(p, slot_of, k[i], 0);
+        for (int32_t i = 1, ns = sides ? 2 + pg_nkids_of(n) : 0; i < ns && st == PG_OK; i++)
+            if (pg_nodes[sides[i]].op == PG_LEAF) st = add_leaf(p, slot_of, sides[i], 0);
     }
     if (st == PG_OK && pg_nodes[root].op == PG_LEAF) st = add_leaf(p, slot_of, root, 0);
     for (int32_t i = 0; i < 2 * g->n && st == PG_OK; i++) {
@@ -260,18 +275,29 @@ static int find_depends(const pg_program *p) {
     return d;
 }
 
+/* What a build is given: the order of the op nodes, and the users' ops
+ * recorded by a trace with (real) which nodes are the root's graph's. */
+typedef struct {
+    const int32_t *order;
+    int64_t nops;
+    const pg_customs *cu;   /* NULL: none */
+    const char *real;
+} build_order;
+
 static int build(pg_program *p, int32_t root, int32_t ninputs, const int32_t *inputs,
-                 int32_t nparams, const int32_t *params, const int32_t *order, int64_t nops,
+                 int32_t nparams, const int32_t *params, const build_order *b,
                  slot_map *slot_of, const guard_list *g) {
-    /* `order` is scratch that the next sort reuses: nothing here sorts. */
-    int st = add_leaves(p, slot_of, root, ninputs, inputs, nparams, params, order, nops, g);
+    /* `order` may be scratch that the next sort reuses: nothing here sorts. */
+    const int32_t *order = b->order;
+    int64_t nops = b->nops;
+    int st = add_leaves(p, slot_of, root, ninputs, inputs, nparams, params, order, nops, g, b->cu);
     if (st != PG_OK) return st;
     p->nslots = p->nleaves;
     for (int64_t j = 0; j < nops; j++) {
         if (build_cancelled(j)) return PG_EINTR;
         int32_t s = p->nslots;
         *map_at(slot_of, order[j]) = s;
-        st = add_op(p, slot_of, order[j], s);
+        st = add_op(p, slot_of, order[j], s, pg_customs_of(b->cu, order[j]));
         p->nslots++;   /* counted even on failure, so free() sees it */
         if (st != PG_OK) return st;
     }
@@ -287,6 +313,7 @@ static int build(pg_program *p, int32_t root, int32_t ninputs, const int32_t *in
     st = keep ? pg_fuse(p->slots, p->nleaves, p->nslots, keep, &p->code, &p->ncode, &p->terms) : PG_ENOMEM;
     free(keep);
     if (st == PG_OK && pg_cancelled()) st = PG_EINTR;
+    if (st == PG_OK && b->cu) mark_customs(p, b->real);
     if (st == PG_OK) st = add_guards(p, slot_of, g);
     if (st == PG_OK) st = compact(p);
     if (st == PG_OK && pg_cancelled()) st = PG_EINTR;
@@ -294,7 +321,8 @@ static int build(pg_program *p, int32_t root, int32_t ninputs, const int32_t *in
     /* The root's graph comes first in `order`, so its instructions do too. */
     p->nback = p->root >= p->nleaves ? p->root - p->nleaves + 1 : 0;
     pg_layers_find(p);
-    pg_rows_find(p);
+    if (!b->cu) pg_rows_find(p);
+    else for (int32_t i = 0; i < p->ncode; i++) p->code[i].rows = -1;   /* a group would differentiate sides too */
     p->live_consts = malloc(((size_t)(p->nleaves - p->ninputs - p->nparams) + 1) * sizeof(int32_t));
     for (int32_t s = p->ninputs + p->nparams; p->live_consts && s < p->nleaves; s++) p->live_consts[p->nlive++] = s;
     p->grad_blocks = pg_lanes_grad_ok(p);
@@ -311,9 +339,53 @@ static int valid_guards(const guard_list *g) {
     return 1;
 }
 
-int pg_compile_guarded(int32_t root, int32_t ninputs, const int32_t *inputs,
-                       int32_t nparams, const int32_t *params,
-                       int32_t nguards, const int32_t *guards, const double *consts, pg_program **out) {
+/* The op nodes a program computes, in order (the root's graph first), or
+ * an error; done() gives back what it holds. */
+typedef struct {
+    build_order b;
+    pg_customs cu;
+    int32_t *own;   /* the order with users' ops' sides (else the sort's scratch) */
+    char *real;
+} compile_order;
+
+static void order_done(compile_order *o) {
+    pg_customs_free(&o->cu);
+    free(o->own);
+    free(o->real);
+}
+
+static int find_order(compile_order *o, int32_t root, const guard_list *g, int32_t ncustom) {
+    /* The root first, then every guard's sides: the root's graph is a prefix of the order. */
+    int32_t *roots = malloc(((size_t)g->n * 2 + 1) * sizeof(int32_t)), nroots = 0;
+    if (!roots) return PG_ENOMEM;
+    roots[nroots++] = root;
+    for (int32_t i = 0; i < 2 * g->n; i++)
+        if (g->spec[4 * (i / 2) + i % 2] >= 0) roots[nroots++] = g->spec[4 * (i / 2) + i % 2];
+    const int32_t *order;
+    int64_t nops = pg_topo_many(nroots, roots, &order);
+    free(roots);
+    if (nops < 0) return (int)-nops;
+    o->b.order = order;
+    o->b.nops = nops;
+    if (ncustom == 0) {
+        for (int64_t j = 0; j < nops; j++)
+            if (pg_is_custom(pg_nodes[order[j]].op)) return PG_ECUSTOM;   /* no rule to replay */
+        return PG_OK;
+    }
+    int64_t nroot = 0;   /* the root's graph: up to the root, the last of it */
+    if (pg_nodes[root].op != PG_LEAF)
+        while (order[nroot++] != root) {}
+    int st = pg_order_sides(&o->cu, order, nops, nroot, &o->own, &o->real, &o->b.nops);
+    o->b.order = o->own;
+    o->b.cu = &o->cu;
+    o->b.real = o->real;
+    return st;
+}
+
+int pg_compile_custom(int32_t root, int32_t ninputs, const int32_t *inputs,
+                      int32_t nparams, const int32_t *params,
+                      int32_t nguards, const int32_t *guards, const double *consts,
+                      int32_t ncustom, const int32_t *customs, int64_t ncustom_ints, pg_program **out) {
     if (!out) return PG_EINVAL;
     *out = NULL;
     guard_list g = {nguards, guards, consts};
@@ -321,27 +393,24 @@ int pg_compile_guarded(int32_t root, int32_t ninputs, const int32_t *inputs,
     if ((ninputs > 0 && !inputs) || (nparams > 0 && !params)) return PG_EINVAL;
     for (int32_t i = 0; i < ninputs; i++) if (!pg_valid(inputs[i])) return PG_EINVAL;
     for (int32_t i = 0; i < nparams; i++) if (!pg_valid(params[i])) return PG_EINVAL;
-    /* The root first, then every guard's sides: the root's graph is a prefix of the order. */
-    int32_t *roots = malloc(((size_t)nguards * 2 + 1) * sizeof(int32_t)), nroots = 0;
-    if (!roots) return PG_ENOMEM;
-    roots[nroots++] = root;
-    for (int32_t i = 0; i < 2 * nguards; i++)
-        if (guards[4 * (i / 2) + i % 2] >= 0) roots[nroots++] = guards[4 * (i / 2) + i % 2];
-    const int32_t *order;
-    int64_t nops = pg_topo_many(nroots, roots, &order);
-    free(roots);
-    if (nops < 0) { pg_topo_done(); return (int)-nops; }
-    int64_t edges = 0;
-    for (int64_t j = 0; j < nops; j++) {
-        if (pg_is_custom(pg_nodes[order[j]].op)) { pg_topo_done(); return PG_ECUSTOM; }   /* no rule to replay */
-        edges += pg_nkids_of(&pg_nodes[order[j]]);
+    compile_order o = {{NULL, 0, NULL, NULL}, {NULL, NULL}, NULL, NULL};
+    int st = pg_customs_init(&o.cu, ncustom, customs, ncustom_ints);
+    if (st == PG_OK) st = find_order(&o, root, &g, ncustom);
+    if (st != PG_OK) {
+        pg_topo_done();
+        order_done(&o);
+        return st;
     }
-    /* Leaves: at most the inputs, the params, the roots and every child of every op. */
+    int64_t edges = 0, nops = o.b.nops;
+    for (int64_t j = 0; j < nops; j++) {
+        int64_t nk = pg_nkids_of(&pg_nodes[o.b.order[j]]);
+        edges += pg_customs_of(o.b.cu, o.b.order[j]) ? 2 * nk + 1 : nk;
+    }
+    /* Leaves: at most the inputs, the params, the roots and every child (or side) of every op. */
     int64_t max_slots = ninputs + nparams + 1 + 2 * (int64_t)nguards + edges + nops;
-    if (max_slots > INT32_MAX) { pg_topo_done(); return PG_ENOMEM; }
-    pg_program *p = calloc(1, sizeof *p);
+    pg_program *p = max_slots > INT32_MAX ? NULL : calloc(1, sizeof *p);
     slot_map slot_of = {NULL, NULL, 0};
-    int map_st = map_init(&slot_of, max_slots);
+    int map_st = p ? map_init(&slot_of, max_slots) : PG_ENOMEM;
     if (p) {
         p->slots = calloc((size_t)max_slots, sizeof(pg_node));
         p->leaf_ids = malloc((size_t)max_slots * sizeof(int32_t));
@@ -350,18 +419,24 @@ int pg_compile_guarded(int32_t root, int32_t ninputs, const int32_t *inputs,
         p->failed_guard = -1;
         p->exact = 1;
     }
-    int st = PG_ENOMEM;
-    if (p && map_st == PG_OK && p->slots && p->leaf_ids) {
-        st = build(p, root, ninputs, inputs, nparams, params, order, nops, &slot_of, &g);
-    }
+    st = PG_ENOMEM;
+    if (p && map_st == PG_OK && p->slots && p->leaf_ids)
+        st = build(p, root, ninputs, inputs, nparams, params, &o.b, &slot_of, &g);
     map_free(&slot_of);
     pg_topo_done();
+    order_done(&o);
     if (st != PG_OK) {
         pg_program_free(p);
         return st;
     }
     *out = p;
     return PG_OK;
+}
+
+int pg_compile_guarded(int32_t root, int32_t ninputs, const int32_t *inputs,
+                       int32_t nparams, const int32_t *params,
+                       int32_t nguards, const int32_t *guards, const double *consts, pg_program **out) {
+    return pg_compile_custom(root, ninputs, inputs, nparams, params, nguards, guards, consts, 0, NULL, 0, out);
 }
 
 int pg_compile(int32_t root, int32_t ninputs, const int32_t *inputs,
@@ -415,6 +490,15 @@ static void chain_step(pg_node *v, const pg_instr *in) {
     }
 }
 
+/* A user's op's backward, as eager's (ops.c): child i gets local[i] * g,
+ * local[i] being the value of its local gradient's slot this row. */
+static void custom_step(pg_node *v, const pg_instr *in) {
+    const int32_t *k = pg_kids_of(&v[in->slot]);
+    const int32_t n = pg_nkids_of(&v[in->slot]) / 2;
+    const double g = v[in->slot].grad;
+    for (int32_t i = 0; i < n; i++) v[k[i]].grad += v[k[n + 1 + i]].data * g;
+}
+
 /* One row's forward: one case per kind (a layer's instructions are ops
  * here). A program with guards goes on past a failing op: if a guard then
  * fails, the row belongs to another branch, in which eager would not have
@@ -438,6 +522,11 @@ static int forward_row(pg_program *p) {
                 return PG_EGUARD;
             }
             break;
+        case PG_I_CUSTOM: {   /* its value is its data's */
+            const pg_node *n = &v[in->slot];
+            v[in->slot].data = v[pg_kids_of(n)[pg_nkids_of(n) / 2]].data;
+            break;
+        }
         }
         if (st != PG_OK) {
             if (!p->nguards) return st;
@@ -461,9 +550,11 @@ static void backward_row(pg_program *p, double scale) {
     else v[p->root].grad = scale;
     for (int32_t i = p->nback - 1; i >= 0; i--) {
         const pg_instr *in = &p->code[i];
+        if (in->side) continue;   /* (its grad stays 0: nothing adds to it) */
         switch (in->kind) {
         case PG_I_OP:
         case PG_I_LAYER: pg_local_step(v, &v[in->slot]); break;
+        case PG_I_CUSTOM: custom_step(v, in); break;
         case PG_I_CHAIN:
             if (in->rows >= 0) {   /* its row group, all at its first chain */
                 if (p->rows[in->rows].first == i) pg_rows_backward(p, &p->rows[in->rows], v);

@@ -24,8 +24,11 @@ enum pg_kind {
     PG_I_CHAIN,   /* a fused chain: base + t0 + t1 + ..., each term a node or w * x     */
     PG_I_LAYER,   /* a DOT or RELU of a dense layer: lanes run the whole layer at its
                      first instruction (layers.c); row by row it is an op              */
-    PG_I_GUARD    /* a Python decision seen at trace time: `a cmp b` must come out as
+    PG_I_GUARD,   /* a Python decision seen at trace time: `a cmp b` must come out as
                      it did then, or the row stops with PG_EGUARD (no backward)       */
+    PG_I_CUSTOM   /* a user's op recorded by a trace: its slot's children are the
+                     op's n children, then its data, then its n local gradients
+                     (all slots): value = data; child i += g_i * grad              */
 };
 
 /* A guard's comparison: the order of pg_compile_guarded's codes. */
@@ -44,6 +47,8 @@ typedef struct {
     int32_t index;    /* guard: its place in the list the caller gave       */
     double c;         /* guard: the right side when it is a number          */
     int32_t rows;     /* chain: its row group (rows.c), else -1             */
+    int32_t side;     /* computes a user's op's data or local gradient only:
+                         backward skips it                                   */
 } pg_instr;
 
 /* A dense layer (layers.c): instructions code[first, end), nout neurons
@@ -165,6 +170,23 @@ void pg_rows_free(pg_program *p);
 void pg_rows_forward(const pg_program *p, const pg_rows *g, pg_node *v);
 void pg_rows_backward(const pg_program *p, const pg_rows *g, pg_node *v);
 double pg_rows_chain_fast(const pg_node *v, const pg_instr *in);
+
+/* sides.c: users' ops recorded by a trace (pg_compile_custom's customs),
+ * looked up by node id, and the order that computes each one's data and
+ * local gradients (its sides) just before it. */
+typedef struct {
+    int32_t *at;            /* node id -> 1 + its entry's place in ints; 0: none */
+    const int32_t *ints;    /* entries [node, data, g_0, ..., g_n-1]            */
+} pg_customs;
+int pg_customs_init(pg_customs *c, int32_t n, const int32_t *ints, int64_t nints);
+void pg_customs_free(pg_customs *c);
+const int32_t *pg_customs_of(const pg_customs *c, int32_t id);   /* its entry, or NULL */
+/* order (nops nodes, the root's graph its first nroot) with every recorded
+ * op's sides placed before it: *out (*nout nodes) and *real (1: a node of
+ * the root's graph), the caller's to free; PG_ECUSTOM for a user's op not
+ * recorded, or a side that needs a node of the root's graph placed later. */
+int pg_order_sides(const pg_customs *c, const int32_t *order, int64_t nops, int64_t nroot,
+                   int32_t **out, char **real, int64_t *nout);
 
 /* The instructions for op slots [nleaves, nslots) of `slots`, in order;
  * chains are fused where that changes no bit of any value or gradient;

@@ -144,6 +144,17 @@ int pg_compile(int32_t root, int32_t ninputs, const int32_t *inputs,
 int pg_compile_guarded(int32_t root, int32_t ninputs, const int32_t *inputs,
                        int32_t nparams, const int32_t *params,
                        int32_t nguards, const int32_t *guards, const double *consts, pg_program **out);
+/* The same, with users' ops that a trace recorded (microgpt's form with
+ * Values as local gradients): entry j of customs is [node, data, g_0, ...,
+ * g_n-1] for a PG_CUSTOM node of n children: its value is recomputed as
+ * data's, and child i receives g_i * grad. data and the g_i are computed
+ * before the node and never differentiated. ncustom_ints: the length of
+ * customs. Any other PG_CUSTOM or PG_HOOK node below root, or a data or g_i
+ * that needs a node backward reaches after this one, gives PG_ECUSTOM. */
+int pg_compile_custom(int32_t root, int32_t ninputs, const int32_t *inputs,
+                      int32_t nparams, const int32_t *params,
+                      int32_t nguards, const int32_t *guards, const double *consts,
+                      int32_t ncustom, const int32_t *customs, int64_t ncustom_ints, pg_program **out);
 int32_t pg_program_failed_guard(const pg_program *p);
 /* exact != 0 (the default): every run gives eager's bits. exact == 0: sums
  * may be reordered (partial sums, vectors), so results may differ from

@@ -96,9 +96,16 @@ def as_value(cls: Any, v: Any) -> Any:
     return cls(v)
 
 
+def op_data(data: Any) -> float:
+    """A user's op's value: a number, or a Value's number (a Value as data
+    lets a compiled program recompute the op: see compile_fn)."""
+    return data.data if isinstance(data, ValueBase) else as_float(data)
+
+
 def node_args(cls: Any, children: Any, local_grads: Any, _children: Any, _op: Any
-              ) -> Tuple[Tuple[Any, ...], Optional[Tuple[float, ...]], str]:
-    """What Value(data, ...) was asked to make, as (children, local grads, op):
+              ) -> Tuple[Tuple[Any, ...], Optional[Tuple[float, ...]], str, Any]:
+    """What Value(data, ...) was asked to make, as (children, local grads,
+    op, the local grads as given: numbers or Values):
 
     - microgpt's form, Value(data, children, local_grads): local grads are
       numbers, or Values whose data is taken now (microgpt's are floats);
@@ -121,11 +128,11 @@ def node_args(cls: Any, children: Any, local_grads: Any, _children: Any, _op: An
                 raise mixed_engines(cls, type(k))
             raise TypeError(f"Value(): children are Values, not {type(k).__name__}: {k!r}")
     if local_grads is None:
-        return kids, None, _op
+        return kids, None, _op, None
     grads = tuple(local_grads)
     if len(grads) != len(kids):
         raise ValueError(f"Value(): {len(kids)} children but {len(grads)} local_grads (one per child)")
-    return kids, tuple(g.data if isinstance(g, ValueBase) else as_float(g) for g in grads), _op
+    return kids, tuple(g.data if isinstance(g, ValueBase) else as_float(g) for g in grads), _op, grads
 
 
 def _rebuild(cls: Any, data: float, grad: float, label: str = "") -> Any:

@@ -15,7 +15,7 @@ HEADER = os.path.join(ROOT, "csrc", "pygrad.h")
 # In layer order: each file uses only the ones before it.
 SOURCES = ["csrc/cancel.c", "csrc/nodes.c", "csrc/ops.c", "csrc/graph.c", "csrc/dense.c", "csrc/backward.c",
            "csrc/fuse.c", "csrc/layers.c", "csrc/lanes.c", "csrc/rowmats.c", "csrc/rows.c",
-           "csrc/program.c", "csrc/optim.c", "csrc/gradgraph.c"]
+           "csrc/sides.c", "csrc/program.c", "csrc/optim.c", "csrc/gradgraph.c"]
 
 # cffi's stock wrappers release the GIL around every call. For calls that
 # take 10-100 ns that is most of their cost, and with a second Python thread

@@ -10,7 +10,7 @@ class CCode:
     """A graph flattened into a C program. Each run gets its own out-
     parameters, so threads may share one (calls into C hold the GIL)."""
 
-    def __init__(self, root, inputs, params, guards=(), exact=True):
+    def __init__(self, root, inputs, params, guards=(), exact=True, trace=None):
         # The cell that pg_compile fills owns the program from before the
         # call: Ctrl-C strikes right after a call returns, and a program
         # not yet owned there would hold its leaves (and memory) for good.
@@ -20,12 +20,16 @@ class CCode:
             spec += [g.a._id, -1 if g.b is None else g.b._id, g.cmp, int(g.outcome)]
             consts.append(g.c)
         cell = ffi.gc(ffi.new("pg_program **"), lib.pygrad_free_program_cell)   # (C: see _build.py)
-        st = lib.pg_compile_guarded(root._id, len(inputs), [v._id for v in inputs],
-                                    len(params), [p._id for p in params],
-                                    len(guards), spec or ffi.NULL, consts or ffi.NULL, cell)
+        customs = []   # per user's op a trace recorded: node, data, local grads
+        for c in trace.customs if trace is not None else ():
+            customs += [c.node._id, c.data._id] + [g._id for g in c.local_grads]
+        st = lib.pg_compile_custom(root._id, len(inputs), [v._id for v in inputs],
+                                   len(params), [p._id for p in params],
+                                   len(guards), spec or ffi.NULL, consts or ffi.NULL,
+                                   len(trace.customs) if customs else 0, customs or ffi.NULL, len(customs), cell)
         if st == lib.PG_ECUSTOM:
             from .compiled import custom_op_error
-            raise custom_op_error(root)
+            raise custom_op_error(root, trace)
         check(st, "compile")
         self._cell, self._p = cell, cell[0]   # _p: valid while _cell lives
         if not exact:

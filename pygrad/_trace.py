@@ -13,17 +13,25 @@ the replay differ from running it again, and both are caught here:
   reported at trace time with the file and line of the read (a
   TracerWarning, or a TracerError under `strict=True`).
 
+A user's op in microgpt's form, `Value(data, children, local_grads)`, is
+recorded too: its program recomputes the op from Values, its data and its
+local gradients (see `Trace.custom`). `x.data` read by the function is a
+`TracedFloat`, a float that carries a Value computing it through
+`+ - * / **`, so that `Value(x.data ** 2, (x,), (2 * x,))` compiles.
+
 While any thread traces, the engine's Value class carries recording
 versions of the comparisons and of `data` (put back when the last trace
 ends), so eager code pays nothing for this when no trace runs.
 """
+import operator
 import os
+import struct
 import sys
 import threading
 import warnings
 from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
-from ._api import number_or_none
+from ._api import ValueBase, number_or_none
 
 __all__ = ["TracerWarning", "TracerError"]
 
@@ -77,12 +85,46 @@ def _site(frame: Any) -> Tuple[str, int]:
     return (frame.f_code.co_filename, frame.f_lineno) if frame is not None else ("<unknown>", 0)
 
 
+def _same_bits(a: float, b: float) -> bool:
+    return struct.pack("<d", a) == struct.pack("<d", b)
+
+
+class Custom(NamedTuple):
+    """A user's op made during a trace, as its program recomputes it."""
+    node: Any             # the op node (held: its id stays its own until compiled)
+    data: Any             # a Value whose value is the op's value
+    local_grads: Tuple[Any, ...]   # Values: d node / d child, per child
+
+
 class Trace:
-    """One traced call: its guards, and whether numeric reads are errors."""
+    """One traced call: its guards, its users' ops, and whether numeric reads are errors."""
 
     def __init__(self, strict: bool) -> None:
         self.strict = strict
         self.guards: List[Guard] = []
+        self.customs: List[Custom] = []
+        self.refused: Dict[int, str] = {}   # a node's key (its id) -> why its op cannot compile
+        self.reads = 0                      # the user's numeric reads so far
+
+    def custom(self, node: Any, key: int, data: Any, local_grads: Any) -> None:
+        """Record the op node `node` (key: its node id on the C engine, else
+        id(node)), made as Value(data, children, local_grads)
+        (local_grads None: micrograd's form, with a Python `_backward`).
+        It compiles when every local gradient is a Value and its data is a
+        Value, a TracedFloat, or a number when nothing was read yet (a
+        constant); otherwise compile refuses it, saying why."""
+        why = _why_not(local_grads, data, self.reads)
+        if why:
+            self.refused[key] = why
+            return
+        V = type(node)
+        if isinstance(data, ValueBase):
+            value = data
+        elif isinstance(data, TracedFloat):
+            value = data.shadow
+        else:
+            value = V(data)
+        self.customs.append(Custom(node, value, tuple(local_grads)))
 
     def decide(self, cmp: int, a: Any, b: Any, outcome: bool) -> None:
         # Every Value can change between calls: inputs and params, and also
@@ -94,10 +136,12 @@ class Trace:
         c = 0.0 if b_value else number_or_none(b)
         self.guards.append(Guard(cmp, a, b if b_value else None, c or 0.0, bool(outcome), f"{file}:{line}"))
 
-    def read(self, v: Any, depth: int) -> None:
+    def read(self, v: Any, depth: int) -> bool:
+        """Report a read of v's number; False if pygrad itself read it."""
         caller = sys._getframe(depth + 1)
         if caller.f_code.co_filename.startswith(_PKG) and caller.f_code.co_name not in _READERS:
-            return   # pygrad's own bookkeeping, not the user's decision
+            return False   # pygrad's own bookkeeping, not the user's decision
+        self.reads += 1
         file, line = _site(_user_frame(depth + 1))
         text = (f"{file}:{line}: the traced function reads the number inside a traced Value "
                 "(.data, float(), item(), format() or a math function): the compiled program keeps the "
@@ -107,6 +151,85 @@ class Trace:
         if self.strict:
             raise TracerError(text)
         warnings.warn_explicit(text, TracerWarning, file, line)
+        return True
+
+
+def _why_not(local_grads: Any, data: Any, reads: int) -> str:
+    """Why a user's op made in a trace cannot compile, or ''."""
+    if local_grads is None:
+        return ("its gradient is a Python `_backward`, which a program cannot run: write the op in "
+                "microgpt's form, Value(data, children, local_grads), with Values as local_grads")
+    if not all(isinstance(g, ValueBase) for g in local_grads):
+        return ("its local gradients are numbers (computed from .data, which a program cannot "
+                "recompute): give each as a Value built with pygrad's operators, e.g. "
+                "Value(t.data, (x,), (1 - t**2,)) with t = x.tanh()")
+    if isinstance(data, ValueBase) or (isinstance(data, TracedFloat) and data.shadow is not None) or not reads:
+        return ""
+    return ("its data is a number computed from .data outside + - * / ** (a math function, say), which a "
+            "program cannot recompute: give data as a Value (e.g. x.tanh() for math.tanh(x.data)) or as "
+            "x.data arithmetic")
+
+
+# -- numbers read from traced Values ------------------------------------------
+
+def _shadow_of(x: Any) -> Any:
+    """What computes x: a TracedFloat's Value, or x itself (a plain number)."""
+    if isinstance(x, TracedFloat):
+        return x.shadow
+    return x if type(x) in (float, int) else None
+
+
+class TracedFloat(float):
+    """A number the traced function read (`x.data`): a float, as eager gives,
+    that also carries a Value computing it (`shadow`) while it only goes
+    through + - * / ** and unary minus with numbers. A user's op whose data is
+    one compiles (Trace.custom). Anything else (math.tanh, int(), a
+    comparison) gets the float: the read was reported."""
+
+    __slots__ = ("shadow",)
+    shadow: Any
+
+    def __reduce__(self) -> Any:
+        return float, (float(self),)
+
+
+def _traced(result: float, shadow: Any) -> Any:
+    out = TracedFloat(result)
+    # The program computes shadow; keep it only where it gives eager's very bits.
+    out.shadow = shadow if shadow is not None and _same_bits(result, shadow.data) else None
+    return out
+
+
+def _traced_binary(op: Any, name: str) -> Any:
+    reflected = name.startswith("__r")
+
+    def method(self: TracedFloat, other: Any) -> Any:
+        result = getattr(float, name)(self, other)
+        a, b = self.shadow, _shadow_of(other)
+        if type(result) is not float or a is None or b is None:
+            return result
+        try:   # a number and a Value meet through the Value's (reflected) operator
+            shadow = op(b, a) if reflected else op(a, b)
+        except (ArithmeticError, ValueError):
+            return result
+        return _traced(result, shadow)
+    method.__name__ = name
+    return method
+
+
+for _name, _op in (("add", operator.add), ("sub", operator.sub), ("mul", operator.mul),
+                   ("truediv", operator.truediv), ("pow", operator.pow)):
+    setattr(TracedFloat, f"__{_name}__", _traced_binary(_op, f"__{_name}__"))
+    setattr(TracedFloat, f"__r{_name}__", _traced_binary(_op, f"__r{_name}__"))
+
+
+def _traced_neg(self: TracedFloat) -> Any:
+    result = float.__neg__(self)
+    return result if self.shadow is None else _traced(result, -self.shadow)
+
+
+TracedFloat.__neg__ = _traced_neg  # type: ignore[assignment]
+TracedFloat.__pos__ = lambda self: self  # type: ignore[assignment]
 
 
 _local = threading.local()
@@ -130,8 +253,8 @@ def _recording_data(original: Any) -> property:
     def read(self: Any) -> float:
         x = original.__get__(self, type(self))
         trace = current()
-        if trace is not None:
-            trace.read(self, 1)
+        if trace is not None and trace.read(self, 1) and _user_frame(1) is sys._getframe(1):
+            return _traced(x, self)   # read by the user's own code
         return x
 
     def write(self: Any, x: Any) -> None:

@@ -17,8 +17,8 @@ import weakref
 from operator import attrgetter
 from typing import Any, Dict, Tuple
 
-from . import _errors, _ops
-from ._api import ValueBase, as_float, as_value, mixed_engines, node_args, number_or_none
+from . import _errors, _ops, _trace
+from ._api import ValueBase, as_float, as_value, mixed_engines, node_args, number_or_none, op_data
 from ._errors import error
 from ._ffi import Handle as _CHandle
 from ._ffi import check, check_id, ffi, lib, require, stats  # noqa: F401  (stats re-exported)
@@ -409,11 +409,12 @@ def _node_spec(children=(), local_grads=None, label="", *, _children=(), _op="")
     return node_args(Value, children, local_grads, _children, _op)
 
 
-def _custom_value(cls, data, kids, grads, op):
+def _custom_value(cls, data, kids, grads, op, given):
     """A handle of cls on a new user's op node over kids: microgpt's form
-    with grads (local derivatives), micrograd's with grads None. Made in
-    __new__, so that the handle gets its node once (_id is set once)."""
-    x = data if type(data) is float else as_float(data)
+    with grads (local derivatives; given: as the user gave them), micrograd's
+    with grads None. Made in __new__, so that the handle gets its node once
+    (_id is set once)."""
+    x = data if type(data) is float else op_data(data)
     ids = [k._id for k in kids]
     try:
         r = lib.pg_custom(x, len(ids), ids, ffi.NULL if grads is None else list(grads))
@@ -426,6 +427,8 @@ def _custom_value(cls, data, kids, grads, op):
     _own(v, r)
     if grads is None and lib.pg_op(r) == _ops.HOOK:   # (a leaf under no_grad)
         _hooks[r] = [op, None]
+    if _trace._patched and _trace.current() is not None and lib.pg_op(r) != _ops.LEAF:
+        _trace.current().custom(v, r, data, given)
     return v
 
 
@@ -516,13 +519,13 @@ def _value_new(cls, data, *args, **kwargs):
             return made
     if args or kwargs:
         try:
-            kids, grads, op = _node_spec(*args, **kwargs)
+            kids, grads, op, given = _node_spec(*args, **kwargs)
         except TypeError:
             if cls is Value:
                 raise
             kids = ()   # a subclass's own arguments (its __init__ takes them): a leaf
         if kids:
-            return _custom_value(cls, data, kids, grads, op)
+            return _custom_value(cls, data, kids, grads, op, given)
     x = data if type(data) is float else as_float(data)
     try:
         node_id = _leaf(x)

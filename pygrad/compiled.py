@@ -47,25 +47,47 @@ def compile(root: Any, inputs: Iterable[Any] = (), params: Iterable[Any] = (),  
     return Program(root, inputs, params, strict, exact=exact)
 
 
-def custom_op_error(root: Any) -> TypeError:
+def custom_op_error(root: Any, trace: Any = None, order_conflict: bool = False) -> TypeError:
     """compile's error for a graph holding a user's op (Value(data, children,
-    ...)): a program recomputes every node from its op's rule, and a user's
-    op has none. It names the first such node below root."""
+    ...)) it cannot recompute, naming the first such node below root and
+    saying how to write it so that it compiles. `trace`: the _trace.Trace
+    that made the graph (compile_fn), which knows why it refused an op."""
     from ._ops import CUSTOM, HOOK
+    recorded = {_node_key(c.node) for c in trace.customs} if trace is not None else set()
     seen: set = set()
-    stack = [root]
+    stack = [] if order_conflict else [root]
     while stack:
         v = stack.pop()
-        if v._opcode in (CUSTOM, HOOK):
-            name = repr(v._op) if v._op else "a microgpt-style op"
-            return TypeError(f"compile: the graph holds a custom op ({name}, made as Value(data, children, ...)), "
-                             "which a compiled program cannot recompute. Write it from pygrad's operators "
-                             "and methods (+ - * / **, exp(), log(), ...) to compile it, or run it eagerly")
+        if v._opcode in (CUSTOM, HOOK) and _node_key(v) not in recorded:
+            return TypeError(_refusal(v, trace))
         for k in v._children:
             if id(k) not in seen:
                 seen.add(id(k))
                 stack.append(k)
-    return TypeError("compile: the graph holds a custom op, which a compiled program cannot recompute")
+    return TypeError("compile: a user's op's data or local gradients use a Value that backward reaches only "
+                     "after the op (one computed from a later part of the graph); compute them from the op's "
+                     "own children")
+
+
+def _refusal(v: Any, trace: Any) -> str:
+    name = repr(v._op) if v._op else "a microgpt-style op"
+    head = f"compile: the graph holds a custom op ({name}, made as Value(data, children, ...)) that a compiled " \
+           "program cannot recompute: "
+    if trace is None:
+        return head + ("compile() reads a graph built eagerly, where its local gradients are numbers. Make it "
+                       "inside a function given to pygrad.compile_fn, with Values as local_grads, or write it "
+                       "from pygrad's operators, or run it eagerly")
+    why = trace.refused.get(_node_key(v))
+    if why is None:   # made by the C type's own fast path: numbers
+        from ._trace import _why_not
+        why = _why_not(None if v._opcode == HOOK else (0.0,), None, 1)
+    return head + why + "; or run it eagerly"
+
+
+def _node_key(v: Any) -> int:
+    """A node's key in a trace's records: its node id (C engine), else id(v)."""
+    node_id = getattr(v, "_id", None)
+    return node_id if isinstance(node_id, int) else id(v)
 
 
 def _engine_code(V: type) -> Any:
@@ -94,7 +116,7 @@ class Program:
     """A compiled graph: `forward_batch` and `accumulate` over numpy batches."""
 
     def __init__(self, root: Any, inputs: Iterable[Any], params: Iterable[Any], strict: bool = False,
-                 guards: Tuple[Any, ...] = (), exact: bool = True) -> None:
+                 guards: Tuple[Any, ...] = (), exact: bool = True, trace: Any = None) -> None:
         V = type(root)
         if not isinstance(exact, bool):
             raise TypeError(f"compile: exact must be True or False, not {exact!r}")
@@ -117,7 +139,7 @@ class Program:
         self._outcomes = tuple(g.outcome for g in self._guards)
         self._family: Optional["_Variants"] = None     # compile_fn's programs for the same shape
         self.exact = exact
-        self._code = code(root, inputs, params, self._guards, exact)
+        self._code = code(root, inputs, params, self._guards, exact, trace)
         if strict:
             if sys.implementation.name == "pypy":
                 # PyPy frees dropped handles only when it collects: they hold
@@ -397,7 +419,7 @@ class CompiledFunction:
         if type(root) is not self._V:
             raise TypeError(f"compile_fn: {name} must return one "
                             f"{self._V.__module__}.Value, not {type(root).__name__}")
-        prog = Program(root, leaves, self.params, self.strict, tuple(trace.guards), self.exact)
+        prog = Program(root, leaves, self.params, self.strict, tuple(trace.guards), self.exact, trace)
         if self._originals and _reads_any(prog, self._originals):
             raise TypeError(f"compile_fn: this copy's {name} reads the params the original was made with, not "
                             "the copies it holds: deepcopy the model and its function together (one "

@@ -13,8 +13,8 @@ import os
 import threading
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from . import _ops
-from ._api import ValueBase, as_float, as_value, mixed_engines, node_args, number_or_none
+from . import _ops, _trace
+from ._api import ValueBase, as_float, as_value, mixed_engines, node_args, number_or_none, op_data
 from ._errors import EDOMAIN, EINDEX, ENOGRAPH, ENOTINT, EOVERFLOW, EZERODIV, error
 from ._ops import CUSTOM, DOT, HOOK, SUM
 
@@ -337,14 +337,16 @@ class Value(ValueBase):
         """Value(data, label=''): a leaf holding float(data); TypeError if data is not a real number.
         Value(data, children, local_grads): microgpt's op node; Value(data, children, op): micrograd's
         (its gradient comes from the `_backward` you assign)."""
-        kids, grads, op = node_args(Value, children, local_grads, _children, _op)
-        self._data = as_float(data)
+        kids, grads, op, given = node_args(Value, children, local_grads, _children, _op)
+        self._data = op_data(data) if kids else as_float(data)
         self._grad = 0.0
         self._opcode = _ops.LEAF
         self._children = ()
         if kids and grad_mode.enabled:
             self._opcode, self._children = (HOOK, kids) if grads is None else (CUSTOM, kids)
             self._custom = [op, None] if grads is None else grads   # [op, _backward] or the local grads
+            if _trace.current() is not None:
+                _trace.current().custom(self, id(self), data, given)
         elif kids:
             self._no_graph = True    # a user's op under no_grad: a leaf, as an op's result there
         if label:

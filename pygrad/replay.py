@@ -32,30 +32,32 @@ class Replay:
     written back at the end of an `accumulate` run, only if every row succeeds."""
 
     def __init__(self, root: Any, inputs: List[Any], params: List[Any], guards: tuple = (),
-                 exact: bool = True) -> None:
+                 exact: bool = True, trace: Any = None) -> None:
         # exact=False allows reordered sums; a replay has nothing to gain from them: it stays exact.
         copies: Dict[int, Any] = {}
         self.inputs = [copies.setdefault(id(v), _copy_leaf(v)) for v in inputs]
         self.params = [(p, copies.setdefault(id(p), _copy_leaf(p))) for p in params]
         self.constants = []
         order = topological_order(root)
-        if any(node._opcode in (CUSTOM, HOOK) for node in order):
-            from .compiled import custom_op_error
-            raise custom_op_error(root)
+        # The guards' sides may lie outside the root's graph: computed after it, never differentiated.
+        sides = _order_beyond(order, list(iter_sides(list(guards))))
+        customs = {id(c.node): c for c in trace.customs} if trace is not None else {}
+        forward = _place_sides(order, sides, customs, root, trace)
         self._parents: Dict[int, int] = {}   # leaf -> references from graph nodes, for strict
         for v in [root] + [k for node in order for k in node._children]:
             self._parents[id(v)] = self._parents.get(id(v), 0) + (v is not root)
-        # The guards' sides may lie outside the root's graph: computed after it, never differentiated.
-        sides = _order_beyond(order, list(iter_sides(list(guards))))
-        for v in [root] + [k for node in order + sides for k in node._children] + list(iter_sides(list(guards))):
+        for v in [root] + [k for node in forward for k in _needs(node, customs)] + list(iter_sides(list(guards))):
             if v._opcode == LEAF and id(v) not in copies:
                 copies[id(v)] = _copy_leaf(v)
                 self.constants.append((v, copies[id(v)]))
-        for node in order + sides:
-            copies[id(node)] = _copy_op(node, tuple(copies[id(k)] for k in node._children))
+        for node in forward:
+            copy = copies[id(node)] = _copy_op(node, tuple(copies[id(k)] for k in node._children))
+            if id(node) in customs:   # recomputed from its data and local gradients
+                c = customs[id(node)]
+                copy._sides = (copies[id(c.data)], [copies[id(g)] for g in c.local_grads])
         self.root = copies[id(root)]
-        self.order = [copies[id(node)] for node in order]
-        self.sides = [copies[id(node)] for node in sides]
+        self.order = [copies[id(node)] for node in order]      # what backward runs
+        self.forward = [copies[id(node)] for node in forward]  # what forward runs
         self.guards = [(g.cmp, copies[id(g.a)], None if g.b is None else copies[id(g.b)], g.c, g.outcome)
                        for g in guards]
 
@@ -63,12 +65,13 @@ class Replay:
         """Whether the root's value depends on an input or a param."""
         sources = {id(v) for v in self.inputs} | {id(c) for _, c in self.params}
         seen: Dict[int, bool] = {}
-        for node in self.order:
-            seen[id(node)] = any(id(k) in sources or seen.get(id(k), False) for k in node._children)
+        for node in self.forward:
+            needs = list(node._children) + (_side_list(node) if node._opcode == CUSTOM else [])
+            seen[id(node)] = any(id(k) in sources or seen.get(id(k), False) for k in needs)
         return id(self.root) in sources or seen.get(id(self.root), False)
 
     def __len__(self) -> int:
-        return len(self.order) + len(self.sides)
+        return len(self.forward)
 
     def held_constants(self) -> List[Any]:
         """Constants that something outside the graph holds (see compile's strict):
@@ -112,8 +115,12 @@ class Replay:
         for leaf, x in zip(self.inputs, row):
             leaf._data = x
         error = None
-        for node in self.order + self.sides:
+        for node in self.forward:
             try:
+                if node._opcode == CUSTOM:   # a user's op: its data's value, its local gradients'
+                    data, local = node._sides
+                    node._data, node._custom = data._data, [g._data for g in local]
+                    continue
                 node._data = evaluate(node._opcode, [k._data for k in node._children])
             except (ArithmeticError, ValueError, IndexError) as exc:
                 error = error or exc
@@ -141,6 +148,50 @@ class Replay:
 
 
 _COMPARE = {LT: lambda a, b: a < b, LE: lambda a, b: a <= b, GT: lambda a, b: a > b, GE: lambda a, b: a >= b}
+
+
+def _needs(node: Any, customs: Dict[int, Any]) -> List[Any]:
+    """What node needs computed before it: its children, and for a user's
+    op a trace recorded, its data and local gradients."""
+    c = customs.get(id(node))
+    return list(node._children) + ([c.data, *c.local_grads] if c is not None else [])
+
+
+def _side_list(copy: Any) -> List[Any]:
+    data, local = copy._sides
+    return [data, *local]
+
+
+def _place_sides(order: List[Any], beyond: List[Any], customs: Dict[int, Any], root: Any, trace: Any) -> List[Any]:
+    """order (the root's graph, children first) then beyond, with every
+    recorded user's op's data and local gradients computed just before it.
+    The graph's own nodes keep their places, as backward's order needs
+    (csrc/sides.c does the same); an op no trace recorded, or a side that
+    needs a node of the graph placed after its op, is refused."""
+    from .compiled import custom_op_error
+    in_root = {id(n) for n in order}
+    placed: set = set()
+    forward: List[Any] = []
+    for start in order + beyond:
+        if id(start) in placed:
+            continue
+        stack = [(start, iter(_needs(start, customs)))]
+        while stack:
+            node, needs = stack[-1]
+            for k in needs:
+                if not k._children or id(k) in placed:
+                    continue
+                if id(k) in in_root:
+                    raise custom_op_error(root, trace, order_conflict=True)
+                stack.append((k, iter(_needs(k, customs))))
+                break
+            else:
+                stack.pop()
+                if node._opcode in (CUSTOM, HOOK) and id(node) not in customs:
+                    raise custom_op_error(root, trace)
+                placed.add(id(node))
+                forward.append(node)
+    return forward
 
 
 def _order_beyond(order: List[Any], roots: List[Any]) -> List[Any]:
