@@ -79,6 +79,7 @@ def _refusal(v: Any, trace: Any) -> str:
                        "from pygrad's operators, or run it eagerly")
     why = trace.refused.get(_node_key(v))
     if why is None:   # made by the C type's own fast path: numbers
+        from ._ops import HOOK
         from ._trace import _why_not
         why = _why_not(None if v._opcode == HOOK else (0.0,), None, 1)
     return head + why + "; or run it eagerly"
