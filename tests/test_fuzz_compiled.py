@@ -23,6 +23,7 @@ import os
 import pickle
 import random
 import re
+import warnings
 
 import pytest
 
@@ -133,6 +134,33 @@ def op_sorted(m, nodes, idx):
     return [s[0] - s[-1] * 2.0]
 
 
+def op_custom(m, nodes, form, idx):
+    """A user's op in microgpt's form, Value(data, children, local_grads),
+    with Values as local gradients (compile_fn only: compile refuses it)."""
+    V, kids = m.V, [nodes[i] for i in idx]
+    with warnings.catch_warnings():   # .data read on purpose: it compiles through + - * / **
+        warnings.simplefilter("ignore", pygrad.TracerWarning)
+        if form == "tanh":        # data and local gradient Values
+            t = kids[0].tanh()
+            return [V(t, (kids[0],), (1 - t * t,))]
+        if form == "squares":     # data from .data arithmetic
+            data = 0.5
+            for k in kids:
+                data = data + k.data * k.data
+            return [V(data, tuple(kids), [2 * k for k in kids])]
+        if form == "product":     # each child's local gradient: the others' product
+            data = kids[0].data
+            for k in kids[1:]:
+                data = data * k.data
+            grads = [V(1.0) * 1.0 for _ in kids]
+            for i in range(len(kids)):
+                for j, k in enumerate(kids):
+                    if j != i:
+                        grads[i] = grads[i] * k
+            return [V(data, kids, grads)]
+    raise ValueError(form)
+
+
 def op_net(m, nodes, k, xs):
     out = m.nets[k]([nodes[i] for i in xs])
     return out if isinstance(out, list) else [out]
@@ -140,7 +168,7 @@ def op_net(m, nodes, k, xs):
 
 OPS = {f.__name__[3:]: f for f in (op_binary, op_constant, op_unary, op_sum, op_pysum, op_pysum_products,
                                     op_vsum_products, op_dot, op_dense, op_neurons, op_select, op_max_data,
-                                    op_net, op_branch, op_pymax, op_filter, op_sorted)}
+                                    op_net, op_branch, op_pymax, op_filter, op_sorted, op_custom)}
 
 
 class Model:
@@ -229,7 +257,7 @@ class Recipe:
 NODE_ARGS = {"binary": (1, 2), "constant": (1,), "unary": (1,), "sum": (0,), "pysum": (0,),
              "pysum_products": (0, 1), "vsum_products": (0,), "dot": (0, 1, 2), "dense": (0, 1, 2),
              "neurons": (0, 1, 2), "select": (0, 1), "max_data": (0,), "net": (1,),
-             "branch": (1, 2, 4, 5), "pymax": (0,), "filter": (0,), "sorted": (0,)}
+             "branch": (1, 2, 4, 5), "pymax": (0,), "filter": (0,), "sorted": (0,), "custom": (1,)}
 
 
 def node_args(name, args):
@@ -390,6 +418,8 @@ def gen_branchy(rng, V):
             r.add("filter", r.pick(rng.randint(1, 5)))
         elif kind < 0.55:
             r.add("sorted", r.pick(rng.randint(1, 4)))
+        elif kind < 0.65:
+            random_custom(r)
         else:
             random_op(r)
     r.add("binary", "mul", r.pick(), rng.choice(r.leaves("x")))   # a result that depends on an input
@@ -398,8 +428,25 @@ def gen_branchy(rng, V):
     return m
 
 
+def random_custom(r):
+    form = r.rng.choice(["tanh", "squares", "product"])
+    return r.add("custom", form, [r.pick()] if form == "tanh" else r.pick(r.rng.randint(1, 3)))
+
+
+def gen_custom(rng, V):
+    """Users' ops (microgpt's form, Values as local gradients) among any ops
+    (compile_fn only)."""
+    r = Recipe(rng, rng.randint(1, 4), rng.randint(1, 4), rng.randint(0, 2))
+    for _ in range(rng.randint(1, 12)):
+        random_custom(r) if rng.random() < 0.4 else random_op(r)
+    r.add("binary", "mul", r.pick(), rng.choice(r.leaves("x")))   # a result that depends on an input
+    m = r.model(V, leaves(rng, V, r.nparams), leaves(rng, V, r.nconsts))
+    m.needs_fn = True
+    return m
+
+
 GENERATORS = [gen_random_dag, gen_random_dag, gen_dense_net, gen_nn_mlp, gen_sum_chains,
-              gen_branchy, gen_branchy]   # (weights: a list)
+              gen_branchy, gen_branchy, gen_custom]   # (weights: a list)
 
 
 # ---------------------------------------------------------------------------
