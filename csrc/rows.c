@@ -26,9 +26,10 @@
 //  - no instruction between the head and c, other than a member, reads a
 //    slot c's step adds into: in the reverse sweep such a reader's step
 //    came before c's step and still does (the group's runs at the head);
-//  - c's own factors are new to the group and its base is no factor, so
-//    only the shared slots (and repeated bases) take additions from
-//    several members, which the kernel gives in the members' order.
+//  - c's own factors are new to the group and its base is no factor (its
+//    own neither: head_ok holds the head to the same), so only the shared
+//    slots (and repeated bases) take additions from several members, which
+//    the kernel gives in the members' order.
 // c's own grad is complete at c's place (its readers come after c), and
 // nothing touches it between there and the head.
 
@@ -146,10 +147,28 @@ static int joins(const pg_program *p, gather *g, int32_t c) {
     if (read_between(p, g->r, base, g->head, c)) return 0;
     for (int32_t j = 0, np = products(in); j < in->nterms; j++) {
         int32_t o = factor(in, j, !s);
-        if (o >= top || g->mark[o] != FREE || read_between(p, g->r, o, g->head, c)) return 0;
+        if (o >= top || o == base || g->mark[o] != FREE || read_between(p, g->r, o, g->head, c)) return 0;
         if (j < np && read_between(p, g->r, in->t[1 + 2 * j + s], g->checked, c)) return 0;
     }
     return 1;
+}
+
+/* The head's own slots keep to their roles, as joins holds members to:
+ * none of its own factors is a shared factor or its base, and its base is
+ * no shared factor (the kernel adds into each role in a loop of its own,
+ * so a slot in two roles would get its additions out of order, or lost).
+ * Uses mark (all FREE) and leaves it so. */
+static int head_ok(const pg_instr *in, int s, char *mark) {
+    int32_t np = products(in), base = in->t[0];
+    int ok = 1;
+    for (int32_t j = 0; j < np; j++) mark[in->t[1 + 2 * j + s]] = SHARED;
+    if (mark[base] == SHARED) ok = 0;
+    for (int32_t j = 0; j < in->nterms && ok; j++) {
+        int32_t o = factor(in, j, !s);
+        if (mark[o] == SHARED || o == base) ok = 0;
+    }
+    for (int32_t j = 0; j < np; j++) mark[in->t[1 + 2 * j + s]] = FREE;
+    return ok;
 }
 
 /* Gather the group headed by code[i] on shared side s: its members are
@@ -160,6 +179,8 @@ static int32_t gather_group(pg_program *p, gather *g) {
     const pg_instr *head = &p->code[g->head];
     int32_t y = head->t[1 + g->s], end = g->head < p->nback ? p->nback : p->ncode;
     g->checked = g->head;
+    g->k = 0;
+    if (!head_ok(head, g->s, g->mark)) return 0;
     g->k = 1;
     mark_chain(head, g->s, g->mark, 1);
     p->code[g->head].rows = MEMBER;

@@ -103,8 +103,19 @@ def signed_zeros(w, x):
     return sum(-0.0 * yk for yk in y[1:]) + y[0]
 
 
+def slots_in_two_roles(w, x):
+    """A layer that reads one of its own weights as an input: its first
+    neuron's product p * p puts p in two roles of one chain (a weight and a
+    shared input), and p must get every addition, in eager's order."""
+    p = w["fc1"][0][1]
+    inputs = [x[0], p] + x[2:]
+    y = [sum((wi * xi for wi, xi in zip(row, inputs)), w["fc2"][0][k]) for k, row in enumerate(w["fc1"])]
+    return sum(yk * yk for yk in y)
+
+
 MODELS = {"mlp": mlp, "attention": attention, "constants and ops": constants_and_ops,
-          "a weight read between": weight_read_between, "signed zeros": signed_zeros}
+          "a weight read between": weight_read_between, "signed zeros": signed_zeros,
+          "slots in two roles": slots_in_two_roles}
 
 
 def weights(V, rng, n=8):
