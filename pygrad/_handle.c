@@ -435,9 +435,10 @@ static PyObject *pg_handle_of(PyObject *unused, PyObject *arg) {
 }
 
 static PyObject *pg_handle_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
-    /* Value(data, ...), a subclass's too; with no arguments, cengine's
-     * _new(cls): a handle on no node yet (Value() then fails in __init__). */
-    if (py_new != NULL && PyTuple_Size(args) > 0) {
+    /* Value(data, ...) or Value(data=...), a subclass's too; with no
+     * arguments, cengine's _new(cls): a handle on no node yet (Value()
+     * then fails in __init__). */
+    if (py_new != NULL && (PyTuple_Size(args) > 0 || !pg_handle_no_kwargs(kwargs))) {
         if (PyTuple_Size(args) == 1 && pg_handle_no_kwargs(kwargs))   /* Value(x): no argument tuple to build */
             return PyObject_CallFunctionObjArgs(py_new, (PyObject *)type, PyTuple_GetItem(args, 0), NULL);
         PyObject *made = pg_handle_microgpt_op(type, args, kwargs);

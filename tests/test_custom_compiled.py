@@ -67,6 +67,16 @@ def test_a_unary_users_op_compiles_with_eagers_bits(engine, op):
     check_against_eager(engine, lambda x: op(engine, x * w + b) * 3 + w, [w, b])
 
 
+def test_the_keyword_form_with_lists_compiles(engine):
+    """A packaged microgpt's Value(data, *, children=, local_grads=)."""
+    w = engine(0.4)
+
+    def op(a):
+        t = a.sigmoid()
+        return engine(data=t, children=[a], local_grads=[t * (1 - t)])
+    check_against_eager(engine, lambda x: op(x * w) * x, [w])
+
+
 def test_a_binary_users_op_and_ops_of_ops(engine):
     w, v = engine(1.3), engine(-0.4)
 

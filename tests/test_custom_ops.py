@@ -370,6 +370,8 @@ SHAPES = {   # Value(...) arguments for a node over x, y: the C handle makes som
     "bool_grad": lambda V, x, y: V(1.5, (x, y), (True, 0.5)),
     "value_grad": lambda V, x, y: V(1.5, (x, y), (y, x)),
     "keywords": lambda V, x, y: V(1.5, children=(x, y), local_grads=(0.25, -2.0)),
+    "all_keywords": lambda V, x, y: V(data=1.5, children=[x, y], local_grads=[0.25, -2.0]),
+    "value_data": lambda V, x, y: V(x * 2, (x, y), (0.25, -2.0)),
     "many_children": lambda V, x, y: V(1.5, (x, y) * 6, tuple(0.5 * i for i in range(12))),
     "with_label": lambda V, x, y: V(1.5, (x, y), (0.25, -2.0), "mine"),
 }
@@ -383,7 +385,7 @@ def test_every_way_to_make_a_microgpt_node_gives_the_same_bits(shape):
         (node * node).backward()
         return [bits(v) for p in (x, y, node) for v in (p.data, p.grad)], getattr(node, "label", "")
     assert run(C) == run(Ref)
-    if shape not in ("bool_grad", "value_grad", "with_label"):   # what microgpt's own class takes too
+    if shape not in ("bool_grad", "value_grad", "with_label", "value_data"):   # what microgpt's own class takes too
         assert run(C)[0] == run(MicrogptValue)[0]
     assert run(C)[1] == ("mine" if shape == "with_label" else "")
 
@@ -421,3 +423,11 @@ def test_another_threads_backward_waits_for_a_running_backward():
     root.backward()
     t.join()
     assert errors == [4.0] and a.grad == 3.0
+
+
+def test_a_leaf_by_keyword_holds_its_data(engine):
+    """Value(data=x): the C handle once made a handle on no node (data nan)."""
+    v = engine(data=3.0, label="k")
+    assert (v.data, v.grad, v.label) == (3.0, 0.0, "k")
+    (v * v).backward()
+    assert v.grad == 6.0
