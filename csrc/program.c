@@ -321,8 +321,7 @@ static int build(pg_program *p, int32_t root, int32_t ninputs, const int32_t *in
     /* The root's graph comes first in `order`, so its instructions do too. */
     p->nback = p->root >= p->nleaves ? p->root - p->nleaves + 1 : 0;
     pg_layers_find(p);
-    if (!b->cu) pg_rows_find(p);
-    else for (int32_t i = 0; i < p->ncode; i++) p->code[i].rows = -1;   /* a group would differentiate sides too */
+    pg_rows_find(p);
     p->live_consts = malloc(((size_t)(p->nleaves - p->ninputs - p->nparams) + 1) * sizeof(int32_t));
     for (int32_t s = p->ninputs + p->nparams; p->live_consts && s < p->nleaves; s++) p->live_consts[p->nlive++] = s;
     p->grad_blocks = pg_lanes_grad_ok(p);

@@ -97,7 +97,7 @@ static int32_t products(const pg_instr *in) {
 /* A chain a group can hold: an ADD chain of products, then maybe plain
  * terms (a residual added to a layer's output joins its chain). */
 static int groupable(const pg_instr *in) {
-    if (in->kind != PG_I_CHAIN || in->sum || in->rows != -1) return 0;
+    if (in->kind != PG_I_CHAIN || in->sum || in->rows != -1 || in->side) return 0;   /* (backward skips a side) */
     int32_t np = products(in);
     if (np < 1) return 0;
     for (int32_t j = np; j < in->nterms; j++)

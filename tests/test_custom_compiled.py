@@ -86,6 +86,39 @@ def test_a_binary_users_op_and_ops_of_ops(engine):
     check_against_eager(engine, f, [w, v])
 
 
+def test_linear_layers_around_a_users_op_equal_eager(engine):
+    """Dense one-row kernels (row groups) run the layers; the user's op
+    (gelu) sits between them with its sides."""
+    import random
+    rng = random.Random(4)
+    n = 9
+    w1 = [[engine(rng.gauss(0, 0.5)) for _ in range(n)] for _ in range(2 * n)]
+    w2 = [[engine(rng.gauss(0, 0.5)) for _ in range(2 * n)] for _ in range(n)]
+    params = [p for m in (w1, w2) for row in m for p in row]
+
+    def linear(x, w):
+        return [sum(wi * xi for wi, xi in zip(wo, x)) for wo in w]
+
+    def f(*x):
+        h = [gelu(engine, v) for v in linear(list(x), w1)]
+        return sum(y * y for y in linear(h, w2))
+    cf = pygrad.compile_fn(f, params=params)
+    rows = [[rng.uniform(-1, 1) for _ in range(n)] for _ in range(3)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TracerWarning)
+        for row in rows:
+            for p in params:
+                p.grad = 0.0
+            got = cf.accumulate(*row)
+            got_grads = [p.grad for p in params]
+            for p in params:
+                p.grad = 0.0
+            out = f(*map(engine, row))
+            out.backward()
+            assert bits(got) == bits(out.data)
+            assert [bits(g) for g in got_grads] == [bits(p.grad) for p in params]
+
+
 def test_its_sides_are_never_differentiated(engine):
     """A local gradient that uses a param (w * w) must not send that param a
     gradient of its own: only the op's children receive any."""
