@@ -167,21 +167,23 @@ def checked_params(params):
 
 @pytest.fixture
 def graph():
-    """A leaf x, y = x * x, a program of y over input x, and an array of x."""
+    """A leaf x, y = x * x, a program of y over input x, and c, a user's op
+    over x (local gradient 2.0)."""
     x = lib.pg_leaf(2.0)
     y = lib.pg_binary(MUL, x, x)
+    c = lib.pg_custom(1.0, 1, ffi.new("int32_t[]", [x]), ffi.new("double[]", [2.0]))
     out = ffi.new("pg_program **")
     assert lib.pg_compile(y, 1, ffi.new("int32_t[]", [x]), 0, ffi.NULL, out) == 0
     program = out[0]
-    yield x, y, program
+    yield x, y, program, c
     lib.pg_program_free(program)
-    lib.pg_decref(y)
-    lib.pg_decref(x)
+    for node in (c, y, x):
+        lib.pg_decref(node)
 
 
 def valid_args(graph):
     """For each function, arguments that work (ids, arrays and programs that exist)."""
-    x, y, program = graph
+    x, y, program, c = graph
     ids = ffi.new("int32_t[]", [x, x])
     d1, d2 = ffi.new("double[]", 2), ffi.new("double[]", 2)
     return {
@@ -207,6 +209,11 @@ def valid_args(graph):
         "pg_compile_guarded": {"root": y, "ninputs": 1, "inputs": ids, "nparams": 0, "params": ffi.NULL,
                                "nguards": 1, "guards": ffi.new("int32_t[]", [x, -1, 2, 1]),
                                "consts": ffi.new("double[]", [0.0]), "out": ffi.new("pg_program **")},
+        "pg_compile_custom": {"root": c, "ninputs": 1, "inputs": ids, "nparams": 0, "params": ffi.NULL,
+                              "nguards": 1, "guards": ffi.new("int32_t[]", [x, -1, 2, 1]),
+                              "consts": ffi.new("double[]", [0.0]), "ncustom": 1,
+                              "customs": ffi.new("int32_t[]", [c, y, x]), "ncustom_ints": 3,
+                              "out": ffi.new("pg_program **")},
         "pg_program_failed_guard": {"p": program},
         "pg_program_set_exact": {"p": program, "exact": 1},
         "pg_program_depends": {"p": program},
