@@ -206,29 +206,31 @@ def test_a_signal_handler_may_use_the_core_during_a_long_backward(engine):
 
     def handler(signum, frame):
         if seen:
-            return
-        capacity = stats()["capacity"]
-        many = [other * 2.0 for _ in range(capacity)]   # two nodes each: the pool must grow
-        seen.append(stats()["capacity"] > capacity)
-        del many                                                   # ... and may shrink
+            return   # (done, or running: the timer's next signals land inside this handler)
+        seen.append("running")
         try:
             other.backward()
+            seen.clear()
+            return   # not inside the backward (yet, or any more): a later signal will be
         except RuntimeError as exc:
-            seen.append("cannot start" in str(exc))
+            refused = "cannot start" in str(exc)
+        capacity = stats()["capacity"]
+        many = [other * 2.0 for _ in range(capacity)]   # two nodes each: the pool must grow
+        seen[:] = [stats()["capacity"] > capacity, refused]
+        del many                                                   # ... and may shrink
 
-    # The timer runs on wall time: on a busy machine it may fire before the
-    # backward starts or after it ends, so try again until it lands inside.
-    for delay in [0.005, 0.002, 0.001] * 5:
-        seen.clear()
+    # A signal every millisecond: the first that the core's cancel hook
+    # finds pending inside the backward runs the handler there.
+    for _ in range(5):
         root, xs = build()
         previous = signal.signal(signal.SIGALRM, handler)
         try:
-            signal.setitimer(signal.ITIMER_REAL, delay)
+            signal.setitimer(signal.ITIMER_REAL, 0.001, 0.001)
             root.backward()
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
-        if len(seen) == 2:   # it ran during the backward: another one was refused
+        if seen:
             break
     assert seen == [True, True]
     assert [repr(x.grad) for x in xs] == expected
