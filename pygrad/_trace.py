@@ -17,7 +17,8 @@ A user's op in microgpt's form, `Value(data, children, local_grads)`, is
 recorded too: its program recomputes the op from Values, its data and its
 local gradients (see `Trace.custom`). `x.data` read by the function is a
 `TracedFloat`, a float that carries a Value computing it through
-`+ - * / **`, so that `Value(x.data ** 2, (x,), (2 * x,))` compiles.
+`+ - * / **`, so that `Value(x.data ** 2, (x,), (2 * x,))` compiles, and a
+comparison of it (`if x.data > 0`) is a guard on that Value.
 
 While any thread traces, the engine's Value class carries recording
 versions of the comparisons and of `data` (put back when the last trace
@@ -221,6 +222,24 @@ for _name, _op in (("add", operator.add), ("sub", operator.sub), ("mul", operato
                    ("truediv", operator.truediv), ("pow", operator.pow)):
     setattr(TracedFloat, f"__{_name}__", _traced_binary(_op, f"__{_name}__"))
     setattr(TracedFloat, f"__r{_name}__", _traced_binary(_op, f"__r{_name}__"))
+
+
+def _traced_compare(cmp: int, name: str) -> Any:
+    """A comparison of a TracedFloat is a decision on the Value it carries:
+    recorded as a guard (as `x > 0` on the Value itself would be)."""
+    def compare(self: TracedFloat, other: Any) -> Any:
+        outcome = getattr(float, name)(self, other)
+        b = _shadow_of(other)
+        trace = current()
+        if outcome is not NotImplemented and self.shadow is not None and b is not None and trace is not None:
+            trace.decide(cmp, self.shadow, b, outcome)
+        return outcome
+    compare.__name__ = name
+    return compare
+
+
+for _name, _cmp in (("__lt__", LT), ("__le__", LE), ("__gt__", GT), ("__ge__", GE)):
+    setattr(TracedFloat, _name, _traced_compare(_cmp, _name))
 
 
 def _traced_neg(self: TracedFloat) -> Any:

@@ -171,6 +171,26 @@ def test_numeric_reads_are_reported_with_their_line(engine, read):
         pygrad.compile_fn(read, strict=True)(2.0)
 
 
+def test_a_decision_on_data_read_from_a_value_is_guarded(engine):
+    """`if x.data > 0` (micrograd's relu is written so) and comparisons of
+    arithmetic on .data decide on the Values they were read from: guarded,
+    so every call takes eager's branch (they were once frozen at the
+    traced outcome). The read is still reported."""
+    w = engine(0.5)
+
+    def f(x):
+        h = x * w
+        y = x * w * 2 if x.data > 0 else x * w * -1
+        return y + h * 3 if h.data * 2 >= x.data - 0.25 else y
+    compiled = pygrad.compile_fn(f, params=[w])
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        for x in (1.0, -3.0, 2.0, -0.5, 0.0, 0.75, -0.2):
+            assert same(compiled(x), f(engine(x)).data), x
+    assert TracerWarning in {w.category for w in seen}
+    assert len(compiled.variants(1.0)) >= 2
+
+
 def test_reads_outside_a_trace_cost_nothing_and_say_nothing(engine):
     x = engine(2.0)
     with warnings.catch_warnings():
