@@ -3,7 +3,7 @@
  *
  * 1. While the graph below the root is a path (each node has at most one
  *    child that is not a leaf: a chain), it is swept as it is walked: the
- *    search below would list it in just that order (sweep_path).
+ *    search below would list it in just that order (pg_sweep_path, ops.c).
  * 2. Below the first node with two such children: an iterative depth-first
  *    topological sort on an explicit stack; expanded nodes are recognised
  *    by a generation mark (no hashing, no clearing). Leaves have no local
@@ -158,59 +158,6 @@ int64_t pg_topo_many(int32_t nroots, const int32_t *roots, const int32_t **order
 
 int64_t pg_topo(int32_t root, const int32_t **order) { return pg_topo_many(1, &root, order); }
 
-/* The one child of n that is not a leaf (listed twice, as in x * x, it is
- * still one), NO_INNER if all are leaves, BRANCH if there are two. */
-enum { NO_INNER = -1, BRANCH = -2 };
-static inline int32_t only_inner_kid(const pg_node *base, const pg_node *n) {
-    int8_t arity = pg_arity[n->op];
-    int32_t nk = arity >= 0 ? arity : n->kids.many[0];
-    const int32_t *k = arity >= 0 ? n->kids.pair : n->kids.many + 1;
-    int32_t inner = NO_INNER;
-    for (int32_t i = 0; i < nk; i++)
-        if (base[k[i]].op != PG_LEAF) {
-            if (inner >= 0 && inner != k[i]) return BRANCH;
-            inner = k[i];
-        }
-    return inner;
-}
-
-/* The sweep's first part, without a sort: while the graph below the root
- * is a path (every node has at most one child that is not a leaf), the
- * depth-first search would only walk down it and list it bottom up, so
- * the sweep's order is the path's, top down, and the path is swept as it
- * is walked. Where it branches (*rest, or -1 where it ended) the search
- * takes over: nothing it lists lies on the path above (a child is older
- * than its parent), so the sweep's order is the full search's, every step
- * and every sum the same. A chain needs no sort at all.
- * Sets the root's grad to 1 only if it steps: a search that follows may
- * still be stopped (then no grad changed). */
-static int sweep_path(int32_t root, int32_t *rest) {
-    pg_node *base = pg_nodes;
-    int64_t budget = PG_CANCEL_EVERY;
-    int32_t id = root;
-    *rest = -1;
-    if (base[root].op == PG_LEAF) { base[root].grad = 1.0; return PG_OK; }
-    while (id >= 0) {
-        int32_t next = only_inner_kid(base, &base[id]);
-        if (next == BRANCH) { *rest = id; return PG_OK; }
-        if (id == root) base[root].grad = 1.0;
-        if (base[id].op == PG_HOOK) {   /* the user's code may grow the pool: re-read it */
-            int st = pg_run_hook(id);
-            base = pg_nodes;
-            if (st != PG_OK) return st;
-        } else
-            pg_local_step(base, &base[id]);
-        if (pg_is_nary(base[id].op)) budget -= base[id].kids.many[0];
-        if ((budget -= 2) <= 0) {
-            budget = PG_CANCEL_EVERY;
-            if (next >= 0 && pg_cancelled()) return PG_EINTR;
-            base = pg_nodes;
-        }
-        id = next;
-    }
-    return PG_OK;
-}
-
 int pg_backward(int32_t root) {
     if (!pg_valid(root)) return PG_EINVAL;
     if (pg_no_graph(&pg_nodes[root])) return PG_ENOGRAPH;
@@ -218,7 +165,7 @@ int pg_backward(int32_t root) {
     /* Taken for the whole call: a hook on the path may not start a sort. */
     if (++walks > 1) { pg_topo_done(); return PG_EBUSY; }
     int32_t rest;
-    int st = sweep_path(root, &rest);
+    int st = pg_sweep_path(root, &rest);
     if (st == PG_OK && rest >= 0) {
         const int32_t *order;
         int64_t n = sort_roots(1, &rest, &order);
