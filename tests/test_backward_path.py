@@ -105,11 +105,13 @@ def test_a_leaf_root_gets_grad_one(engine):
     assert repr(x.grad) == "1.0"      # set, not added: micrograd's root.grad = 1
 
 
-@pytest.mark.parametrize("above, below_path", [(300, False), (300, True), (0, False)])
-def test_a_path_over_a_branching_graph_hands_over_at_the_branch(engine, above, below_path):
-    # The path ends at a node with two children that are not leaves: from
-    # there the search's order holds (the counterexample above, a random
-    # DAG, and optionally another path under the branch).
+@pytest.mark.parametrize("above, below_path, wide", [(300, False, False), (300, True, False),
+                                                    (0, False, False), (300, False, True)])
+def test_a_path_over_a_branching_graph_hands_over_at_the_branch(engine, above, below_path, wide):
+    # The path ends at a node with two children that are not leaves (a
+    # product, or a wide sum with leaves around them): from there the
+    # search's order holds (the counterexample above, a random DAG, and
+    # optionally another path under the branch).
     rng = random.Random(2)
     leaves = leaf_twins(engine, rng, 8)
     (q, qn), x = search_order_sensitive(engine)
@@ -120,7 +122,12 @@ def test_a_path_over_a_branching_graph_hands_over_at_the_branch(engine, above, b
     dag = (engine.sum(vs[-40:]), Node(data, ns[-40:], [1.0] * 40))
     if below_path:
         dag = extend_path(engine, rng, dag, 50, leaves)
-    branch = (q * dag[0], Node(qn.data * dag[1].data, [qn, dag[1]], [dag[1].data, qn.data]))
+    if wide:
+        (a, an), (b, bn) = leaves[:2]
+        data = ((an.data + qn.data) + dag[1].data) + bn.data
+        branch = (engine.sum([a, q, dag[0], b]), Node(data, [an, qn, dag[1], bn], [1.0] * 4))
+    else:
+        branch = (q * dag[0], Node(qn.data * dag[1].data, [qn, dag[1]], [dag[1].data, qn.data]))
     top = extend_path(engine, rng, branch, above, leaves)
     for _ in range(2):
         top[0].backward()
