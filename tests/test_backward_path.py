@@ -10,9 +10,9 @@ import random
 import sys
 
 import pytest
+from test_backward import Node, build_twins, micrograd_backward
 
 import pygrad
-from test_backward import Node, build_twins, micrograd_backward
 
 
 def extend_path(V, rng, top, length, leaves):
