@@ -1,18 +1,23 @@
 /*
  * backward.c - reverse-mode differentiation of the graph below one node.
  *
- * 1. An iterative depth-first topological sort from the root, on an
- *    explicit stack; expanded nodes are recognised by a generation mark (no
- *    hashing, no clearing). Leaves have no local step: they are never listed.
- * 2. The root's grad is set to 1; then every listed node, last first,
- *    adds its local derivatives times its grad into its children.
- * Grads are accumulated, never zeroed, as micrograd does.
+ * 1. While the graph below the root is a path (each node has at most one
+ *    child that is not a leaf: a chain), it is swept as it is walked: the
+ *    search below would list it in just that order (pg_sweep_path, ops.c).
+ * 2. Below the first node with two such children: an iterative depth-first
+ *    topological sort on an explicit stack; expanded nodes are recognised
+ *    by a generation mark (no hashing, no clearing). Leaves have no local
+ *    step: they are never listed.
+ * 3. Every listed node, last first, adds its local derivatives times its
+ *    grad into its children.
+ * The root's grad is set to 1 before its step. Grads are accumulated,
+ * never zeroed, as micrograd does.
  *
  * The sort's scratch (stack and list) grows with the graph being sorted,
  * not with the pool. It is kept for the next sort (repeated backward calls
  * on a big graph pay no allocation) until the pool shrinks (the big graph
- * died) or a sort needs far less of it, so memory follows the graph at hand. Both steps check the cancel hook every few thousand
- * nodes.
+ * died) or a sort needs far less of it, so memory follows the graph at
+ * hand. Every step checks the cancel hook every few thousand nodes.
  */
 #include <stdlib.h> /* realloc, free */
 #include "core.h"
@@ -134,10 +139,8 @@ static int64_t sort(int32_t root, uint32_t gen, int64_t n) {
     return n;
 }
 
-int64_t pg_topo_many(int32_t nroots, const int32_t *roots, const int32_t **order) {
-    pg_pool_on_shrink(release_scratch);   /* a dropped big graph gives its scratch back */
-    *order = NULL;
-    if (++walks > 1) return -PG_EBUSY;    /* (pg_topo_done still follows) */
+/* Sort below each root in turn, the scratch already taken (walks). */
+static int64_t sort_roots(int32_t nroots, const int32_t *roots, const int32_t **order) {
     uint32_t gen = next_generation();
     int64_t n = 0;
     for (int32_t i = 0; i < nroots && n >= 0; i++) n = sort(roots[i], gen, n);
@@ -146,18 +149,33 @@ int64_t pg_topo_many(int32_t nroots, const int32_t *roots, const int32_t **order
     return n;
 }
 
+int64_t pg_topo_many(int32_t nroots, const int32_t *roots, const int32_t **order) {
+    pg_pool_on_shrink(release_scratch);   /* a dropped big graph gives its scratch back */
+    *order = NULL;
+    if (++walks > 1) return -PG_EBUSY;    /* (pg_topo_done still follows) */
+    return sort_roots(nroots, roots, order);
+}
+
 int64_t pg_topo(int32_t root, const int32_t **order) { return pg_topo_many(1, &root, order); }
 
 int pg_backward(int32_t root) {
     if (!pg_valid(root)) return PG_EINVAL;
     if (pg_no_graph(&pg_nodes[root])) return PG_ENOGRAPH;
-    const int32_t *order;
-    int64_t n = pg_topo(root, &order);
-    int st = n < 0 ? (int)-n : PG_OK;
-    if (st == PG_OK) {
-        pg_nodes[root].grad = 1.0;
-        st = pg_sweep_pool(topo, n);
-    }
+    pg_pool_on_shrink(release_scratch);
+    /* Taken for the whole call: a hook on the path may not start a sort. */
+    if (++walks > 1) { pg_topo_done(); return PG_EBUSY; }
+    int32_t rest;
+    int st = pg_sweep_path(root, &rest);
+    if (st == PG_OK && rest >= 0) {
+        const int32_t *order;
+        int64_t n = sort_roots(1, &rest, &order);
+        st = n < 0 ? (int)-n : PG_OK;
+        if (st == PG_OK) {
+            if (rest == root) pg_nodes[root].grad = 1.0;
+            st = pg_sweep_pool(order, n);
+        }
+    } else
+        last_sorted = 0;   /* no scratch needed: a big one is given back */
     pg_topo_done();
     return st;
 }

@@ -149,6 +149,10 @@ void pg_local_step(pg_node *base, pg_node *n);
 void pg_sweep(pg_node *base, const int32_t *topo, int64_t n);
 /* The pool's sweep, asking the cancel hook now and then: or PG_EINTR. */
 int pg_sweep_pool(const int32_t *topo, int64_t n);
+/* The sweep down the path below root that a search would walk straight
+ * down, with no sort; *rest: where it branches, or -1. PG_OK, PG_EINTR or
+ * PG_EHOOK. */
+int pg_sweep_path(int32_t root, int32_t *rest);
 
 /* graph.c: op nodes over existing nodes (a new node holds one reference: the caller's) */
 int32_t pg_nary_unchecked(int op, int32_t n, const int32_t *kids);

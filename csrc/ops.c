@@ -158,7 +158,15 @@ int pg_eval(const pg_node *base, pg_node *n) {
 
 #define KID(i) (base[k[i]])
 
-static inline void local_step(pg_node *base, pg_node *n) {
+/* Inlined into each sweep (GCC would call it from both, once there are
+ * two): a call per node is a fifth of a chain's instructions. */
+#if defined(__GNUC__)
+#define SWEEP_INLINE static inline __attribute__((always_inline))
+#else
+#define SWEEP_INLINE static inline
+#endif
+
+SWEEP_INLINE void local_step(pg_node *base, pg_node *n) {
     const int32_t *k = pg_kids_of(n);
     const double g = n->grad, out = n->data;
     (void)out;
@@ -229,29 +237,37 @@ static inline void prefetch_kids(const pg_node *base, const pg_node *n) {
     if (pg_arity[n->op] == 2) PG_PREFETCH(&base[n->kids.pair[1]]);
 }
 
+/* One node's turn in a sweep over the pool: its local step, or the user's
+ * code for a PG_HOOK node (which may grow the pool: *base is re-read).
+ * The cancel budget is counted in children updated: a unary or binary
+ * node is counted by the caller, n-ary ones here by their children. */
+static inline int take_turn(pg_node **base, int32_t id, int64_t *budget) {
+    pg_node *node = &(*base)[id];
+    if (pg_is_nary(node->op)) {
+        *budget -= node->kids.many[0];
+        if (node->op == PG_HOOK) {
+            int st = pg_run_hook(id);
+            *base = pg_nodes;
+            return st;
+        }
+    }
+    local_step(*base, node);
+    return PG_OK;
+}
+
 /* The sweep over the pool, asking the cancel hook after every
  * PG_CANCEL_EVERY children updated or so (a node with many children counts
  * for many). A signal handler run by the hook may grow the pool: re-read
  * it. The sweep is most of backward's time: a unary or binary node pays one
- * table lookup and one count; n-ary nodes, PG_HOOK among them, are counted
- * by their children on the side. */
+ * table lookup and one count. */
 int pg_sweep_pool(const int32_t *topo, int64_t n) {
     pg_node *base = pg_nodes;
     int64_t budget = PG_CANCEL_EVERY;
     for (int64_t i = n - 1; i >= 0; i--) {
-        pg_node *node = &base[topo[i]];
         if (i >= 2 * AHEAD) PG_PREFETCH(&base[topo[i - 2 * AHEAD]]);
         if (i >= AHEAD) prefetch_kids(base, &base[topo[i - AHEAD]]);
-        if (pg_is_nary(node->op)) {
-            budget -= node->kids.many[0];
-            if (node->op == PG_HOOK) {   /* the user's code may grow the pool: re-read it */
-                int st = pg_run_hook(topo[i]);
-                base = pg_nodes;
-                if (st != PG_OK) return st;
-                continue;
-            }
-        }
-        local_step(base, node);
+        int st = take_turn(&base, topo[i], &budget);
+        if (st != PG_OK) return st;
         if ((budget -= 2) <= 0) {
             budget = PG_CANCEL_EVERY;
             if (i > 0 && pg_cancelled()) return PG_EINTR;
@@ -259,4 +275,59 @@ int pg_sweep_pool(const int32_t *topo, int64_t n) {
         }
     }
     return PG_OK;
+}
+
+/* The one child of n that is not a leaf (listed twice, as in x * x, it is
+ * still one), NO_INNER if all are leaves, BRANCH if there are two. */
+enum { NO_INNER = -1, BRANCH = -2 };
+static inline int32_t only_inner_kid(const pg_node *base, const pg_node *n) {
+    int8_t arity = pg_arity[n->op];
+    if (arity == 2) {   /* most nodes: no loop */
+        int32_t a = n->kids.pair[0], b = n->kids.pair[1];
+        int inner_a = base[a].op != PG_LEAF, inner_b = base[b].op != PG_LEAF;
+        if (inner_a && inner_b && a != b) return BRANCH;
+        return inner_a ? a : inner_b ? b : NO_INNER;
+    }
+    int32_t nk = arity >= 0 ? arity : n->kids.many[0];
+    const int32_t *k = arity >= 0 ? n->kids.pair : n->kids.many + 1;
+    int32_t inner = NO_INNER;
+    for (int32_t i = 0; i < nk; i++)
+        if (base[k[i]].op != PG_LEAF) {
+            if (inner >= 0 && inner != k[i]) return BRANCH;
+            inner = k[i];
+        }
+    return inner;
+}
+
+/* The sweep's first part, without a sort (backward.c): while the graph
+ * below the root is a path (every node has at most one child that is not
+ * a leaf), the depth-first search would only walk down it and list it
+ * bottom up, so the sweep's order is the path's, top down, and each node
+ * takes its turn as it is reached. *rest is where the path branches (the
+ * search takes over there: nothing it lists lies on the path above, as a
+ * child is older than its parent, so every step and every sum is the
+ * full search's), or -1 where it ended in leaves. A chain needs no sort.
+ * The root's grad is set to 1 only if it takes its turn here: a search
+ * that follows may still be stopped, and then no grad changed. */
+int pg_sweep_path(int32_t root, int32_t *rest) {
+    pg_node *base = pg_nodes;
+    int64_t budget = PG_CANCEL_EVERY;
+    *rest = -1;
+    if (base[root].op == PG_LEAF) { base[root].grad = 1.0; return PG_OK; }
+    int32_t id = root, next = only_inner_kid(base, &base[root]);
+    if (next == BRANCH) { *rest = root; return PG_OK; }
+    base[root].grad = 1.0;
+    for (;;) {
+        int st = take_turn(&base, id, &budget);
+        if (st != PG_OK) return st;
+        if (next < 0) return PG_OK;
+        if ((budget -= 2) <= 0) {
+            budget = PG_CANCEL_EVERY;
+            if (pg_cancelled()) return PG_EINTR;
+            base = pg_nodes;
+        }
+        id = next;
+        next = only_inner_kid(base, &base[id]);
+        if (next == BRANCH) { *rest = id; return PG_OK; }
+    }
 }

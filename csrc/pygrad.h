@@ -101,9 +101,10 @@ void pg_set_backward_hook(int (*hook)(int32_t id));
 
 /* Differentiate: sort the graph below root, set root's grad to 1 and
  * accumulate every other node's grad (grads are not zeroed first).
- * PG_EINTR while sorting: no grad changed; while sweeping: the root's grad
- * is 1 and the other grads hold part of this call's contributions; so on
- * PG_EHOOK (a user's step raised). */
+ * PG_EINTR before the root's step: no grad changed; after it (a chain is
+ * swept as it is walked, with no sort first): the root's grad is 1 and
+ * the other grads hold part of this call's contributions; so on PG_EHOOK
+ * (a user's step raised). */
 int pg_backward(int32_t root);
 /* One node's local step only (the tutorial's node._backward()). */
 int pg_backward_node(int32_t id);

@@ -93,7 +93,7 @@ def test_resident_memory_returns_after_a_big_graph_is_dropped(n):
 
 
 def test_the_core_recovers_from_running_out_of_memory():
-    """A backward that runs out of memory (address space limited) raises
+    """A backward whose sort runs out of memory (address space limited) raises
     MemoryError; once its graph is dropped, a 2-node backward works again:
     the sort's scratch follows the graph sorted, not the largest pool."""
     code = textwrap.dedent("""
@@ -108,6 +108,13 @@ def test_the_core_recovers_from_running_out_of_memory():
             nxt = lib.pg_binary(CODES["mul"], acc, x)
             lib.pg_decref(acc)
             acc = nxt
+        # A root with two children that are not leaves: backward sorts (a
+        # chain alone is swept as it is walked, with no scratch).
+        y = lib.pg_binary(CODES["mul"], x, x)
+        nxt = lib.pg_binary(CODES["mul"], acc, y)
+        lib.pg_decref(acc)
+        lib.pg_decref(y)
+        acc = nxt
         root = pygrad.cengine._new(V)  # a handle with no node yet ...
         pygrad.cengine._own(root, acc) # ... given the chain's (pygrad's own path: _id is read-only)
         with open("/proc/self/statm") as f:
