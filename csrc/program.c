@@ -345,9 +345,12 @@ typedef struct {
     pg_customs cu;
     int32_t *own;   /* the order with users' ops' sides (else the sort's scratch) */
     char *real;
+    int sorted;     /* the sort ran: pg_topo_done must follow, once */
 } compile_order;
 
 static void order_done(compile_order *o) {
+    if (o->sorted) pg_topo_done();
+    o->sorted = 0;
     pg_customs_free(&o->cu);
     free(o->own);
     free(o->real);
@@ -362,6 +365,7 @@ static int find_order(compile_order *o, int32_t root, const guard_list *g, int32
         if (g->spec[4 * (i / 2) + i % 2] >= 0) roots[nroots++] = g->spec[4 * (i / 2) + i % 2];
     const int32_t *order;
     int64_t nops = pg_topo_many(nroots, roots, &order);
+    o->sorted = 1;
     free(roots);
     if (nops < 0) return (int)-nops;
     o->b.order = order;
@@ -392,11 +396,10 @@ int pg_compile_custom(int32_t root, int32_t ninputs, const int32_t *inputs,
     if ((ninputs > 0 && !inputs) || (nparams > 0 && !params)) return PG_EINVAL;
     for (int32_t i = 0; i < ninputs; i++) if (!pg_valid(inputs[i])) return PG_EINVAL;
     for (int32_t i = 0; i < nparams; i++) if (!pg_valid(params[i])) return PG_EINVAL;
-    compile_order o = {{NULL, 0, NULL, NULL}, {NULL, NULL}, NULL, NULL};
+    compile_order o = {{NULL, 0, NULL, NULL}, {NULL, NULL}, NULL, NULL, 0};
     int st = pg_customs_init(&o.cu, ncustom, customs, ncustom_ints);
     if (st == PG_OK) st = find_order(&o, root, &g, ncustom);
     if (st != PG_OK) {
-        pg_topo_done();
         order_done(&o);
         return st;
     }
@@ -422,7 +425,6 @@ int pg_compile_custom(int32_t root, int32_t ninputs, const int32_t *inputs,
     if (p && map_st == PG_OK && p->slots && p->leaf_ids)
         st = build(p, root, ninputs, inputs, nparams, params, &o.b, &slot_of, &g);
     map_free(&slot_of);
-    pg_topo_done();
     order_done(&o);
     if (st != PG_OK) {
         pg_program_free(p);

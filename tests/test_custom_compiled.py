@@ -288,3 +288,18 @@ def test_the_core_checks_what_it_is_given():
     assert compile_with([], n=0) == ECUSTOM                          # not recorded
     assert compile_with([op._id, w._id, w._id]) == lib.PG_OK
     lib.pg_program_free(out[0])
+    # Refused calls leave the core's sort free and single: a backward
+    # started from a user's backward step during a sort is still refused
+    # (a refused compile once released a sort it never took).
+    other = C(3.0) * C(4.0)
+    hook = C(x.data, (x,), "f")
+    raised = []
+
+    def _backward():
+        try:
+            other.backward()
+        except RuntimeError:
+            raised.append(True)
+    hook._backward = _backward
+    (hook * 5.0 + (hook * x).tanh()).backward()
+    assert raised == [True]
