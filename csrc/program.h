@@ -156,6 +156,8 @@ void pg_rowmats_load(pg_program *p, int grads);
 void pg_rowmats_store(pg_program *p);
 void pg_rowmat_forward(const pg_program *p, const pg_rows *g, pg_node *v);
 void pg_rowmat_backward(const pg_program *p, const pg_rows *g, pg_node *v);
+/* layers.c: the vector family in use ("scalar", "vec2" or "avx"; PYGRAD_SIMD). */
+const char *pg_simd_path(void);
 
 /* rows.c: the row groups of p's code (naming them in each chain's `rows`),
  * and their kernels for one row, both run at the group's first chain:

@@ -12,7 +12,7 @@
  * must be params or constants read by nothing but the groups sharing it.
  */
 #include <stdlib.h> /* malloc, calloc, realloc, free */
-#include <string.h> /* memcmp */
+#include <string.h> /* memcmp, strcmp */
 #include "program.h"
 #include "vec.h"
 
@@ -159,34 +159,89 @@ void pg_rowmats_store(pg_program *p) {
 // ---------------------------------------------------------------------------
 // kernels for one row
 //
-// Blocks of 8 lanes held in registers (vec.h: two doubles per vector where
-// the compiler has vectors, else one): 8 chains' sums, or 8 terms' grads,
-// at a time. Each lane rounds as the scalar operation would.
+// Their vector parts (rowmat_kernels.h) are compiled once per family of
+// vec.h, as the dense layers' are (layers.c): scalar, vec2 and avx, the
+// one layers.c chose (PYGRAD_SIMD) running. Each lane rounds as the scalar
+// operation would, so the exact kernels give the same bits in every family.
 
-#ifdef PG_VECTORS
-typedef pg_d2 lane;
-#define LANE(op) d2_##op
-enum { W = 2 };
-#else
-typedef pg_d1 lane;
-#define LANE(op) d1_##op
-enum { W = 1 };
+#define VT pg_d1
+#define VF(op) d1_##op
+#define VW 1
+#define KERNEL(name) name##_scalar
+#define KERNEL_TARGET
+#include "rowmat_kernels.h"
+#undef KERNEL
+#undef KERNEL_TARGET
+#undef VT
+#undef VF
+#undef VW
+
+#if defined(PG_VECTORS)
+#define VT pg_d2
+#define VF(op) d2_##op
+#define VW 2
+#define KERNEL(name) name##_vec2
+#define KERNEL_TARGET
+#include "rowmat_kernels.h"
+#undef KERNEL
+#undef KERNEL_TARGET
+#undef VT
+#undef VF
+#undef VW
 #endif
-enum { BLOCK8 = 8, NL = BLOCK8 / W };
 
-/* acc[i] + a[i] * b for the 8 doubles at acc (b one number), in place. */
-static inline __attribute__((always_inline)) void madd8(lane *r, const double *a, double b) {
-    const lane bs = LANE(splat)(b);
-    for (int i = 0; i < NL; i++) r[i] = LANE(madd)(r[i], LANE(load)(a + i * W), bs);
+#if defined(PG_VECTORS) && (defined(__x86_64__) || defined(__i386__)) && !defined(PG_NO_AVX)
+#define VT pg_d4
+#define VF(op) d4_##op
+#define VW 4
+#define KERNEL(name) name##_avx
+#define KERNEL_TARGET __attribute__((target("avx")))
+#include "rowmat_kernels.h"
+#undef KERNEL
+#undef KERNEL_TARGET
+#undef VT
+#undef VF
+#undef VW
+#define PG_ROWMAT_AVX 1
+#endif
+
+/* The family layers.c runs (pg_simd_path: PYGRAD_SIMD, or the fastest):
+ * 0 scalar, 1 vec2, 2 avx. The name is read once. */
+static int family(void) {
+    static int chosen = -1;
+    if (chosen < 0) {
+        const char *name = pg_simd_path();
+        chosen = strcmp(name, "avx") == 0 ? 2 : strcmp(name, "vec2") == 0 ? 1 : 0;
+    }
+    return chosen;
 }
 
-static inline __attribute__((always_inline)) void load8(lane *r, const double *a) {
-    for (int i = 0; i < NL; i++) r[i] = LANE(load)(a + i * W);
+static void dots(const double *w, const double *x, int32_t k, int32_t np, double *acc) {
+    switch (family()) {
+#if defined(PG_ROWMAT_AVX)
+    case 2: dots_avx(w, x, k, np, acc); return;
+#endif
+#if defined(PG_VECTORS)
+    case 1: dots_vec2(w, x, k, np, acc); return;
+#endif
+    default: dots_scalar(w, x, k, np, acc);
+    }
 }
 
-static inline __attribute__((always_inline)) void store8(double *a, const lane *r) {
-    for (int i = 0; i < NL; i++) LANE(store)(a + i * W, r[i]);
+static void grads(const double *w, const double *x, const double *gp, int32_t k, int32_t np, double *gx,
+                  double *gw) {
+    switch (family()) {
+#if defined(PG_ROWMAT_AVX)
+    case 2: grads_avx(w, x, gp, k, np, gx, gw); return;
+#endif
+#if defined(PG_VECTORS)
+    case 1: grads_vec2(w, x, gp, k, np, gx, gw); return;
+#endif
+    default: grads_scalar(w, x, gp, k, np, gx, gw);
+    }
 }
+
+enum { BLOCK8 = 8 };
 
 /* Every chain's acc = base, then acc + w * x[j] term by term (8 chains at
  * a time, each along its row), then its plain terms. */
@@ -196,7 +251,8 @@ void pg_rowmat_forward(const pg_program *p, const pg_rows *g, pg_node *v) {
     double *acc = p->mat_scratch, *x = acc + k;
     for (int32_t c = 0; c < k; c++) acc[c] = v[g->base[c]].data;
     for (int32_t j = 0; j < np; j++) x[j] = v[g->shared[j]].data;
-    int32_t c0 = 0;
+    int32_t c0 = p->exact ? 0 : k;   /* exact == 0: every chain's dot product reordered */
+    if (!p->exact) dots(M->wd, x, k, np, acc);
     for (; c0 + BLOCK8 <= k; c0 += BLOCK8) {
         double r[BLOCK8];
         const double *w = M->wd + (int64_t)c0 * np;
@@ -229,26 +285,7 @@ void pg_rowmat_backward(const pg_program *p, const pg_rows *g, pg_node *v) {
         gx[j] = v[g->shared[j]].grad;
         x[j] = v[g->shared[j]].data;
     }
-    int32_t j0 = 0;
-    for (; j0 + BLOCK8 <= np; j0 += BLOCK8) {
-        lane r[NL];
-        load8(r, gx + j0);
-        for (int32_t c = k - 1; c >= 0; c--) madd8(r, M->wd + (int64_t)c * np + j0, gp[c]);
-        store8(gx + j0, r);
-    }
-    for (int32_t j = j0; j < np; j++)   /* the last np % 8 terms */
-        for (int32_t c = k - 1; c >= 0; c--) gx[j] = gx[j] + M->wd[(int64_t)c * np + j] * gp[c];
-    for (int32_t c = 0; c < k; c++) {
-        double *gw = M->gw + (int64_t)c * np;
-        int32_t j = 0;
-        for (; j + BLOCK8 <= np; j += BLOCK8) {
-            lane r[NL];
-            load8(r, gw + j);
-            madd8(r, x + j, gp[c]);
-            store8(gw + j, r);
-        }
-        for (; j < np; j++) gw[j] = gw[j] + x[j] * gp[c];
-    }
+    grads(M->wd, x, gp, k, np, gx, M->gw);
     for (int32_t j = 0; j < np; j++) v[g->shared[j]].grad = gx[j];
     for (int32_t c = k - 1; c >= 0; c--) {
         v[g->base[c]].grad += g->n == 1 ? gt[c] : gp[c];

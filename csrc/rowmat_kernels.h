@@ -1,0 +1,63 @@
+/*
+ * rowmat_kernels.h - the vector parts of rowmats.c's kernels, written once
+ * and compiled there once per vector family of vec.h (as layer_kernels.h
+ * is for layers.c): KERNEL(name) names the copy's functions, KERNEL_TARGET
+ * gives their target attribute, VT the family's type, VF(op) its functions
+ * and VW its width. QV vectors of VW lanes are in flight at a time.
+ */
+#define QV 4
+#define SPAN (QV * VW)
+
+/* The lanes of v added, left to right. */
+PG_INLINE KERNEL_TARGET double KERNEL(lanes_sum)(VT v) {
+    double l[VW], s = 0.0;
+    VF(store)(l, v);
+    for (int i = 0; i < VW; i++) s += l[i];
+    return s;
+}
+
+/* exact == 0 only: acc[c] + (w[c] . x) for each of the k rows of w (np
+ * each), the dot product in QV vector partial sums: its terms reordered. */
+static KERNEL_TARGET void KERNEL(dots)(const double *w, const double *x, int32_t k, int32_t np, double *acc) {
+    for (int32_t c = 0; c < k; c++, w += np) {
+        VT s[QV];
+        for (int q = 0; q < QV; q++) s[q] = VF(splat)(0.0);
+        int32_t j = 0;
+        for (; j + SPAN <= np; j += SPAN)
+            for (int q = 0; q < QV; q++) s[q] = VF(madd)(s[q], VF(load)(w + j + q * VW), VF(load)(x + j + q * VW));
+        for (; j + VW <= np; j += VW) s[0] = VF(madd)(s[0], VF(load)(w + j), VF(load)(x + j));
+        double sum = KERNEL(lanes_sum)((s[0] + s[1]) + (s[2] + s[3]));
+        for (; j < np; j++) sum += w[j] * x[j];
+        acc[c] = acc[c] + sum;
+    }
+}
+
+/* Both modes: gx[j] + w[c][j] * gp[c] for c from k - 1 down to 0 (each
+ * gx[j] its additions in that order: lanes run over j), then each weight's
+ * grad gw[c][j] + x[j] * gp[c]: one addition each. Same bits in every family. */
+static KERNEL_TARGET void KERNEL(grads)(const double *w, const double *x, const double *gp, int32_t k, int32_t np,
+                                        double *gx, double *gw) {
+    int32_t j0 = 0;
+    for (; j0 + SPAN <= np; j0 += SPAN) {
+        VT r[QV];
+        for (int q = 0; q < QV; q++) r[q] = VF(load)(gx + j0 + q * VW);
+        for (int32_t c = k - 1; c >= 0; c--) {
+            const VT g = VF(splat)(gp[c]);
+            const double *wc = w + (int64_t)c * np + j0;
+            for (int q = 0; q < QV; q++) r[q] = VF(madd)(r[q], VF(load)(wc + q * VW), g);
+        }
+        for (int q = 0; q < QV; q++) VF(store)(gx + j0 + q * VW, r[q]);
+    }
+    for (int32_t j = j0; j < np; j++)   /* the last np % SPAN terms */
+        for (int32_t c = k - 1; c >= 0; c--) gx[j] = gx[j] + w[(int64_t)c * np + j] * gp[c];
+    for (int32_t c = 0; c < k; c++) {
+        double *g = gw + (int64_t)c * np;
+        const VT s = VF(splat)(gp[c]);
+        int32_t j = 0;
+        for (; j + VW <= np; j += VW) VF(store)(g + j, VF(madd)(VF(load)(g + j), VF(load)(x + j), s));
+        for (; j < np; j++) g[j] = g[j] + x[j] * gp[c];
+    }
+}
+
+#undef SPAN
+#undef QV
