@@ -86,7 +86,9 @@ typedef struct {
     int32_t k, n, users;     /* users: the groups sharing it                */
     const int32_t *slots;    /* the first user's other[]                    */
     int32_t *cslots;         /* the same, k x n: chain by chain             */
+    int32_t *cids;           /* the pool nodes behind cslots                */
     double *wd;              /* values, k x n (NULL: not used: slots read) */
+    double *wt;              /* the same values, n x k: term by term        */
     double *gw;              /* grads through a run, k x n                 */
 } pg_matrix;
 

@@ -16,6 +16,24 @@ PG_INLINE KERNEL_TARGET double KERNEL(lanes_sum)(VT v) {
     return s;
 }
 
+/* Exact: acc[c] + wt[j][c] * x[j] for j in order, each chain's sum in its
+ * own order, lanes running over chains (wt: the values term by term). */
+static KERNEL_TARGET void KERNEL(sums)(const double *wt, const double *x, int32_t k, int32_t np, double *acc) {
+    int32_t c0 = 0;
+    for (; c0 + SPAN <= k; c0 += SPAN) {
+        VT r[QV];
+        for (int q = 0; q < QV; q++) r[q] = VF(load)(acc + c0 + q * VW);
+        const double *w = wt + c0;
+        for (int32_t j = 0; j < np; j++, w += k) {
+            const VT xj = VF(splat)(x[j]);
+            for (int q = 0; q < QV; q++) r[q] = VF(madd)(r[q], VF(load)(w + q * VW), xj);
+        }
+        for (int q = 0; q < QV; q++) VF(store)(acc + c0 + q * VW, r[q]);
+    }
+    for (; c0 < k; c0++)   /* the last k % SPAN chains */
+        for (int32_t j = 0; j < np; j++) acc[c0] = acc[c0] + wt[(int64_t)j * k + c0] * x[j];
+}
+
 /* exact == 0 only: acc[c] + (w[c] . x) for each of the k rows of w (np
  * each), the dot product in QV vector partial sums: its terms reordered. */
 static KERNEL_TARGET void KERNEL(dots)(const double *w, const double *x, int32_t k, int32_t np, double *acc) {

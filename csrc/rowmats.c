@@ -36,7 +36,7 @@ static int32_t matrix_for(pg_program *p, const pg_rows *g, int32_t *cap) {
         p->mats = mats;
         *cap = n;
     }
-    p->mats[p->nmats] = (pg_matrix){g->k, g->np, 1, g->other, NULL, NULL, NULL};
+    p->mats[p->nmats] = (pg_matrix){g->k, g->np, 1, g->other, NULL, NULL, NULL, NULL, NULL};
     return p->nmats++;
 }
 
@@ -69,14 +69,20 @@ static int find_plain_params(pg_program *p) {
     return PG_OK;
 }
 
-static int alloc_matrix(pg_matrix *M) {
+static int alloc_matrix(const pg_program *p, pg_matrix *M) {
     size_t size = (size_t)M->n * (size_t)M->k;
     M->cslots = malloc(size * sizeof(int32_t));
+    M->cids = malloc(size * sizeof(int32_t));
     M->wd = malloc(size * sizeof(double));
+    M->wt = malloc(size * sizeof(double));
     M->gw = malloc(size * sizeof(double));
-    if (!M->cslots || !M->wd || !M->gw) return PG_ENOMEM;
+    if (!M->cslots || !M->cids || !M->wd || !M->wt || !M->gw) return PG_ENOMEM;
     for (int32_t j = 0; j < M->n; j++)
-        for (int32_t c = 0; c < M->k; c++) M->cslots[(int64_t)c * M->n + j] = M->slots[(int64_t)j * M->k + c];
+        for (int32_t c = 0; c < M->k; c++) {
+            int32_t s = M->slots[(int64_t)j * M->k + c];
+            M->cslots[(int64_t)c * M->n + j] = s;
+            M->cids[(int64_t)c * M->n + j] = p->leaf_ids[s];
+        }
     return PG_OK;
 }
 
@@ -99,7 +105,7 @@ void pg_rowmats_find(pg_program *p, const int32_t *reader_first) {
         if (p->rows[i].matrix < 0) st = PG_ENOMEM;
     }
     for (int32_t m = 0; m < p->nmats && st == PG_OK; m++)
-        if (own_slots(p, &p->mats[m], reader_first)) st = alloc_matrix(&p->mats[m]);
+        if (own_slots(p, &p->mats[m], reader_first)) st = alloc_matrix(p, &p->mats[m]);
     if (st == PG_OK) st = alloc_scratch(p);
     if (st == PG_OK) st = find_plain_params(p);
     for (int32_t i = 0; i < p->nrowgroups; i++) {   /* groups whose matrix may not be used read the slots */
@@ -112,7 +118,9 @@ void pg_rowmats_find(pg_program *p, const int32_t *reader_first) {
 void pg_rowmats_free(pg_program *p) {
     for (int32_t m = 0; m < p->nmats; m++) {
         free(p->mats[m].cslots);
+        free(p->mats[m].cids);
         free(p->mats[m].wd);
+        free(p->mats[m].wt);
         free(p->mats[m].gw);
     }
     free(p->mats);
@@ -128,22 +136,25 @@ void pg_rowmats_free(pg_program *p) {
 // ---------------------------------------------------------------------------
 // a run's state
 
-/* Where a matrix's param lives this run: its node in the pool (mats_direct)
- * or its slot, which load_state filled from the node. */
-static pg_node *param_at(const pg_program *p, int32_t slot) {
-    return p->mats_direct ? &pg_nodes[p->leaf_ids[slot]] : &p->slots[slot];
-}
-
 /* The matrices' values (and, with grads, their grads): every run reads the
- * params as they are now. Chain by chain: a layer's params are usually made
- * neuron by neuron, so this walks the pool in order. */
+ * params as they are now, from their nodes in the pool (mats_direct) or
+ * from their slots, which load_state filled from the nodes. The values go
+ * in both layouts: the exact forward reads them term by term (its lanes
+ * run over chains), the rest chain by chain. Eight chains at a time, term
+ * by term: a layer's params are usually made neuron by neuron, so this
+ * reads eight runs of the pool in order and writes whole lines of wt. */
 void pg_rowmats_load(pg_program *p, int grads) {
     for (int32_t m = 0; m < p->nmats; m++) {
         pg_matrix *M = &p->mats[m];
-        for (int64_t i = 0; M->wd && i < (int64_t)M->n * M->k; i++) {
-            const pg_node *w = param_at(p, M->cslots[i]);
-            M->wd[i] = w->data;
-            if (grads) M->gw[i] = w->grad;
+        for (int32_t c0 = 0; M->wd && c0 < M->k; c0 += 8) {
+            int32_t c1 = M->k - c0 < 8 ? M->k : c0 + 8;
+            for (int32_t j = 0; j < M->n; j++)
+                for (int32_t c = c0; c < c1; c++) {
+                    int64_t i = (int64_t)c * M->n + j;
+                    const pg_node *w = p->mats_direct ? &pg_nodes[M->cids[i]] : &p->slots[M->cslots[i]];
+                    M->wd[i] = M->wt[(int64_t)j * M->k + c] = w->data;
+                    if (grads) M->gw[i] = w->grad;
+                }
         }
     }
 }
@@ -152,7 +163,10 @@ void pg_rowmats_load(pg_program *p, int grads) {
 void pg_rowmats_store(pg_program *p) {
     for (int32_t m = 0; m < p->nmats; m++) {
         const pg_matrix *M = &p->mats[m];
-        for (int64_t i = 0; M->wd && i < (int64_t)M->n * M->k; i++) param_at(p, M->cslots[i])->grad = M->gw[i];
+        for (int64_t i = 0; M->wd && i < (int64_t)M->n * M->k; i++) {
+            pg_node *w = p->mats_direct ? &pg_nodes[M->cids[i]] : &p->slots[M->cslots[i]];
+            w->grad = M->gw[i];
+        }
     }
 }
 
@@ -228,6 +242,18 @@ static void dots(const double *w, const double *x, int32_t k, int32_t np, double
     }
 }
 
+static void sums(const double *wt, const double *x, int32_t k, int32_t np, double *acc) {
+    switch (family()) {
+#if defined(PG_ROWMAT_AVX)
+    case 2: sums_avx(wt, x, k, np, acc); return;
+#endif
+#if defined(PG_VECTORS)
+    case 1: sums_vec2(wt, x, k, np, acc); return;
+#endif
+    default: sums_scalar(wt, x, k, np, acc);
+    }
+}
+
 static void grads(const double *w, const double *x, const double *gp, int32_t k, int32_t np, double *gx,
                   double *gw) {
     switch (family()) {
@@ -241,8 +267,6 @@ static void grads(const double *w, const double *x, const double *gp, int32_t k,
     }
 }
 
-enum { BLOCK8 = 8 };
-
 /* Every chain's acc = base, then acc + w * x[j] term by term (8 chains at
  * a time, each along its row), then its plain terms. */
 void pg_rowmat_forward(const pg_program *p, const pg_rows *g, pg_node *v) {
@@ -251,18 +275,8 @@ void pg_rowmat_forward(const pg_program *p, const pg_rows *g, pg_node *v) {
     double *acc = p->mat_scratch, *x = acc + k;
     for (int32_t c = 0; c < k; c++) acc[c] = v[g->base[c]].data;
     for (int32_t j = 0; j < np; j++) x[j] = v[g->shared[j]].data;
-    int32_t c0 = p->exact ? 0 : k;   /* exact == 0: every chain's dot product reordered */
-    if (!p->exact) dots(M->wd, x, k, np, acc);
-    for (; c0 + BLOCK8 <= k; c0 += BLOCK8) {
-        double r[BLOCK8];
-        const double *w = M->wd + (int64_t)c0 * np;
-        for (int i = 0; i < BLOCK8; i++) r[i] = acc[c0 + i];
-        for (int32_t j = 0; j < np; j++)
-            for (int i = 0; i < BLOCK8; i++) r[i] = r[i] + w[(int64_t)i * np + j] * x[j];
-        for (int i = 0; i < BLOCK8; i++) acc[c0 + i] = r[i];
-    }
-    for (int32_t c = c0; c < k; c++)   /* the last k % 8 chains */
-        for (int32_t j = 0; j < np; j++) acc[c] = acc[c] + M->wd[(int64_t)c * np + j] * x[j];
+    if (p->exact) sums(M->wt, x, k, np, acc);
+    else dots(M->wd, x, k, np, acc);   /* every chain's dot product reordered */
     for (int32_t j = np; j < g->n; j++)
         for (int32_t c = 0; c < k; c++) acc[c] = acc[c] + v[g->other[(int64_t)j * k + c]].data;
     for (int32_t c = 0; c < k; c++) v[g->out[c]].data = acc[c];
