@@ -27,6 +27,7 @@ void pg_program_free(pg_program *p) {
     free(p->code);
     free(p->terms);
     free(p->live_consts);
+    free(p->runs);
     free(p->lanes);
     free(p->glanes);
     pg_layers_free(p);
@@ -295,6 +296,7 @@ static int build(pg_program *p, int32_t root, int32_t ninputs, const int32_t *in
     p->nback = p->root >= p->nleaves ? p->root - p->nleaves + 1 : 0;
     pg_layers_find(p);
     pg_rows_find(p);
+    pg_opruns_find(p);
     p->live_consts = malloc(((size_t)(p->nleaves - p->ninputs - p->nparams) + 1) * sizeof(int32_t));
     for (int32_t s = p->ninputs + p->nparams; p->live_consts && s < p->nleaves; s++) p->live_consts[p->nlive++] = s;
     p->grad_blocks = pg_lanes_grad_ok(p);
@@ -427,7 +429,7 @@ static int forward_row(pg_program *p) {
         int st = PG_OK;
         switch (in->kind) {
         case PG_I_OP:
-        case PG_I_LAYER: st = pg_eval(v, &v[in->slot]); break;
+        case PG_I_LAYER: st = pg_opruns_forward(p, i, &i); i--; break;   /* a run of them (opruns.c) */
         case PG_I_CHAIN:
             if (in->rows < 0) v[in->slot].data = p->exact ? chain_value(v, in) : pg_rows_chain_fast(v, in);
             else if (p->rows[in->rows].first == i) pg_rows_forward(p, &p->rows[in->rows], v);
@@ -463,7 +465,7 @@ static void backward_row(pg_program *p, double scale) {
         const pg_instr *in = &p->code[i];
         switch (in->kind) {
         case PG_I_OP:
-        case PG_I_LAYER: pg_local_step(v, &v[in->slot]); break;
+        case PG_I_LAYER: i = pg_opruns_backward(p, i); continue;   /* a run of them, grads spent */
         case PG_I_CHAIN:
             if (in->rows >= 0) {   /* its row group, all at its first chain */
                 if (p->rows[in->rows].first == i) pg_rows_backward(p, &p->rows[in->rows], v);

@@ -111,6 +111,7 @@ struct pg_program {
     int32_t *plain_params;   /* the param slots no matrix owns (NULL: all)  */
     int32_t nplain;
     int mats_direct;     /* this run: matrices read and write the pool itself */
+    int32_t *runs;       /* the runs of op instructions (opruns.c), or NULL */
     int32_t *live_consts;    /* the constant slots that may still change (load_constants) */
     int32_t nlive;
     int exact;           /* 0: sums may be reordered (pg_program_set_exact) */
@@ -160,6 +161,13 @@ void pg_rowmat_forward(const pg_program *p, const pg_rows *g, pg_node *v);
 void pg_rowmat_backward(const pg_program *p, const pg_rows *g, pg_node *v);
 /* layers.c: the vector family in use ("scalar", "vec2" or "avx"; PYGRAD_SIMD). */
 const char *pg_simd_path(void);
+
+/* opruns.c: the runs of op instructions, each one call into ops.c: the
+ * forward of the run starting at code[i] (*next: the instruction after
+ * it), and the backward of the run ending at code[i] (returns its first). */
+void pg_opruns_find(pg_program *p);
+int pg_opruns_forward(const pg_program *p, int32_t i, int32_t *next);
+int32_t pg_opruns_backward(const pg_program *p, int32_t i);
 
 /* rows.c: the row groups of p's code (naming them in each chain's `rows`),
  * and their kernels for one row, both run at the group's first chain:

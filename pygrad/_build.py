@@ -14,7 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HEADER = os.path.join(ROOT, "csrc", "pygrad.h")
 # In layer order: each file uses only the ones before it.
 SOURCES = ["csrc/cancel.c", "csrc/nodes.c", "csrc/ops.c", "csrc/graph.c", "csrc/dense.c", "csrc/backward.c",
-           "csrc/fuse.c", "csrc/layers.c", "csrc/lanes.c", "csrc/rowmats.c", "csrc/rows.c",
+           "csrc/fuse.c", "csrc/layers.c", "csrc/lanes.c", "csrc/rowmats.c", "csrc/rows.c", "csrc/opruns.c",
            "csrc/program.c", "csrc/optim.c", "csrc/gradgraph.c"]
 
 # cffi's stock wrappers release the GIL around every call. For calls that
