@@ -50,21 +50,30 @@ static KERNEL_TARGET void KERNEL(dots)(const double *w, const double *x, int32_t
     }
 }
 
-/* Both modes: gx[j] + w[c][j] * gp[c] for c from k - 1 down to 0 (each
- * gx[j] its additions in that order: lanes run over j), then each weight's
- * grad gw[c][j] + x[j] * gp[c]: one addition each. Same bits in every family. */
+/* gx[j] + w[c][j] * gp[c] for c from k - 1 down to 0: each gx[j] its
+ * additions in that order, lanes running over j (exact); with exact == 0
+ * the chains' halves go in two partial sums, added at the end. Then each
+ * weight's grad gw[c][j] + x[j] * gp[c]: one addition each, both modes. */
 static KERNEL_TARGET void KERNEL(grads)(const double *w, const double *x, const double *gp, int32_t k, int32_t np,
-                                        double *gx, double *gw) {
-    int32_t j0 = 0;
+                                        double *gx, double *gw, int exact) {
+    int32_t j0 = 0, half = exact ? 0 : k / 2;
     for (; j0 + SPAN <= np; j0 += SPAN) {
-        VT r[QV];
-        for (int q = 0; q < QV; q++) r[q] = VF(load)(gx + j0 + q * VW);
-        for (int32_t c = k - 1; c >= 0; c--) {
+        VT r[QV], h[QV];
+        for (int q = 0; q < QV; q++) {
+            r[q] = VF(load)(gx + j0 + q * VW);
+            h[q] = VF(splat)(0.0);
+        }
+        for (int32_t c = k - 1; c >= half; c--) {
             const VT g = VF(splat)(gp[c]);
             const double *wc = w + (int64_t)c * np + j0;
             for (int q = 0; q < QV; q++) r[q] = VF(madd)(r[q], VF(load)(wc + q * VW), g);
         }
-        for (int q = 0; q < QV; q++) VF(store)(gx + j0 + q * VW, r[q]);
+        for (int32_t c = half - 1; c >= 0; c--) {   /* exact == 0: the first half, its own sums */
+            const VT g = VF(splat)(gp[c]);
+            const double *wc = w + (int64_t)c * np + j0;
+            for (int q = 0; q < QV; q++) h[q] = VF(madd)(h[q], VF(load)(wc + q * VW), g);
+        }
+        for (int q = 0; q < QV; q++) VF(store)(gx + j0 + q * VW, half ? r[q] + h[q] : r[q]);
     }
     for (int32_t j = j0; j < np; j++)   /* the last np % SPAN terms */
         for (int32_t c = k - 1; c >= 0; c--) gx[j] = gx[j] + w[(int64_t)c * np + j] * gp[c];

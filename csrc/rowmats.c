@@ -255,15 +255,15 @@ static void sums(const double *wt, const double *x, int32_t k, int32_t np, doubl
 }
 
 static void grads(const double *w, const double *x, const double *gp, int32_t k, int32_t np, double *gx,
-                  double *gw) {
+                  double *gw, int exact) {
     switch (family()) {
 #if defined(PG_ROWMAT_AVX)
-    case 2: grads_avx(w, x, gp, k, np, gx, gw); return;
+    case 2: grads_avx(w, x, gp, k, np, gx, gw, exact); return;
 #endif
 #if defined(PG_VECTORS)
-    case 1: grads_vec2(w, x, gp, k, np, gx, gw); return;
+    case 1: grads_vec2(w, x, gp, k, np, gx, gw, exact); return;
 #endif
-    default: grads_scalar(w, x, gp, k, np, gx, gw);
+    default: grads_scalar(w, x, gp, k, np, gx, gw, exact);
     }
 }
 
@@ -299,7 +299,7 @@ void pg_rowmat_backward(const pg_program *p, const pg_rows *g, pg_node *v) {
         gx[j] = v[g->shared[j]].grad;
         x[j] = v[g->shared[j]].data;
     }
-    grads(M->wd, x, gp, k, np, gx, M->gw);
+    grads(M->wd, x, gp, k, np, gx, M->gw, p->exact);
     for (int32_t j = 0; j < np; j++) v[g->shared[j]].grad = gx[j];
     for (int32_t c = k - 1; c >= 0; c--) {
         v[g->base[c]].grad += g->n == 1 ? gt[c] : gp[c];
