@@ -4,10 +4,11 @@
  * A linear layer's weights are params that its row group reads at every
  * position of a sequence (microgpt runs a group per layer per position).
  * Gathered once per run into a matrix, term by term and chain by chain,
- * they are read contiguously, and the loops below run over independent
- * elements (chains, or terms), which the compiler turns into vector code
- * without reordering any sum: each chain's sum keeps its left-to-right
- * order, each grad its order of additions. A matrix's grads stay in it
+ * they are read contiguously, and the kernels' vector lanes run over
+ * independent elements (chains, or terms) without reordering any sum:
+ * each chain's sum keeps its left-to-right order, each grad its order of
+ * additions. Only with exact == 0 (pg_program_set_exact) do the lanes run
+ * along a chain's terms, a dot product in partial sums. A matrix's grads stay in it
  * for the whole run (stored back into the slots at its end), so its slots
  * must be params or constants read by nothing but the groups sharing it.
  */
