@@ -8,9 +8,10 @@
  * independent elements (chains, or terms) without reordering any sum:
  * each chain's sum keeps its left-to-right order, each grad its order of
  * additions. Only with exact == 0 (pg_program_set_exact) do the lanes run
- * along a chain's terms, a dot product in partial sums. A matrix's grads stay in it
- * for the whole run (stored back into the slots at its end), so its slots
- * must be params or constants read by nothing but the groups sharing it.
+ * along a chain's terms, a dot product in partial sums. A matrix's grads
+ * stay in it for the whole run (stored back into the slots at its end), so
+ * its slots must be params or constants read by nothing but the groups
+ * sharing it.
  */
 #include <stdlib.h> /* malloc, calloc, realloc, free */
 #include <string.h> /* memcmp, strcmp */
