@@ -604,6 +604,7 @@ static int run(pg_program *p, int64_t nrows, const double *batch, double *out,
         int st = forward_rows(p, r, r + 1, batch, out, bad_row);
         if (st != PG_OK) return st;   /* the params' grads are untouched */
         backward_row(p, scale);
+        pg_rowmats_flush(p);   /* the row's weight grads, into the matrices */
     }
     if (by_row) pg_rowmats_store(p);
     int32_t n = p->mats_direct ? p->nplain : p->nparams;

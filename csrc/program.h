@@ -90,6 +90,9 @@ typedef struct {
     double *wd;              /* values, k x n (NULL: not used: slots read) */
     double *wt;              /* the same values, n x k: term by term        */
     double *gw;              /* grads through a run, k x n                 */
+    double *log;             /* this row's weight-grad terms, not yet added:
+                                per group call, its x (n), then its gp (k) */
+    int32_t nlog;            /* the calls logged (at most users)          */
 } pg_matrix;
 
 struct pg_program {
@@ -157,6 +160,7 @@ void pg_rowmats_find(pg_program *p, const int32_t *reader_first);
 void pg_rowmats_free(pg_program *p);
 void pg_rowmats_load(pg_program *p, int grads);
 void pg_rowmats_store(pg_program *p);
+void pg_rowmats_flush(pg_program *p);
 void pg_rowmat_forward(const pg_program *p, const pg_rows *g, pg_node *v);
 void pg_rowmat_backward(const pg_program *p, const pg_rows *g, pg_node *v);
 /* layers.c: the vector family in use ("scalar", "vec2" or "avx"; PYGRAD_SIMD). */

@@ -52,10 +52,9 @@ static KERNEL_TARGET void KERNEL(dots)(const double *w, const double *x, int32_t
 
 /* gx[j] + w[c][j] * gp[c] for c from k - 1 down to 0: each gx[j] its
  * additions in that order, lanes running over j (exact); with exact == 0
- * the chains' halves go in two partial sums, added at the end. Then each
- * weight's grad gw[c][j] + x[j] * gp[c]: one addition each, both modes. */
-static KERNEL_TARGET void KERNEL(grads)(const double *w, const double *x, const double *gp, int32_t k, int32_t np,
-                                        double *gx, double *gw, int exact) {
+ * the chains' halves go in two partial sums, added at the end. */
+static KERNEL_TARGET void KERNEL(grads)(const double *w, const double *gp, int32_t k, int32_t np, double *gx,
+                                        int exact) {
     int32_t j0 = 0, half = exact ? 0 : k / 2;
     for (; j0 + SPAN <= np; j0 += SPAN) {
         VT r[QV], h[QV];
@@ -77,12 +76,27 @@ static KERNEL_TARGET void KERNEL(grads)(const double *w, const double *x, const 
     }
     for (int32_t j = j0; j < np; j++)   /* the last np % SPAN terms */
         for (int32_t c = k - 1; c >= 0; c--) gx[j] = gx[j] + w[(int64_t)c * np + j] * gp[c];
+}
+
+/* Both modes: each weight's grad gw[c][j] + x[j] * gp[c] for each of the
+ * nlog group calls logged (x, then gp, per call), in their order: one
+ * addition per call, as the calls would have made them one by one. */
+static KERNEL_TARGET void KERNEL(flush)(double *gw, const double *log, int32_t nlog, int32_t k, int32_t np) {
+    const int64_t size = (int64_t)np + k;
     for (int32_t c = 0; c < k; c++) {
         double *g = gw + (int64_t)c * np;
-        const VT s = VF(splat)(gp[c]);
         int32_t j = 0;
-        for (; j + VW <= np; j += VW) VF(store)(g + j, VF(madd)(VF(load)(g + j), VF(load)(x + j), s));
-        for (; j < np; j++) g[j] = g[j] + x[j] * gp[c];
+        for (; j + SPAN <= np; j += SPAN) {
+            VT r[QV];
+            for (int q = 0; q < QV; q++) r[q] = VF(load)(g + j + q * VW);
+            for (const double *e = log; e < log + nlog * size; e += size) {
+                const VT s = VF(splat)(e[np + c]);
+                for (int q = 0; q < QV; q++) r[q] = VF(madd)(r[q], VF(load)(e + j + q * VW), s);
+            }
+            for (int q = 0; q < QV; q++) VF(store)(g + j + q * VW, r[q]);
+        }
+        for (; j < np; j++)
+            for (const double *e = log; e < log + nlog * size; e += size) g[j] = g[j] + e[j] * e[np + c];
     }
 }
 

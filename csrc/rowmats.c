@@ -38,7 +38,7 @@ static int32_t matrix_for(pg_program *p, const pg_rows *g, int32_t *cap) {
         p->mats = mats;
         *cap = n;
     }
-    p->mats[p->nmats] = (pg_matrix){g->k, g->np, 1, g->other, NULL, NULL, NULL, NULL, NULL};
+    p->mats[p->nmats] = (pg_matrix){g->k, g->np, 1, g->other, NULL, NULL, NULL, NULL, NULL, NULL, 0};
     return p->nmats++;
 }
 
@@ -78,7 +78,8 @@ static int alloc_matrix(const pg_program *p, pg_matrix *M) {
     M->wd = malloc(size * sizeof(double));
     M->wt = malloc(size * sizeof(double));
     M->gw = malloc(size * sizeof(double));
-    if (!M->cslots || !M->cids || !M->wd || !M->wt || !M->gw) return PG_ENOMEM;
+    M->log = malloc((size_t)M->users * ((size_t)M->n + (size_t)M->k) * sizeof(double));
+    if (!M->cslots || !M->cids || !M->wd || !M->wt || !M->gw || !M->log) return PG_ENOMEM;
     for (int32_t j = 0; j < M->n; j++)
         for (int32_t c = 0; c < M->k; c++) {
             int32_t s = M->slots[(int64_t)j * M->k + c];
@@ -124,6 +125,7 @@ void pg_rowmats_free(pg_program *p) {
         free(p->mats[m].wd);
         free(p->mats[m].wt);
         free(p->mats[m].gw);
+        free(p->mats[m].log);
     }
     free(p->mats);
     free(p->mat_scratch);
@@ -256,16 +258,27 @@ static void sums(const double *wt, const double *x, int32_t k, int32_t np, doubl
     }
 }
 
-static void grads(const double *w, const double *x, const double *gp, int32_t k, int32_t np, double *gx,
-                  double *gw, int exact) {
+static void flush(double *gw, const double *log, int32_t nlog, int32_t k, int32_t np) {
     switch (family()) {
 #if defined(PG_ROWMAT_AVX)
-    case 2: grads_avx(w, x, gp, k, np, gx, gw, exact); return;
+    case 2: flush_avx(gw, log, nlog, k, np); return;
 #endif
 #if defined(PG_VECTORS)
-    case 1: grads_vec2(w, x, gp, k, np, gx, gw, exact); return;
+    case 1: flush_vec2(gw, log, nlog, k, np); return;
 #endif
-    default: grads_scalar(w, x, gp, k, np, gx, gw, exact);
+    default: flush_scalar(gw, log, nlog, k, np);
+    }
+}
+
+static void grads(const double *w, const double *gp, int32_t k, int32_t np, double *gx, int exact) {
+    switch (family()) {
+#if defined(PG_ROWMAT_AVX)
+    case 2: grads_avx(w, gp, k, np, gx, exact); return;
+#endif
+#if defined(PG_VECTORS)
+    case 1: grads_vec2(w, gp, k, np, gx, exact); return;
+#endif
+    default: grads_scalar(w, gp, k, np, gx, exact);
     }
 }
 
@@ -285,10 +298,11 @@ void pg_rowmat_forward(const pg_program *p, const pg_rows *g, pg_node *v) {
 }
 
 /* The chains' steps, as pg_rows_backward gives them: a shared x[j]'s grad
- * takes the chains' additions last chain first, a weight's grad one
- * addition per group, in the groups' order (terms in lanes for both). */
+ * takes the chains' additions last chain first (terms in lanes), a
+ * weight's grad one addition per group, in the groups' order (logged for
+ * the row's end). */
 void pg_rowmat_backward(const pg_program *p, const pg_rows *g, pg_node *v) {
-    const pg_matrix *M = &p->mats[g->matrix];
+    pg_matrix *M = &p->mats[g->matrix];
     const int32_t k = g->k, np = g->np;
     double *gp = p->mat_scratch, *gt = gp + k, *x = gt + k, *gx = x + g->n;
     for (int32_t c = 0; c < k; c++) {
@@ -301,10 +315,32 @@ void pg_rowmat_backward(const pg_program *p, const pg_rows *g, pg_node *v) {
         gx[j] = v[g->shared[j]].grad;
         x[j] = v[g->shared[j]].data;
     }
-    grads(M->wd, x, gp, k, np, gx, M->gw, p->exact);
+    grads(M->wd, gp, k, np, gx, p->exact);
+    /* The weights' grads wait for the row's end (pg_rowmats_flush): each
+     * takes one addition per group call, in the calls' order, there as
+     * here, and only once per row does the matrix of grads go by. (A full
+     * log, which one row's calls never make, is added first.) */
+    if (M->nlog == M->users) {
+        flush(M->gw, M->log, M->nlog, k, np);
+        M->nlog = 0;
+    }
+    double *entry = M->log + (int64_t)M->nlog++ * (np + k);
+    for (int32_t j = 0; j < np; j++) entry[j] = x[j];
+    for (int32_t c = 0; c < k; c++) entry[np + c] = gp[c];
     for (int32_t j = 0; j < np; j++) v[g->shared[j]].grad = gx[j];
     for (int32_t c = k - 1; c >= 0; c--) {
         v[g->base[c]].grad += g->n == 1 ? gt[c] : gp[c];
         v[g->out[c]].grad = 0.0;
+    }
+}
+
+/* The weight grads that this row's group calls logged, added in the calls'
+ * order: gw[c][j] + x[j] * gp[c] for each call. */
+void pg_rowmats_flush(pg_program *p) {
+    for (int32_t m = 0; m < p->nmats; m++) {
+        pg_matrix *M = &p->mats[m];
+        if (!M->nlog) continue;
+        flush(M->gw, M->log, M->nlog, M->k, M->n);
+        M->nlog = 0;
     }
 }
