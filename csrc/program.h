@@ -78,6 +78,7 @@ typedef struct {
     int32_t *base;      /* k slots: each chain's base                    */
     int32_t *out;       /* k slots: each chain's own                     */
     int32_t matrix;     /* its products' factors as a matrix (rowmats.c), or -1 */
+    int32_t *perm;      /* chain c's row in the matrix (NULL: row c)     */
 } pg_rows;
 
 /* A row group's product factors (n x k slots, term-major: other[]),

@@ -50,11 +50,12 @@ static KERNEL_TARGET void KERNEL(dots)(const double *w, const double *x, int32_t
     }
 }
 
-/* gx[j] + w[c][j] * gp[c] for c from k - 1 down to 0: each gx[j] its
- * additions in that order, lanes running over j (exact); with exact == 0
- * the chains' halves go in two partial sums, added at the end. */
-static KERNEL_TARGET void KERNEL(grads)(const double *w, const double *gp, int32_t k, int32_t np, double *gx,
-                                        int exact) {
+/* gx[j] + w[c][j] * gp[c] for chains c from k - 1 down to 0 (chain c's
+ * weights in row ROW(perm, c)): each gx[j] its additions in that order,
+ * lanes running over j (exact); with exact == 0 the chains' halves go in
+ * two partial sums, added at the end. */
+static KERNEL_TARGET void KERNEL(grads)(const double *w, const int32_t *perm, const double *gp, int32_t k,
+                                        int32_t np, double *gx, int exact) {
     int32_t j0 = 0, half = exact ? 0 : k / 2;
     for (; j0 + SPAN <= np; j0 += SPAN) {
         VT r[QV], h[QV];
@@ -64,18 +65,18 @@ static KERNEL_TARGET void KERNEL(grads)(const double *w, const double *gp, int32
         }
         for (int32_t c = k - 1; c >= half; c--) {
             const VT g = VF(splat)(gp[c]);
-            const double *wc = w + (int64_t)c * np + j0;
+            const double *wc = w + (int64_t)ROW(perm, c) * np + j0;
             for (int q = 0; q < QV; q++) r[q] = VF(madd)(r[q], VF(load)(wc + q * VW), g);
         }
         for (int32_t c = half - 1; c >= 0; c--) {   /* exact == 0: the first half, its own sums */
             const VT g = VF(splat)(gp[c]);
-            const double *wc = w + (int64_t)c * np + j0;
+            const double *wc = w + (int64_t)ROW(perm, c) * np + j0;
             for (int q = 0; q < QV; q++) h[q] = VF(madd)(h[q], VF(load)(wc + q * VW), g);
         }
         for (int q = 0; q < QV; q++) VF(store)(gx + j0 + q * VW, half ? r[q] + h[q] : r[q]);
     }
     for (int32_t j = j0; j < np; j++)   /* the last np % SPAN terms */
-        for (int32_t c = k - 1; c >= 0; c--) gx[j] = gx[j] + w[(int64_t)c * np + j] * gp[c];
+        for (int32_t c = k - 1; c >= 0; c--) gx[j] = gx[j] + w[(int64_t)ROW(perm, c) * np + j] * gp[c];
 }
 
 /* Both modes: each weight's grad gw[c][j] + x[j] * gp[c] for each of the

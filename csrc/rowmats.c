@@ -18,18 +18,48 @@
 #include "program.h"
 #include "vec.h"
 
+/* The matrix row of a group's chain c (perm: pg_rows.perm). */
+#define ROW(perm, c) ((perm) ? (perm)[c] : (c))
+
 // ---------------------------------------------------------------------------
 // finding the matrices
 
-/* The matrix of group g's product factors: an equal one, or a new one. */
-static int32_t matrix_for(pg_program *p, const pg_rows *g, int32_t *cap) {
+/* The order in which group g's chains are M's rows: perm[c] is the row
+ * holding chain c's factors, every row once; or NULL. (row_of: -1 for
+ * every slot, and so left.) The chains of one group keep their own order
+ * in the kernels wherever it counts (a shared grad's additions): only the
+ * rows they read move. */
+static int32_t *row_perm(const pg_matrix *M, const pg_rows *g, int32_t *row_of) {
+    int32_t k = g->k, *perm = malloc((size_t)k * sizeof(int32_t)), ok = perm != NULL;
+    for (int32_t r = 0; r < k && ok; r++) {   /* rows by their first factor, which must tell them apart */
+        if (row_of[M->slots[r]] != -1) ok = 0;
+        else row_of[M->slots[r]] = r;
+    }
+    for (int32_t c = 0; c < k && ok; c++) {
+        int32_t r = row_of[g->other[c]];
+        for (int32_t j = 0; r >= 0 && j < g->np; j++)
+            if (g->other[(int64_t)j * k + c] != M->slots[(int64_t)j * k + r]) r = -1;
+        if (r < 0) ok = 0;
+        else row_of[g->other[c]] = -2;   /* taken */
+        if (ok) perm[c] = r;
+    }
+    for (int32_t r = 0; r < k; r++) row_of[M->slots[r]] = -1;
+    if (ok) return perm;
+    free(perm);
+    return NULL;
+}
+
+/* The matrix of group g's product factors: an equal one (perhaps with its
+ * rows in another order: microgpt's first position makes its q, k and v
+ * in another order than the later ones), or a new one. */
+static int32_t matrix_for(pg_program *p, pg_rows *g, int32_t *cap, int32_t *row_of) {
     size_t size = (size_t)g->np * (size_t)g->k;
     for (int32_t m = 0; m < p->nmats; m++) {
         pg_matrix *M = &p->mats[m];
-        if (M->k == g->k && M->n == g->np && !memcmp(M->slots, g->other, size * sizeof(int32_t))) {
-            M->users++;
-            return m;
-        }
+        if (M->k != g->k || M->n != g->np) continue;
+        if (memcmp(M->slots, g->other, size * sizeof(int32_t)) && !(g->perm = row_perm(M, g, row_of))) continue;
+        M->users++;
+        return m;
     }
     if (p->nmats == *cap) {
         int32_t n = *cap ? 2 * *cap : 8;
@@ -101,12 +131,14 @@ static int alloc_scratch(pg_program *p) {
 }
 
 void pg_rowmats_find(pg_program *p, const int32_t *reader_first) {
-    int32_t cap = 0;
-    int st = PG_OK;
+    int32_t cap = 0, *row_of = malloc(((size_t)p->nslots + 1) * sizeof(int32_t));
+    int st = row_of ? PG_OK : PG_ENOMEM;
+    for (int32_t s = 0; row_of && s < p->nslots; s++) row_of[s] = -1;
     for (int32_t i = 0; i < p->nrowgroups && st == PG_OK; i++) {
-        p->rows[i].matrix = matrix_for(p, &p->rows[i], &cap);
+        p->rows[i].matrix = matrix_for(p, &p->rows[i], &cap, row_of);
         if (p->rows[i].matrix < 0) st = PG_ENOMEM;
     }
+    free(row_of);
     for (int32_t m = 0; m < p->nmats && st == PG_OK; m++)
         if (own_slots(p, &p->mats[m], reader_first)) st = alloc_matrix(p, &p->mats[m]);
     if (st == PG_OK) st = alloc_scratch(p);
@@ -119,6 +151,10 @@ void pg_rowmats_find(pg_program *p, const int32_t *reader_first) {
 }
 
 void pg_rowmats_free(pg_program *p) {
+    for (int32_t i = 0; i < p->nrowgroups; i++) {
+        free(p->rows[i].perm);
+        p->rows[i].perm = NULL;
+    }
     for (int32_t m = 0; m < p->nmats; m++) {
         free(p->mats[m].cslots);
         free(p->mats[m].cids);
@@ -270,15 +306,16 @@ static void flush(double *gw, const double *log, int32_t nlog, int32_t k, int32_
     }
 }
 
-static void grads(const double *w, const double *gp, int32_t k, int32_t np, double *gx, int exact) {
+static void grads(const double *w, const int32_t *perm, const double *gp, int32_t k, int32_t np, double *gx,
+                  int exact) {
     switch (family()) {
 #if defined(PG_ROWMAT_AVX)
-    case 2: grads_avx(w, gp, k, np, gx, exact); return;
+    case 2: grads_avx(w, perm, gp, k, np, gx, exact); return;
 #endif
 #if defined(PG_VECTORS)
-    case 1: grads_vec2(w, gp, k, np, gx, exact); return;
+    case 1: grads_vec2(w, perm, gp, k, np, gx, exact); return;
 #endif
-    default: grads_scalar(w, gp, k, np, gx, exact);
+    default: grads_scalar(w, perm, gp, k, np, gx, exact);
     }
 }
 
@@ -287,14 +324,15 @@ static void grads(const double *w, const double *gp, int32_t k, int32_t np, doub
 void pg_rowmat_forward(const pg_program *p, const pg_rows *g, pg_node *v) {
     const pg_matrix *M = &p->mats[g->matrix];
     const int32_t k = g->k, np = g->np;
-    double *acc = p->mat_scratch, *x = acc + k;
-    for (int32_t c = 0; c < k; c++) acc[c] = v[g->base[c]].data;
+    const int32_t *perm = g->perm;
+    double *acc = p->mat_scratch, *x = acc + k;   /* acc: by the matrix's rows */
+    for (int32_t c = 0; c < k; c++) acc[ROW(perm, c)] = v[g->base[c]].data;
     for (int32_t j = 0; j < np; j++) x[j] = v[g->shared[j]].data;
     if (p->exact) sums(M->wt, x, k, np, acc);
     else dots(M->wd, x, k, np, acc);   /* every chain's dot product reordered */
     for (int32_t j = np; j < g->n; j++)
-        for (int32_t c = 0; c < k; c++) acc[c] = acc[c] + v[g->other[(int64_t)j * k + c]].data;
-    for (int32_t c = 0; c < k; c++) v[g->out[c]].data = acc[c];
+        for (int32_t c = 0; c < k; c++) acc[ROW(perm, c)] = acc[ROW(perm, c)] + v[g->other[(int64_t)j * k + c]].data;
+    for (int32_t c = 0; c < k; c++) v[g->out[c]].data = acc[ROW(perm, c)];
 }
 
 /* The chains' steps, as pg_rows_backward gives them: a shared x[j]'s grad
@@ -315,7 +353,7 @@ void pg_rowmat_backward(const pg_program *p, const pg_rows *g, pg_node *v) {
         gx[j] = v[g->shared[j]].grad;
         x[j] = v[g->shared[j]].data;
     }
-    grads(M->wd, gp, k, np, gx, p->exact);
+    grads(M->wd, g->perm, gp, k, np, gx, p->exact);
     /* The weights' grads wait for the row's end (pg_rowmats_flush): each
      * takes one addition per group call, in the calls' order, there as
      * here, and only once per row does the matrix of grads go by. (A full
@@ -326,7 +364,7 @@ void pg_rowmat_backward(const pg_program *p, const pg_rows *g, pg_node *v) {
     }
     double *entry = M->log + (int64_t)M->nlog++ * (np + k);
     for (int32_t j = 0; j < np; j++) entry[j] = x[j];
-    for (int32_t c = 0; c < k; c++) entry[np + c] = gp[c];
+    for (int32_t c = 0; c < k; c++) entry[np + ROW(g->perm, c)] = gp[c];
     for (int32_t j = 0; j < np; j++) v[g->shared[j]].grad = gx[j];
     for (int32_t c = k - 1; c >= 0; c--) {
         v[g->base[c]].grad += g->n == 1 ? gt[c] : gp[c];
