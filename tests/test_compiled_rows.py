@@ -103,8 +103,23 @@ def signed_zeros(w, x):
     return sum(-0.0 * yk for yk in y[1:]) + y[0]
 
 
+def rows_reordered(w, x):
+    """Three layers over one input run as one group of chains per position;
+    the first position makes them in another order (q, k, v) than the
+    others (k, v, q), as microgpt's first position does: the same weights,
+    rows in another order."""
+    total = 0.0
+    for pos in range(3):
+        xp = [xi * (pos + 1) - 0.5 for xi in x]
+        names = ("wq", "wk", "wv") if pos == 0 else ("wk", "wv", "wq")
+        made = {name: linear(xp, w[name]) for name in names}
+        total = total + sum(q * k * v for q, k, v in zip(made["wq"], made["wk"], made["wv"]))
+    return total
+
+
 MODELS = {"mlp": mlp, "attention": attention, "constants and ops": constants_and_ops,
-          "a weight read between": weight_read_between, "signed zeros": signed_zeros}
+          "a weight read between": weight_read_between, "signed zeros": signed_zeros,
+          "rows reordered": rows_reordered}
 
 
 def weights(V, rng, n=8):
@@ -396,7 +411,7 @@ import pygrad
 from pygrad._coreinfo import simd_path
 from test_compiled_rows import fresh, run_compiled, run_eager, snapshot, restore, bits
 out = {{"path": simd_path()}}
-for model in ("mlp", "attention"):
+for model in ("mlp", "attention", "rows reordered"):
     w, params, rows, fn = fresh(pygrad.Value, model, seed=17, n=19)
     state = snapshot(params)
     eager = run_eager(pygrad.Value, fn, params, rows, 0.5, seed=5)
@@ -432,7 +447,7 @@ def test_every_vector_family_of_the_row_matrices():
         results.append(json.loads(out))
     assert [r["path"] for r in results] == list(paths)   # each family really ran
     for r in results:
-        for model in ("mlp", "attention"):
+        for model in ("mlp", "attention", "rows reordered"):
             eager = r[f"{model} eager"]
             assert r[f"{model} True"] == eager, f"{r['path']}: exact mode differs from eager"
             fast_outs, fast_grads = r[f"{model} False"]
