@@ -104,16 +104,19 @@ def signed_zeros(w, x):
 
 
 def rows_reordered(w, x):
-    """Three layers over one input run as one group of chains per position;
-    the first position makes them in another order (q, k, v) than the
-    others (k, v, q), as microgpt's first position does: the same weights,
+    """Three layers over one input run as one group of chains per position,
+    in the order the program reaches them from its root: the first
+    position's products reach them in another order (v, k, q) than the
+    others' (q, k, v), as microgpt's first position does: the same weights,
     rows in another order."""
     total = 0.0
     for pos in range(3):
         xp = [xi * (pos + 1) - 0.5 for xi in x]
-        names = ("wq", "wk", "wv") if pos == 0 else ("wk", "wv", "wq")
-        made = {name: linear(xp, w[name]) for name in names}
-        total = total + sum(q * k * v for q, k, v in zip(made["wq"], made["wk"], made["wv"]))
+        q, k, v = linear(xp, w["wq"]), linear(xp, w["wk"]), linear(xp, w["wv"])
+        if pos == 0:
+            total = total + sum(vi * ki * qi for qi, ki, vi in zip(q, k, v))
+        else:
+            total = total + sum(qi * ki * vi for qi, ki, vi in zip(q, k, v))
     return total
 
 
