@@ -111,7 +111,7 @@ def rows_reordered(w, x):
     rows in another order."""
     total = 0.0
     for pos in range(3):
-        xp = [xi * (pos + 1) - 0.5 for xi in x]
+        xp = [xi * (pos + 1) + b for xi, b in zip(x, w["pos"][pos])]   # (its grads reach params)
         q, k, v = linear(xp, w["wq"]), linear(xp, w["wk"]), linear(xp, w["wv"])
         if pos == 0:
             total = total + sum(vi * ki * qi for qi, ki, vi in zip(q, k, v))
