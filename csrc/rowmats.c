@@ -192,7 +192,8 @@ void pg_rowmats_load(pg_program *p, int grads) {
                 for (int32_t c = c0; c < c1; c++) {
                     int64_t i = (int64_t)c * M->n + j;
                     const pg_node *w = p->mats_direct ? &pg_nodes[M->cids[i]] : &p->slots[M->cslots[i]];
-                    M->wd[i] = M->wt[(int64_t)j * M->k + c] = w->data;
+                    M->wd[i] = w->data;
+                    if (p->exact) M->wt[(int64_t)j * M->k + c] = w->data;   /* (only the exact forward reads wt) */
                     if (grads) M->gw[i] = w->grad;
                 }
         }
