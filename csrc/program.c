@@ -545,7 +545,7 @@ static int load_state(pg_program *p, int64_t nrows, int backward) {
         if (backward) p->slots[s].grad = node->grad;
     }
     load_constants(p);
-    pg_rowmats_load(p, backward && !lanes);
+    pg_rowmats_load(p, backward && !lanes ? 1 + (nrows == 1) : 0);   /* (2: one row, see rowmats.c) */
     if (!lanes) return 0;
     if (!p->lanes) p->lanes = malloc((size_t)p->nslots * BLOCK * sizeof(double));
     if (backward && !p->glanes) p->glanes = malloc((size_t)p->nslots * BLOCK * sizeof(double));

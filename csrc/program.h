@@ -115,6 +115,8 @@ struct pg_program {
     int32_t *plain_params;   /* the param slots no matrix owns (NULL: all)  */
     int32_t nplain;
     int mats_direct;     /* this run: matrices read and write the pool itself */
+    int mats_grads;      /* this run: 0 no grads, 1 in the matrices' gw, 2 added
+                            into the params' nodes at each row's end (rowmats.c) */
     int32_t *runs;       /* the runs of op instructions (opruns.c), or NULL */
     int32_t *live_consts;    /* the constant slots that may still change (load_constants) */
     int32_t nlive;
@@ -159,7 +161,7 @@ void pg_layer_backward(const pg_layer *L, double *gr, const double *v, pg_node *
  * and the kernels of a group that has one. */
 void pg_rowmats_find(pg_program *p, const int32_t *reader_first);
 void pg_rowmats_free(pg_program *p);
-void pg_rowmats_load(pg_program *p, int grads);
+void pg_rowmats_load(pg_program *p, int grads);   /* grads: 0, 1, or 2: a run of one row */
 void pg_rowmats_store(pg_program *p);
 void pg_rowmats_flush(pg_program *p);
 void pg_rowmat_forward(const pg_program *p, const pg_rows *g, pg_node *v);

@@ -101,5 +101,34 @@ static KERNEL_TARGET void KERNEL(flush)(double *gw, const double *log, int32_t n
     }
 }
 
+/* flush's sums into the grads of pool nodes ids[c * np + j] themselves
+ * (a run of one row): SPAN of them gathered at a time, the same additions
+ * in the same order. The ids are distinct (rowmats.c: own_slots). */
+static KERNEL_TARGET void KERNEL(flush_nodes)(pg_node *pool, const int32_t *ids, const double *log, int32_t nlog,
+                                              int32_t k, int32_t np) {
+    const int64_t size = (int64_t)np + k;
+    for (int32_t c = 0; c < k; c++) {
+        const int32_t *id = ids + (int64_t)c * np;
+        int32_t j = 0;
+        for (; j + SPAN <= np; j += SPAN) {
+            double g[SPAN];
+            VT r[QV];
+            for (int t = 0; t < SPAN; t++) g[t] = pool[id[j + t]].grad;
+            for (int q = 0; q < QV; q++) r[q] = VF(load)(g + q * VW);
+            for (const double *e = log; e < log + nlog * size; e += size) {
+                const VT s = VF(splat)(e[np + c]);
+                for (int q = 0; q < QV; q++) r[q] = VF(madd)(r[q], VF(load)(e + j + q * VW), s);
+            }
+            for (int q = 0; q < QV; q++) VF(store)(g + q * VW, r[q]);
+            for (int t = 0; t < SPAN; t++) pool[id[j + t]].grad = g[t];
+        }
+        for (; j < np; j++) {
+            double g = pool[id[j]].grad;
+            for (const double *e = log; e < log + nlog * size; e += size) g = g + e[j] * e[np + c];
+            pool[id[j]].grad = g;
+        }
+    }
+}
+
 #undef SPAN
 #undef QV

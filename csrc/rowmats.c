@@ -182,8 +182,12 @@ void pg_rowmats_free(pg_program *p) {
  * in both layouts: the exact forward reads them term by term (its lanes
  * run over chains), the rest chain by chain. Eight chains at a time, term
  * by term: a layer's params are usually made neuron by neuron, so this
- * reads eight runs of the pool in order and writes whole lines of wt. */
+ * reads eight runs of the pool in order and writes whole lines of wt.
+ * grads == 2, a run of one row reading the pool: the grads stay in the
+ * nodes, and the row's end adds into them (pg_rowmats_flush): a row does
+ * not fail after its backward, so no grad can change in a failing run. */
 void pg_rowmats_load(pg_program *p, int grads) {
+    p->mats_grads = grads == 2 && !p->mats_direct ? 1 : grads;
     for (int32_t m = 0; m < p->nmats; m++) {
         pg_matrix *M = &p->mats[m];
         for (int32_t c0 = 0; M->wd && c0 < M->k; c0 += 8) {
@@ -194,15 +198,16 @@ void pg_rowmats_load(pg_program *p, int grads) {
                     const pg_node *w = p->mats_direct ? &pg_nodes[M->cids[i]] : &p->slots[M->cslots[i]];
                     M->wd[i] = w->data;
                     if (p->exact) M->wt[(int64_t)j * M->k + c] = w->data;   /* (only the exact forward reads wt) */
-                    if (grads) M->gw[i] = w->grad;
+                    if (p->mats_grads == 1) M->gw[i] = w->grad;
                 }
         }
     }
 }
 
-/* The grads the rows added, back where the params' grads go at the run's end. */
+/* The grads the rows added, back where the params' grads go at the run's
+ * end (unless they went there already: mats_grads 2). */
 void pg_rowmats_store(pg_program *p) {
-    for (int32_t m = 0; m < p->nmats; m++) {
+    for (int32_t m = 0; m < p->nmats && p->mats_grads == 1; m++) {
         const pg_matrix *M = &p->mats[m];
         for (int64_t i = 0; M->wd && i < (int64_t)M->n * M->k; i++) {
             pg_node *w = p->mats_direct ? &pg_nodes[M->cids[i]] : &p->slots[M->cslots[i]];
@@ -307,6 +312,18 @@ static void flush(double *gw, const double *log, int32_t nlog, int32_t k, int32_
     }
 }
 
+static void flush_nodes(pg_node *pool, const int32_t *ids, const double *log, int32_t nlog, int32_t k, int32_t np) {
+    switch (family()) {
+#if defined(PG_ROWMAT_AVX)
+    case 2: flush_nodes_avx(pool, ids, log, nlog, k, np); return;
+#endif
+#if defined(PG_VECTORS)
+    case 1: flush_nodes_vec2(pool, ids, log, nlog, k, np); return;
+#endif
+    default: flush_nodes_scalar(pool, ids, log, nlog, k, np);
+    }
+}
+
 static void grads(const double *w, const int32_t *perm, const double *gp, int32_t k, int32_t np, double *gx,
                   int exact) {
     switch (family()) {
@@ -336,6 +353,15 @@ void pg_rowmat_forward(const pg_program *p, const pg_rows *g, pg_node *v) {
     for (int32_t c = 0; c < k; c++) v[g->out[c]].data = acc[ROW(perm, c)];
 }
 
+/* The weight grads that M's group calls logged this row, added in the
+ * calls' order: gw[c][j] + x[j] * gp[c] for each call (or the same into
+ * the params' nodes: mats_grads 2). */
+static void flush_matrix(const pg_program *p, pg_matrix *M) {
+    if (p->mats_grads == 2) flush_nodes(pg_nodes, M->cids, M->log, M->nlog, M->k, M->n);
+    else flush(M->gw, M->log, M->nlog, M->k, M->n);
+    M->nlog = 0;
+}
+
 /* The chains' steps, as pg_rows_backward gives them: a shared x[j]'s grad
  * takes the chains' additions last chain first (terms in lanes), a
  * weight's grad one addition per group, in the groups' order (logged for
@@ -359,10 +385,7 @@ void pg_rowmat_backward(const pg_program *p, const pg_rows *g, pg_node *v) {
      * takes one addition per group call, in the calls' order, there as
      * here, and only once per row does the matrix of grads go by. (A full
      * log, which one row's calls never make, is added first.) */
-    if (M->nlog == M->users) {
-        flush(M->gw, M->log, M->nlog, k, np);
-        M->nlog = 0;
-    }
+    if (M->nlog == M->users) flush_matrix(p, M);
     double *entry = M->log + (int64_t)M->nlog++ * (np + k);
     for (int32_t j = 0; j < np; j++) entry[j] = x[j];
     for (int32_t c = 0; c < k; c++) entry[np + ROW(g->perm, c)] = gp[c];
@@ -373,13 +396,8 @@ void pg_rowmat_backward(const pg_program *p, const pg_rows *g, pg_node *v) {
     }
 }
 
-/* The weight grads that this row's group calls logged, added in the calls'
- * order: gw[c][j] + x[j] * gp[c] for each call. */
+/* The row's weight grads, into the matrices' grads or the nodes'. */
 void pg_rowmats_flush(pg_program *p) {
-    for (int32_t m = 0; m < p->nmats; m++) {
-        pg_matrix *M = &p->mats[m];
-        if (!M->nlog) continue;
-        flush(M->gw, M->log, M->nlog, M->k, M->n);
-        M->nlog = 0;
-    }
+    for (int32_t m = 0; m < p->nmats; m++)
+        if (p->mats[m].nlog) flush_matrix(p, &p->mats[m]);
 }
