@@ -146,6 +146,8 @@ int pg_nary_value(const pg_node *base, int op, int32_t n, const int32_t *kids, d
 int pg_select_index(double x, int64_t n, int64_t *out);
 int pg_eval(const pg_node *base, pg_node *n);
 void pg_local_step(pg_node *base, pg_node *n);
+int pg_eval_run(pg_node *base, const int32_t *slots, int32_t n);    /* compiled programs' runs of ops */
+void pg_step_run(pg_node *base, const int32_t *slots, int32_t n);
 void pg_sweep(pg_node *base, const int32_t *topo, int64_t n);
 /* The pool's sweep, asking the cancel hook now and then: or PG_EINTR. */
 int pg_sweep_pool(const int32_t *topo, int64_t n);

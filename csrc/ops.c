@@ -215,6 +215,27 @@ SWEEP_INLINE void local_step(pg_node *base, pg_node *n) {
 
 void pg_local_step(pg_node *base, pg_node *n) { local_step(base, n); }
 
+/* A compiled program's run of op slots (program.c's opruns.c), the rules
+ * inlined: their values in order, going on past a failing one (the first
+ * failure is returned); and their steps, last first, each node's grad
+ * spent (set to 0) after its step. */
+int pg_eval_run(pg_node *base, const int32_t *slots, int32_t n) {
+    int err = PG_OK;
+    for (int32_t i = 0; i < n; i++) {
+        int st = pg_eval(base, &base[slots[i]]);
+        if (st != PG_OK && err == PG_OK) err = st;
+    }
+    return err;
+}
+
+void pg_step_run(pg_node *base, const int32_t *slots, int32_t n) {
+    for (int32_t i = n - 1; i >= 0; i--) {
+        pg_node *node = &base[slots[i]];
+        local_step(base, node);
+        node->grad = 0.0;
+    }
+}
+
 /* The reverse sweep: topo lists nodes children first, so walk it backwards. */
 void pg_sweep(pg_node *base, const int32_t *topo, int64_t n) {
     for (int64_t i = n - 1; i >= 0; i--) local_step(base, &base[topo[i]]);

@@ -27,6 +27,7 @@ void pg_program_free(pg_program *p) {
     free(p->code);
     free(p->terms);
     free(p->live_consts);
+    free(p->runs);
     free(p->lanes);
     free(p->glanes);
     pg_layers_free(p);
@@ -322,6 +323,7 @@ static int build(pg_program *p, int32_t root, int32_t ninputs, const int32_t *in
     p->nback = p->root >= p->nleaves ? p->root - p->nleaves + 1 : 0;
     pg_layers_find(p);
     pg_rows_find(p);
+    pg_opruns_find(p);
     p->live_consts = malloc(((size_t)(p->nleaves - p->ninputs - p->nparams) + 1) * sizeof(int32_t));
     for (int32_t s = p->ninputs + p->nparams; p->live_consts && s < p->nleaves; s++) p->live_consts[p->nlive++] = s;
     p->grad_blocks = pg_lanes_grad_ok(p);
@@ -512,7 +514,7 @@ static int forward_row(pg_program *p) {
         int st = PG_OK;
         switch (in->kind) {
         case PG_I_OP:
-        case PG_I_LAYER: st = pg_eval(v, &v[in->slot]); break;
+        case PG_I_LAYER: st = pg_opruns_forward(p, i, &i); i--; break;   /* a run of them (opruns.c) */
         case PG_I_CHAIN:
             if (in->rows < 0) v[in->slot].data = p->exact ? chain_value(v, in) : pg_rows_chain_fast(v, in);
             else if (p->rows[in->rows].first == i) pg_rows_forward(p, &p->rows[in->rows], v);
@@ -554,7 +556,7 @@ static void backward_row(pg_program *p, double scale) {
         if (in->side) continue;   /* (its grad stays 0: nothing adds to it) */
         switch (in->kind) {
         case PG_I_OP:
-        case PG_I_LAYER: pg_local_step(v, &v[in->slot]); break;
+        case PG_I_LAYER: i = pg_opruns_backward(p, i); continue;   /* a run of them, grads spent */
         case PG_I_CUSTOM: custom_step(v, in); break;
         case PG_I_CHAIN:
             if (in->rows >= 0) {   /* its row group, all at its first chain */
@@ -635,7 +637,7 @@ static int load_state(pg_program *p, int64_t nrows, int backward) {
         if (backward) p->slots[s].grad = node->grad;
     }
     load_constants(p);
-    pg_rowmats_load(p, backward && !lanes);
+    pg_rowmats_load(p, backward && !lanes ? 1 + (nrows == 1) : 0);   /* (2: one row, see rowmats.c) */
     if (!lanes) return 0;
     if (!p->lanes) p->lanes = malloc((size_t)p->nslots * BLOCK * sizeof(double));
     if (backward && !p->glanes) p->glanes = malloc((size_t)p->nslots * BLOCK * sizeof(double));
@@ -694,6 +696,7 @@ static int run(pg_program *p, int64_t nrows, const double *batch, double *out,
         int st = forward_rows(p, r, r + 1, batch, out, bad_row);
         if (st != PG_OK) return st;   /* the params' grads are untouched */
         backward_row(p, scale);
+        pg_rowmats_flush(p);   /* the row's weight grads, into the matrices */
     }
     if (by_row) pg_rowmats_store(p);
     int32_t n = p->mats_direct ? p->nplain : p->nparams;

@@ -83,6 +83,7 @@ typedef struct {
     int32_t *base;      /* k slots: each chain's base                    */
     int32_t *out;       /* k slots: each chain's own                     */
     int32_t matrix;     /* its products' factors as a matrix (rowmats.c), or -1 */
+    int32_t *perm;      /* chain c's row in the matrix (NULL: row c)     */
 } pg_rows;
 
 /* A row group's product factors (n x k slots, term-major: other[]),
@@ -91,8 +92,13 @@ typedef struct {
     int32_t k, n, users;     /* users: the groups sharing it                */
     const int32_t *slots;    /* the first user's other[]                    */
     int32_t *cslots;         /* the same, k x n: chain by chain             */
+    int32_t *cids;           /* the pool nodes behind cslots                */
     double *wd;              /* values, k x n (NULL: not used: slots read) */
+    double *wt;              /* the same values, n x k: term by term        */
     double *gw;              /* grads through a run, k x n                 */
+    double *log;             /* this row's weight-grad terms, not yet added:
+                                per group call, its x (n), then its gp (k) */
+    int32_t nlog;            /* the calls logged (at most users)          */
 } pg_matrix;
 
 struct pg_program {
@@ -114,6 +120,9 @@ struct pg_program {
     int32_t *plain_params;   /* the param slots no matrix owns (NULL: all)  */
     int32_t nplain;
     int mats_direct;     /* this run: matrices read and write the pool itself */
+    int mats_grads;      /* this run: 0 no grads, 1 in the matrices' gw, 2 added
+                            into the params' nodes at each row's end (rowmats.c) */
+    int32_t *runs;       /* the runs of op instructions (opruns.c), or NULL */
     int32_t *live_consts;    /* the constant slots that may still change (load_constants) */
     int32_t nlive;
     int exact;           /* 0: sums may be reordered (pg_program_set_exact) */
@@ -157,10 +166,20 @@ void pg_layer_backward(const pg_layer *L, double *gr, const double *v, pg_node *
  * and the kernels of a group that has one. */
 void pg_rowmats_find(pg_program *p, const int32_t *reader_first);
 void pg_rowmats_free(pg_program *p);
-void pg_rowmats_load(pg_program *p, int grads);
+void pg_rowmats_load(pg_program *p, int grads);   /* grads: 0, 1, or 2: a run of one row */
 void pg_rowmats_store(pg_program *p);
+void pg_rowmats_flush(pg_program *p);
 void pg_rowmat_forward(const pg_program *p, const pg_rows *g, pg_node *v);
 void pg_rowmat_backward(const pg_program *p, const pg_rows *g, pg_node *v);
+/* layers.c: the vector family in use ("scalar", "vec2" or "avx"; PYGRAD_SIMD). */
+const char *pg_simd_path(void);
+
+/* opruns.c: the runs of op instructions, each one call into ops.c: the
+ * forward of the run starting at code[i] (*next: the instruction after
+ * it), and the backward of the run ending at code[i] (returns its first). */
+void pg_opruns_find(pg_program *p);
+int pg_opruns_forward(const pg_program *p, int32_t i, int32_t *next);
+int32_t pg_opruns_backward(const pg_program *p, int32_t i);
 
 /* rows.c: the row groups of p's code (naming them in each chain's `rows`),
  * and their kernels for one row, both run at the group's first chain:

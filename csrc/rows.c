@@ -251,7 +251,7 @@ static int add_group(pg_program *p, gather *g, int32_t *cap, int32_t *members) {
     }
     settle(p, g, p->nrowgroups, members);
     pg_rows *rg = &p->rows[p->nrowgroups++];
-    *rg = (pg_rows){g->head, g->k, head->nterms, products(head), NULL, NULL, NULL, NULL, -1};
+    *rg = (pg_rows){g->head, g->k, head->nterms, products(head), NULL, NULL, NULL, NULL, -1, NULL};
     fill(rg, p->code, members, g->s, ints);
     return PG_OK;
 }

@@ -14,7 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HEADER = os.path.join(ROOT, "csrc", "pygrad.h")
 # In layer order: each file uses only the ones before it.
 SOURCES = ["csrc/cancel.c", "csrc/nodes.c", "csrc/ops.c", "csrc/graph.c", "csrc/dense.c", "csrc/backward.c",
-           "csrc/fuse.c", "csrc/layers.c", "csrc/lanes.c", "csrc/rowmats.c", "csrc/rows.c",
+           "csrc/fuse.c", "csrc/layers.c", "csrc/lanes.c", "csrc/rowmats.c", "csrc/rows.c", "csrc/opruns.c",
            "csrc/sides.c", "csrc/program.c", "csrc/optim.c", "csrc/gradgraph.c"]
 
 # cffi's stock wrappers release the GIL around every call. For calls that
@@ -192,7 +192,7 @@ ffibuilder.set_source(
     + HANDLE,
     sources=SOURCES,
     include_dirs=["csrc"],
-    depends=["csrc/pygrad.h", "csrc/core.h", "csrc/ops.def", "csrc/program.h", "csrc/vec.h", "csrc/layer_kernels.h",
+    depends=["csrc/pygrad.h", "csrc/core.h", "csrc/ops.def", "csrc/program.h", "csrc/vec.h", "csrc/layer_kernels.h", "csrc/rowmat_kernels.h",
              "pygrad/_build.py", "pygrad/_handle.c", "pygrad/_ops.py", "pygrad/_api.py"],
     # -O3: measured 10-15% faster sweeps than -O2 (benchmarks/). It changes no
     # result: without -ffast-math the compiler may not reassociate, and

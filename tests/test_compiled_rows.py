@@ -113,9 +113,26 @@ def slots_in_two_roles(w, x):
     return sum(yk * yk for yk in y)
 
 
+def rows_reordered(w, x):
+    """Three layers over one input run as one group of chains per position,
+    in the order the program reaches them from its root: the first
+    position's products reach them in another order (v, k, q) than the
+    others' (q, k, v), as microgpt's first position does: the same weights,
+    rows in another order."""
+    total = 0.0
+    for pos in range(3):
+        xp = [xi * (pos + 1) + b for xi, b in zip(x, w["pos"][pos])]   # (its grads reach params)
+        q, k, v = linear(xp, w["wq"]), linear(xp, w["wk"]), linear(xp, w["wv"])
+        if pos == 0:
+            total = total + sum(vi * ki * qi for qi, ki, vi in zip(q, k, v))
+        else:
+            total = total + sum(qi * ki * vi for qi, ki, vi in zip(q, k, v))
+    return total
+
+
 MODELS = {"mlp": mlp, "attention": attention, "constants and ops": constants_and_ops,
           "a weight read between": weight_read_between, "signed zeros": signed_zeros,
-          "slots in two roles": slots_in_two_roles}
+          "slots in two roles": slots_in_two_roles, "rows reordered": rows_reordered}
 
 
 def weights(V, rng, n=8):
@@ -362,3 +379,92 @@ def test_a_constant_keeps_its_last_value_once_nothing_else_holds_it(engine):
     gc.collect()
     assert prog(3.0) == 3.0 * -1.5 + 2.25
     assert prog(1.0) == -1.5 + 2.25
+
+
+def linear_only(w, x):
+    """Chains that all run in row matrices (the params only they read): a
+    layer of wide dot products, a ReLU, a layer of two, their product (no
+    chain outside the matrices, whose sums exact=False reordered before)."""
+    h = [hi.relu() for hi in linear(x, w["fc1"])]
+    y0, y1 = linear(h, w["fc2"])
+    return y0 * y1
+
+
+def test_inexact_mode_reorders_the_row_matrices_dot_products(engine):
+    """exact=False: the row matrices' dot products run in vector partial
+    sums, so some value or grad comes out in other last bits than the exact
+    mode's (within 1e-12 relative); the reference replay stays exact."""
+    rng = random.Random(21)
+    w = {"fc1": matrix(engine, rng, 24, 40, std=1.0), "fc2": matrix(engine, rng, 2, 24, std=1.0)}
+    params = params_of(w)
+    rows = [[rng.uniform(-1, 1) for _ in range(40)] for _ in range(6)]
+    results = []
+    for exact in (True, False):
+        compiled = pygrad.compile_fn(lambda x: linear_only(w, x), params=params, exact=exact)
+        for p in params:
+            p.grad = 0.0
+        outs = [compiled.accumulate(row) for row in rows]
+        results.append((outs, [p.grad for p in params]))
+    (outs, grads), (fast_outs, fast_grads) = results
+    assert all(close(a, b) for a, b in zip(outs, fast_outs))
+    floor = max(abs(g) for g in grads)
+    assert all(close(a, b, floor=floor) for a, b in zip(grads, fast_grads))
+    reordered = bits(outs) != bits(fast_outs) or bits(grads) != bits(fast_grads)
+    assert reordered == (engine is pygrad.value_class("c"))
+
+
+# Every vector family of the row matrices' kernels (PYGRAD_SIMD forces one,
+# see test_simd_paths.py): exact mode gives eager's bits on each, exact=False
+# stays within 1e-12 of it. Width 19: matrices of 19 and 38 rows and terms,
+# so every family's vector loops and their scalar tails run.
+PATHS_SCRIPT = r"""
+import json, random, sys
+sys.path.insert(0, {tests!r})
+import pygrad
+from pygrad._coreinfo import simd_path
+from test_compiled_rows import fresh, run_compiled, run_eager, snapshot, restore, bits
+out = {{"path": simd_path()}}
+for model in ("mlp", "attention", "rows reordered"):
+    w, params, rows, fn = fresh(pygrad.Value, model, seed=17, n=19)
+    state = snapshot(params)
+    eager = run_eager(pygrad.Value, fn, params, rows, 0.5, seed=5)
+    for exact in (True, False):
+        restore(params, state)
+        got = run_compiled(pygrad.compile_fn(fn, params=params, exact=exact), params, rows, 0.5, seed=5)
+        out[f"{{model}} {{exact}}"] = [bits(got[0]), got[1]]
+    out[f"{{model}} eager"] = [bits(eager[0]), eager[1]]
+print(json.dumps(out))
+"""
+
+
+def run_path(path):
+    import json, os, subprocess, sys
+    env = {k: v for k, v in os.environ.items() if k not in ("PYGRAD_SIMD", "PYGRAD_ENGINE")}
+    env["PYGRAD_SIMD"] = path
+    script = PATHS_SCRIPT.format(tests=str(Path(__file__).resolve().parent))
+    return subprocess.Popen([sys.executable, "-c", script], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_every_vector_family_of_the_row_matrices():
+    from pygrad import _coreinfo
+    if _coreinfo.simd_path() is None:
+        pytest.skip("the C core is not built")
+    import json
+    paths = _coreinfo.SIMD_PATHS[:_coreinfo.SIMD_PATHS.index(_coreinfo.simd_best()) + 1]
+    procs = [run_path(p) for p in paths]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        results.append(json.loads(out))
+    assert [r["path"] for r in results] == list(paths)   # each family really ran
+    for r in results:
+        for model in ("mlp", "attention", "rows reordered"):
+            eager = r[f"{model} eager"]
+            assert r[f"{model} True"] == eager, f"{r['path']}: exact mode differs from eager"
+            fast_outs, fast_grads = r[f"{model} False"]
+            assert all(close(float(a), float(b)) for a, b in zip(eager[0], fast_outs))
+            for exact_row, fast_row in zip(eager[1], fast_grads):
+                floor = max(abs(float(g)) for g in exact_row)
+                assert all(close(float(a), float(b), floor=floor) for a, b in zip(exact_row, fast_row))

@@ -148,6 +148,17 @@ def test_a_side_with_an_infinite_derivative_sends_nothing(engine):
     assert w.grad == XS[-1] * 2.0   # the last eager run: x * (sqrt(0) + 2)
 
 
+def test_sides_next_to_the_graphs_own_ops_send_nothing(engine):
+    """The same, with the graph's own plain ops (tanh, exp) computed just
+    before the side's ops: run together forward, never backward."""
+    w = engine(0.0)
+
+    def f(x):
+        h = (x * w + x).tanh().exp()
+        return engine(h.data * 2.0, (h,), (w.sqrt().exp() + 2,)) * h
+    check_against_eager(engine, f, [w])
+
+
 def test_a_users_op_made_in_a_side(engine):
     """The local gradient of one user's op computed by another user's op."""
     w = engine(0.6)

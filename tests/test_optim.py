@@ -187,6 +187,38 @@ def test_c_kernels_equal_the_python_loop_bitwise(opt_name, seed, monkeypatch):
     assert kernels == trajectory("c", OPTIMIZERS[opt_name], grads, python_loop=True, monkeypatch=monkeypatch)
 
 
+@pytest.mark.parametrize("shared_moments", [False, True], ids=["own moments", "m is v"])
+def test_adam_in_chunks_equals_the_python_loop_bitwise(shared_moments, monkeypatch):
+    """C's Adam goes through its params in chunks of 256, two at a time:
+    517 params (three chunks, an odd tail), special grads, each param
+    listed once and a few twice; and moments that are one array (m is v:
+    each update reads the other's), which take the one-at-a-time path
+    (grads >= 0 there, so that the moments stay >= 0)."""
+    pytest.importorskip("pygrad.cengine")
+    grads = random_grads(random.Random(11), n=517, steps=4)
+    if shared_moments:   # (a negative moment's square root is a domain error in the Python loop)
+        grads = [[abs(g) for g in step] for step in grads]
+    results = []
+    for name, python_loop in (("c", False), ("python", False), ("c", True)):
+        if python_loop:
+            monkeypatch.setattr(optim, "_c_kernels", lambda params: None)
+        V = value_class(name)
+        rng = random.Random(3)
+        params = make_params(V, [rng.uniform(-3, 3) for _ in range(517)])
+        listed = params + params[5:300:7]
+        opt = optim.Adam(listed, lr=0.01, betas=(0.85, 0.99), eps=1e-7)
+        assert (opt._c is not None) == (name == "c" and not python_loop)
+        if shared_moments:
+            opt.v = opt.m
+        history = []
+        for step in grads:
+            set_grads(params, step)
+            opt.step()
+            history.append(bits(p.data for p in params) + bits(opt.m) + bits(opt.v))
+        results.append(history)
+    assert results[0] == results[1] == results[2]
+
+
 @pytest.mark.parametrize("opt_name", OPTIMIZERS)
 def test_a_param_listed_twice_is_updated_twice_on_both_paths(opt_name):
     pytest.importorskip("pygrad.cengine")
