@@ -189,6 +189,55 @@ static PyObject *pg_handle_fail(int status, int op) {
     return NULL;
 }
 
+/* Spare results: a free list of result_type's objects, by far the most
+ * common kind. Allocating and freeing a GC object with a dict and weak
+ * references through pymalloc was about a third of an eager op: a spare
+ * skips the allocator, the zeroing and the GC's counts. What a spare must
+ * look like as new, CPython's subtype_dealloc has done before it calls
+ * pg_handle_dealloc: slots, dict and weak references cleared, the object
+ * untracked. A spare keeps its reference to its type (PyObject_GC_Del
+ * reads the type to find where the block starts); the list is emptied when
+ * the class is rebound and at exit (pg_handle_clear_spares), and bounded
+ * (CPython's float free list holds 100). */
+enum { PG_SPARES_MAX = 128 };
+static PyObject *pg_spares[PG_SPARES_MAX];
+static int pg_nspares;
+static int pg_spares_off;   /* set at exit: objects freed during teardown are not kept */
+
+/* A new object of result_type: a spare if there is one. */
+static PyObject *pg_handle_alloc(void) {
+    if (pg_nspares == 0)
+        return PyType_GenericAlloc(result_type, 0);   /* a Python class's tp_alloc */
+    PyObject *o = pg_spares[--pg_nspares];
+    PyObject_Init(o, result_type);   /* a new reference (and one more on the type) */
+    Py_DECREF(result_type);          /* ... the one the spare held */
+    PyObject_GC_Track(o);            /* as PyType_GenericAlloc leaves it */
+    return o;
+}
+
+/* Keep self (at the end of its dealloc) as a spare: 1, or 0 if not. Only
+ * result_type's own objects: a subclass may have another size or slots.
+ * Not one whose __del__ ran (a Value class given one): a spare's would not
+ * run again. */
+static int pg_handle_keep(PyObject *self) {
+    if (Py_TYPE(self) != result_type || pg_nspares == PG_SPARES_MAX || pg_spares_off || PyObject_GC_IsFinalized(self))
+        return 0;
+    pg_spares[pg_nspares++] = self;
+    return 1;
+}
+
+/* Free the spares; off: keep no more (at exit, before the interpreter's
+ * teardown, which frees the class). */
+static void pg_handle_free_spares(int off) {
+    pg_spares_off = off;
+    while (pg_nspares > 0) {
+        PyObject *o = pg_spares[--pg_nspares];
+        PyTypeObject *type = Py_TYPE(o);
+        PyObject_GC_Del(o);
+        Py_DECREF(type);
+    }
+}
+
 /* A handle of result_type on node r (r < 0: the core's error status). */
 static PyObject *pg_handle_wrap(int32_t r, int op) {
     if (pg_handle_unbound()) {
@@ -198,7 +247,7 @@ static PyObject *pg_handle_wrap(int32_t r, int op) {
     }
     if (r < 0)
         return pg_handle_fail((int)-r, op);
-    Handle *h = (Handle *)PyType_GenericAlloc(result_type, 0);   /* a Python class's tp_alloc */
+    Handle *h = (Handle *)pg_handle_alloc();
     if (h == NULL) {
         pg_decref(r);
         return NULL;
@@ -445,7 +494,7 @@ static PyObject *pg_handle_new(PyTypeObject *type, PyObject *args, PyObject *kwa
             return made;
         return pg_handle_call_python(py_new, (PyObject *)type, args, kwargs);
     }
-    Handle *h = (Handle *)PyType_GenericAlloc(type, 0);   /* Handle.__new__(cls): id -1 */
+    Handle *h = (Handle *)(type == result_type ? pg_handle_alloc() : PyType_GenericAlloc(type, 0));   /* id -1 */
     if (h != NULL)
         h->id = -1;
     return (PyObject *)h;
@@ -476,6 +525,8 @@ static void pg_handle_dealloc(PyObject *self) {
     pg_handle_forget(self);
     if (ID(self) >= 0)
         pg_decref(ID(self));
+    if (pg_handle_keep(self))   /* (it keeps its type's reference) */
+        return;
     if (PyType_GetFlags(type) & Py_TPFLAGS_HAVE_GC)   /* cengine.Value: it has a __dict__ */
         PyObject_GC_Del(self);
     else
@@ -519,6 +570,7 @@ static PyObject *pg_handle_bind(PyObject *unused, PyObject *args) {
         PyErr_SetString(PyExc_TypeError, "Handle._bind: the result class must subclass Handle");
         return NULL;
     }
+    pg_handle_free_spares(0);   /* they are objects of the class bound before */
     PyObject *old[4] = {(PyObject *)result_type, py_fail, py_operand, py_as_float};
     Py_INCREF(cls);
     Py_INCREF(fail_fn);
@@ -546,12 +598,23 @@ static PyObject *pg_handle_bind(PyObject *unused, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* Handle._free_spares(): at exit (pygrad.cengine registers it with atexit),
+ * while the class is still alive; objects freed after it are not kept. */
+static PyObject *pg_handle_free_spares_at_exit(PyObject *unused, PyObject *noargs) {
+    (void)unused;
+    (void)noargs;
+    pg_handle_free_spares(1);
+    Py_RETURN_NONE;
+}
+
 #define PG_METHOD_ROW(NAME, OP, DOC) {#NAME, pg_handle_##NAME, METH_NOARGS, DOC},
 static PyMethodDef handle_methods[] = {
     PG_HANDLE_UNARY(PG_METHOD_ROW)
     {"_of", pg_handle_of, METH_O | METH_STATIC, "_of(id): the live handle on node id, else a new one"},
     {"_bind", pg_handle_bind, METH_VARARGS | METH_STATIC,
      "_bind(result_class, fail, operand, as_float[, new, init, hooks]): set once by pygrad.cengine"},
+    {"_free_spares", pg_handle_free_spares_at_exit, METH_NOARGS | METH_STATIC,
+     "_free_spares(): free the spare results and keep no more (at exit)"},
     {NULL, NULL, 0, NULL},
 };
 

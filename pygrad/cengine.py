@@ -10,6 +10,7 @@ demand, and gives back the user's own Value where it can find it by node
 id, in O(1) (_handle): every Value with the C type handle; leaves,
 labelled Values and its own handles with the Python handle (see below).
 """
+import atexit
 import gc
 import sys
 import threading
@@ -635,6 +636,9 @@ else:
     # The C type makes microgpt's op nodes itself (one C call, no Python
     # frame) and calls _value_new and _value_init for everything else.
     _Handle._bind(Value, _fail, _operand, as_float, _value_new, _value_init, _hooks)
+    # The C type keeps freed results for reuse: they go before the
+    # interpreter's teardown frees the class they point at.
+    atexit.register(_Handle._free_spares)
     _handle = _Handle._of
 # ValueBase's hooks, for code that calls ValueBase's methods itself.
 Value._binary_op = lambda self, op, kop, other: _binary_method(op, kop)(self, other)  # type: ignore[method-assign]
