@@ -27,11 +27,23 @@
  * Ctrl-C cannot leave a node without an owner here.
  */
 #ifndef PYPY_VERSION
+#include <stddef.h>
 #include <string.h>
+#include "structmember.h"   /* T_OBJECT_EX, READONLY (the limited API's PyMemberDef) */
 
+/* A Value's dict, weak references, label and kept operands are fields
+ * here, not added by the Python class (cengine.Value declares no slots):
+ * CPython's generic dealloc of a class that adds them (subtype_dealloc:
+ * clearing each slot, the dict, the weak references, the trashcan) was
+ * the largest single cost of an eager op. Here each costs a NULL test
+ * until it is used. */
 typedef struct {
     PyObject_HEAD
-    int id;   /* the node's id in the core; -1: no node (yet) */
+    int id;              /* the node's id in the core; -1: no node (yet) */
+    PyObject *dict;      /* the user's attributes; made on first use */
+    PyObject *weaklist;  /* weak references to it */
+    PyObject *label;     /* Value._label (see Value.label); NULL: none */
+    PyObject *operands;  /* Value._operands: the handles _children gave, kept */
 } Handle;
 
 static PyTypeObject *HandleType;   /* made by pygrad_publish_handle */
@@ -203,12 +215,13 @@ enum { PG_SPARES_MAX = 128 };
 static PyObject *pg_spares[PG_SPARES_MAX];
 static int pg_nspares;
 static int pg_spares_off;   /* set at exit: objects freed during teardown are not kept */
+static int pg_spares_fit;   /* result_type adds no field to Handle's (its dealloc clears them all) */
 
 /* A new object of result_type: a spare if there is one. */
 static PyObject *pg_handle_alloc(void) {
     if (pg_nspares == 0)
         return PyType_GenericAlloc(result_type, 0);   /* a Python class's tp_alloc */
-    PyObject *o = pg_spares[--pg_nspares];
+    PyObject *o = pg_spares[--pg_nspares];   /* (its fields were cleared by its dealloc) */
     PyObject_Init(o, result_type);   /* a new reference (and one more on the type) */
     Py_DECREF(result_type);          /* ... the one the spare held */
     PyObject_GC_Track(o);            /* as PyType_GenericAlloc leaves it */
@@ -220,7 +233,8 @@ static PyObject *pg_handle_alloc(void) {
  * Not one whose __del__ ran (a Value class given one): a spare's would not
  * run again. */
 static int pg_handle_keep(PyObject *self) {
-    if (Py_TYPE(self) != result_type || pg_nspares == PG_SPARES_MAX || pg_spares_off || PyObject_GC_IsFinalized(self))
+    if (Py_TYPE(self) != result_type || pg_nspares == PG_SPARES_MAX || pg_spares_off || !pg_spares_fit ||
+        PyObject_GC_IsFinalized(self))
         return 0;
     pg_spares[pg_nspares++] = self;
     return 1;
@@ -517,21 +531,70 @@ static int pg_handle_init(PyObject *self, PyObject *args, PyObject *kwargs) {
     return 0;
 }
 
+/* The Python objects a handle refers to: the GC's traverse and clear. (A
+ * heap type's instances refer to their type too.) */
+static int pg_handle_traverse(PyObject *self, visitproc visit, void *arg) {
+    Handle *h = (Handle *)self;
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(h->dict);
+    Py_VISIT(h->label);
+    Py_VISIT(h->operands);
+    return 0;
+}
+
+static int pg_handle_clear(PyObject *self) {
+    Handle *h = (Handle *)self;
+    Py_CLEAR(h->dict);
+    Py_CLEAR(h->label);
+    Py_CLEAR(h->operands);
+    return 0;
+}
+
 /* Also the last step of a subclass instance's dealloc (CPython's
- * subtype_dealloc has cleared its dict and slots). Handle is a heap type,
- * so this drops the instance's reference to its type. */
+ * subtype_dealloc has cleared what the subclass added). Weak references
+ * first, as CPython does: their callbacks may run Python code, which
+ * finds the handle no more (pg_handle_known skips it: no reference left).
+ * Handle is a heap type, so this drops the instance's reference to it. */
 static void pg_handle_dealloc(PyObject *self) {
     PyTypeObject *type = Py_TYPE(self);
+    Handle *h = (Handle *)self;
+    PyObject_GC_UnTrack(self);
+    if (h->weaklist != NULL)
+        PyObject_ClearWeakRefs(self);
+    if (h->dict != NULL || h->label != NULL || h->operands != NULL)
+        pg_handle_clear(self);
     pg_handle_forget(self);
     if (ID(self) >= 0)
         pg_decref(ID(self));
     if (pg_handle_keep(self))   /* (it keeps its type's reference) */
         return;
-    if (PyType_GetFlags(type) & Py_TPFLAGS_HAVE_GC)   /* cengine.Value: it has a __dict__ */
-        PyObject_GC_Del(self);
-    else
-        PyObject_Free(self);
+    PyObject_GC_Del(self);
     Py_DECREF(type);
+}
+
+/* `v.__dict__`: made on first use, as CPython's own getter does. */
+static PyObject *pg_handle_get_dict(PyObject *self, void *unused) {
+    Handle *h = (Handle *)self;
+    (void)unused;
+    if (h->dict == NULL && (h->dict = PyDict_New()) == NULL)
+        return NULL;
+    Py_INCREF(h->dict);
+    return h->dict;
+}
+
+/* `v.__dict__ = d` (a dict, as CPython's own setter requires). */
+static int pg_handle_set_dict(PyObject *self, PyObject *value, void *unused) {
+    Handle *h = (Handle *)self;
+    (void)unused;
+    if (value == NULL || !PyDict_Check(value)) {
+        PyErr_SetString(PyExc_TypeError, "__dict__ must be set to a dictionary");
+        return -1;
+    }
+    PyObject *old = h->dict;
+    Py_INCREF(value);
+    h->dict = value;
+    Py_XDECREF(old);
+    return 0;
 }
 
 /* The core's backward hook, with this handle: a micrograd-form node's
@@ -570,6 +633,11 @@ static PyObject *pg_handle_bind(PyObject *unused, PyObject *args) {
         PyErr_SetString(PyExc_TypeError, "Handle._bind: the result class must subclass Handle");
         return NULL;
     }
+    PyObject *size = PyObject_GetAttrString(cls, "__basicsize__");
+    Py_ssize_t basicsize = size != NULL ? PyLong_AsSsize_t(size) : -1;
+    Py_XDECREF(size);
+    if (basicsize == -1 && PyErr_Occurred())
+        return NULL;
     pg_handle_free_spares(0);   /* they are objects of the class bound before */
     PyObject *old[4] = {(PyObject *)result_type, py_fail, py_operand, py_as_float};
     Py_INCREF(cls);
@@ -577,6 +645,7 @@ static PyObject *pg_handle_bind(PyObject *unused, PyObject *args) {
     Py_INCREF(operand_fn);
     Py_INCREF(as_float_fn);
     result_type = (PyTypeObject *)cls;
+    pg_spares_fit = basicsize == (Py_ssize_t)sizeof(Handle);
     py_fail = fail_fn;
     py_operand = operand_fn;
     py_as_float = as_float_fn;
@@ -619,6 +688,7 @@ static PyMethodDef handle_methods[] = {
 };
 
 static PyGetSetDef handle_getset[] = {
+    {"__dict__", pg_handle_get_dict, pg_handle_set_dict, "the Value's own attributes", NULL},
     {"_id", pg_handle_get_id, pg_handle_set_id, "the node's id in the C core (-1: none); set once", NULL},
     {"data", pg_handle_get, pg_handle_set, "The value (a float; ints and numpy reals are converted on assignment).",
      (void *)&pg_data_field},
@@ -627,11 +697,25 @@ static PyGetSetDef handle_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
+/* The dict and weak reference offsets are given as members (how a type
+ * made by PyType_FromSpec gets them); _label and _operands act as the
+ * slots of a Python class: an AttributeError while unset. */
+static PyMemberDef handle_members[] = {
+    {"__dictoffset__", T_PYSSIZET, offsetof(Handle, dict), READONLY, NULL},
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(Handle, weaklist), READONLY, NULL},
+    {"_label", T_OBJECT_EX, offsetof(Handle, label), 0, NULL},
+    {"_operands", T_OBJECT_EX, offsetof(Handle, operands), 0, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
 static PyType_Slot handle_slots[] = {
     {Py_tp_doc, (void *)"A reference to one node of the C core (the base of pygrad.cengine.Value)."},
     {Py_tp_new, (void *)pg_handle_new},
     {Py_tp_init, (void *)pg_handle_init},
     {Py_tp_dealloc, (void *)pg_handle_dealloc},
+    {Py_tp_traverse, (void *)pg_handle_traverse},
+    {Py_tp_clear, (void *)pg_handle_clear},
+    {Py_tp_members, (void *)handle_members},
     {Py_tp_methods, (void *)handle_methods},
     {Py_tp_getset, (void *)handle_getset},
     {Py_nb_add, (void *)pg_handle_add},
@@ -645,7 +729,8 @@ static PyType_Slot handle_slots[] = {
 };
 
 static PyType_Spec handle_spec = {
-    "pygrad._ffi.Handle", sizeof(Handle), 0, Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, handle_slots,
+    "pygrad._ffi.Handle", sizeof(Handle), 0, Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    handle_slots,
 };
 
 /* Put the type in pygrad._ffi as `Handle` (the module calling this, which

@@ -248,7 +248,9 @@ class Value(_Handle, ValueBase):
     # A handle holds its node's id. Intermediate nodes need no handle: parents
     # keep their children alive in C, and `_prev` wraps a child on demand.
 
-    __slots__ = ("_label", "_operands", "__dict__", "__weakref__")
+    # The C type has these as fields of its own (pygrad/_handle.c): a class
+    # that adds them pays CPython's generic dealloc for them on every result.
+    __slots__ = ("_label", "_operands", "__dict__", "__weakref__") if _PY else ()
     _operands: Tuple[Any, ...]   # the handles `_children` gave, kept (set on first use)
 
     # `==` and hash mean "the same node", as identity does on the reference
