@@ -582,16 +582,17 @@ static PyObject *pg_handle_get_dict(PyObject *self, void *unused) {
     return h->dict;
 }
 
-/* `v.__dict__ = d` (a dict, as CPython's own setter requires). */
+/* `v.__dict__ = d` (a dict, as CPython's own setter requires), and
+ * `del v.__dict__` (the attributes go; a new dict comes on next use). */
 static int pg_handle_set_dict(PyObject *self, PyObject *value, void *unused) {
     Handle *h = (Handle *)self;
     (void)unused;
-    if (value == NULL || !PyDict_Check(value)) {
+    if (value != NULL && !PyDict_Check(value)) {
         PyErr_SetString(PyExc_TypeError, "__dict__ must be set to a dictionary");
         return -1;
     }
     PyObject *old = h->dict;
-    Py_INCREF(value);
+    Py_XINCREF(value);
     h->dict = value;
     Py_XDECREF(old);
     return 0;
