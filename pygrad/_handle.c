@@ -668,6 +668,65 @@ static PyObject *pg_handle_bind(PyObject *unused, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* Handle._dense(packed, nout, nin, xs, relu): a fused dense layer's call
+ * (pygrad/_cdense.py) in one C call: the inputs' ids read here, one
+ * pg_dense, a handle on each output. packed: the weight ids then the bias
+ * ids, int32 in a bytes object. Returns the list of outputs; the core's
+ * status (an int) if it failed; None if xs is not a list or tuple of nin
+ * of the engine's own Values (Python's path takes those). */
+enum { PG_DENSE_STACK = 64 };
+static PyObject *pg_handle_dense_outputs(const int32_t *out, int32_t nout) {
+    PyObject *list = PyList_New(nout);
+    for (int32_t r = 0; r < nout; r++) {
+        PyObject *v = list != NULL ? pg_handle_wrap(out[r], PG_LEAF) : NULL;   /* (wrap releases out[r] on failure) */
+        if (v == NULL) {
+            for (int32_t j = list != NULL ? r + 1 : 0; j < nout; j++)
+                pg_decref(out[j]);
+            Py_XDECREF(list);
+            return NULL;
+        }
+        PyList_SetItem(list, r, v);   /* (steals) */
+    }
+    return list;
+}
+
+static PyObject *pg_handle_dense(PyObject *unused, PyObject *args) {
+    PyObject *packed, *xs;
+    int nout, nin, relu;
+    (void)unused;
+    if (!PyArg_ParseTuple(args, "O!iiOp", &PyBytes_Type, &packed, &nout, &nin, &xs, &relu) || pg_handle_unbound())
+        return NULL;
+    if (nout < 0 || nin < 0 || PyBytes_Size(packed) != (Py_ssize_t)(nout + (Py_ssize_t)nout * nin) * 4) {
+        PyErr_SetString(PyExc_ValueError, "Handle._dense: packed ids do not match the layer's shape");
+        return NULL;
+    }
+    if (pg_handle_seq_len(xs) != nin)
+        Py_RETURN_NONE;
+    int32_t stack[2 * PG_DENSE_STACK];
+    int32_t *ids = nin <= PG_DENSE_STACK && nout <= PG_DENSE_STACK ? stack : PyMem_Malloc((size_t)(nin + nout) * 4);
+    if (ids == NULL)
+        return PyErr_NoMemory();
+    int32_t *out = ids + nin;
+    PyObject *result = NULL;
+    for (int i = 0; i < nin && result == NULL; i++) {
+        PyObject *x = pg_handle_seq_item(xs, i);
+        if (Py_TYPE(x) != result_type)
+            result = Py_None;   /* a number or a subclass: Python converts it */
+        else
+            ids[i] = ID(x);
+    }
+    if (result == NULL) {
+        const int32_t *w = (const int32_t *)PyBytes_AsString(packed);
+        int status = pg_dense(nout, nin, w, ids, w + (Py_ssize_t)nout * nin, relu, out);
+        result = status ? PyLong_FromLong(status) : pg_handle_dense_outputs(out, nout);
+    } else {
+        Py_INCREF(result);
+    }
+    if (ids != stack)
+        PyMem_Free(ids);
+    return result;
+}
+
 /* Handle._free_spares(): at exit (pygrad.cengine registers it with atexit),
  * while the class is still alive; objects freed after it are not kept. */
 static PyObject *pg_handle_free_spares_at_exit(PyObject *unused, PyObject *noargs) {
@@ -683,6 +742,8 @@ static PyMethodDef handle_methods[] = {
     {"_of", pg_handle_of, METH_O | METH_STATIC, "_of(id): the live handle on node id, else a new one"},
     {"_bind", pg_handle_bind, METH_VARARGS | METH_STATIC,
      "_bind(result_class, fail, operand, as_float[, new, init, hooks]): set once by pygrad.cengine"},
+    {"_dense", pg_handle_dense, METH_VARARGS | METH_STATIC,
+     "_dense(packed_ids, nout, nin, xs, relu): a fused dense layer's outputs (pygrad/_cdense.py)"},
     {"_free_spares", pg_handle_free_spares_at_exit, METH_NOARGS | METH_STATIC,
      "_free_spares(): free the spare results and keep no more (at exit)"},
     {NULL, NULL, 0, NULL},
