@@ -555,9 +555,38 @@ static int pg_handle_clear(PyObject *self) {
  * first, as CPython does: their callbacks may run Python code, which
  * finds the handle no more (pg_handle_known skips it: no reference left).
  * Handle is a heap type, so this drops the instance's reference to it. */
+/* A __del__ given to the Value class (made in C, so CPython's generic
+ * dealloc, which calls it for a `class` statement's classes, does not):
+ * 1 if it resurrected self. As PEP 442 has it, apart from the flag that
+ * marks it done (not in the limited API): an object it resurrects may see
+ * it again. */
+/* cffi builds at the limited API's first level (3.2), which names neither
+ * PyType_GetSlot nor its finalizer slot; both are in the stable ABI since
+ * 3.4, and this module needs 3.9. */
+#if !defined(Py_LIMITED_API) || Py_LIMITED_API + 0 < 0x03040000
+PyAPI_FUNC(void *) PyType_GetSlot(PyTypeObject *, int);
+#endif
+#ifndef Py_tp_finalize
+#define Py_tp_finalize 80
+#endif
+static int pg_handle_finalize(PyObject *self, destructor finalize) {
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    Py_SET_REFCNT(self, 1);   /* alive while it runs */
+    finalize(self);
+    PyErr_Restore(type, value, tb);
+    Py_SET_REFCNT(self, Py_REFCNT(self) - 1);
+    return Py_REFCNT(self) > 0;
+}
+
 static void pg_handle_dealloc(PyObject *self) {
     PyTypeObject *type = Py_TYPE(self);
     Handle *h = (Handle *)self;
+    if (type == result_type) {   /* (a subclass's dealloc has run its __del__ already) */
+        destructor finalize = (destructor)PyType_GetSlot(type, Py_tp_finalize);
+        if (finalize != NULL && !PyObject_GC_IsFinalized(self) && pg_handle_finalize(self, finalize))
+            return;
+    }
     PyObject_GC_UnTrack(self);
     if (h->weaklist != NULL)
         PyObject_ClearWeakRefs(self);
@@ -727,6 +756,40 @@ static PyObject *pg_handle_dense(PyObject *unused, PyObject *args) {
     return result;
 }
 
+/* Handle._value_type(bases): a bare class named pygrad.cengine.Value over
+ * bases (Handle first), made here so that its instances are freed by
+ * pg_handle_dealloc itself: a class made by a `class` statement is freed
+ * through CPython's generic subtype_dealloc (untrack, trashcan, a walk of
+ * the bases, retrack), about 15% of an eager op. pygrad.cengine gives it
+ * its `class` statement's attributes, __module__ among them. Its name is
+ * static (CPython 3.9-3.11 keep the spec's pointer as the type's tp_name)
+ * and without the module, as a `class` statement's: error messages name
+ * the type 'Value'. */
+static PyType_Slot value_slots[] = {
+    {Py_tp_dealloc, (void *)pg_handle_dealloc},
+    {Py_tp_traverse, (void *)pg_handle_traverse},
+    {Py_tp_clear, (void *)pg_handle_clear},
+    {Py_tp_bases, NULL},   /* set by the call (the module's API level has no PyType_FromSpecWithBases) */
+    {0, NULL},
+};
+
+static PyType_Spec value_spec = {
+    "Value", sizeof(Handle), 0, Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    value_slots,
+};
+
+static PyObject *pg_handle_value_type(PyObject *unused, PyObject *bases) {
+    (void)unused;
+    if (!PyTuple_Check(bases) || PyTuple_Size(bases) < 1 || PyTuple_GetItem(bases, 0) != (PyObject *)HandleType) {
+        PyErr_SetString(PyExc_TypeError, "Handle._value_type: bases must be a tuple starting with Handle");
+        return NULL;
+    }
+    value_slots[3].pfunc = bases;
+    PyObject *made = PyType_FromSpec(&value_spec);
+    value_slots[3].pfunc = NULL;
+    return made;
+}
+
 /* Handle._free_spares(): at exit (pygrad.cengine registers it with atexit),
  * while the class is still alive; objects freed after it are not kept. */
 static PyObject *pg_handle_free_spares_at_exit(PyObject *unused, PyObject *noargs) {
@@ -744,6 +807,8 @@ static PyMethodDef handle_methods[] = {
      "_bind(result_class, fail, operand, as_float[, new, init, hooks]): set once by pygrad.cengine"},
     {"_dense", pg_handle_dense, METH_VARARGS | METH_STATIC,
      "_dense(packed_ids, nout, nin, xs, relu): a fused dense layer's outputs (pygrad/_cdense.py)"},
+    {"_value_type", pg_handle_value_type, METH_O | METH_STATIC,
+     "_value_type(bases): the bare class pygrad.cengine.Value is made from"},
     {"_free_spares", pg_handle_free_spares_at_exit, METH_NOARGS | METH_STATIC,
      "_free_spares(): free the spare results and keep no more (at exit)"},
     {NULL, NULL, 0, NULL},

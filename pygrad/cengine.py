@@ -14,6 +14,7 @@ import atexit
 import gc
 import sys
 import threading
+import warnings
 import weakref
 from operator import attrgetter
 from typing import Any, Dict, Tuple
@@ -357,6 +358,24 @@ class Value(_Handle, ValueBase):
             return
         with _sweep_lock:   # a _backward may let other threads run: they wait for this sweep
             check(lib.pg_backward(self._id), "backward")
+
+
+def _made_in_c(cls):
+    """cls again, as a class made by the C handle's type (same name, bases
+    and attributes): CPython frees its instances with the handle's own
+    dealloc, not the generic one of a class made by a `class` statement
+    (pygrad/_handle.c, Handle._value_type). Its subclasses are ordinary."""
+    with warnings.catch_warnings():   # its __module__ is set below: named so, errors say 'Value'
+        warnings.simplefilter("ignore", DeprecationWarning)
+        made = _Handle._value_type(cls.__bases__)
+    for name, attr in vars(cls).items():
+        if name not in ("__dict__", "__weakref__", "__slots__", "__qualname__"):
+            setattr(made, name, attr)
+    return made
+
+
+if not _PY:
+    globals()["Value"] = _made_in_c(Value)   # (by name: type checkers keep the class statement's)
 
 
 # node id -> [op, _backward] for each micrograd-form node (Value(data,
