@@ -1,7 +1,8 @@
 """Operator results made cheaply: on CPython the C handle keeps freed
 results of the engine's own Value class on a free list and reuses them,
-and a Value's dict, weak references, label and kept operands are fields of
-the C type (pygrad/_handle.c). Whatever an object carried before, a result
+a Value's dict, weak references, label and kept operands are fields of
+the C type, and the Value class itself is made by the C type, so that its
+instances skip CPython's generic dealloc (pygrad/_handle.c). Whatever an object carried before, a result
 must look new: no label, no attributes, no weak references; weak reference
 callbacks, __del__, cycles through a result's attributes and the class's
 reference count must behave as for any Python object. Each test runs on
@@ -16,7 +17,7 @@ import weakref
 
 import pytest
 
-from pygrad import _ffi, cengine
+from pygrad import _ffi
 
 ROUNDS = 300   # more than the free list holds (128): its bound is reached in every test
 
@@ -142,6 +143,15 @@ def test_the_class_reference_count_is_steady(engine):
     xs = [a * a for _ in range(ROUNDS)]
     del xs
     assert sys.getrefcount(engine) == before
+
+
+def test_the_value_class_is_named_and_pickled_as_a_class_statement_makes_it(engine):
+    assert engine.__name__ == engine.__qualname__ == "Value"
+    assert repr(engine) == f"<class '{engine.__module__}.Value'>"
+    assert pickle.loads(pickle.dumps(engine)) is engine
+    assert engine.__doc__.startswith("A scalar and its gradient")
+    with pytest.raises(TypeError, match="for \\+: 'Value' and 'str'"):
+        engine(1.0) + "x"
 
 
 FINALIZER = r"""
