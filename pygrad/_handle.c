@@ -12,8 +12,10 @@
  * operators, the unary methods, `data` and `grad`, and the table of which
  * handle holds which node (for `_prev`). Everything else (leaf creation,
  * labels, rare operand types, error messages) stays in Python:
- * cengine.Value subclasses Handle, and `Handle._bind` hands over the
- * Python pieces this file calls back into, outside the core.
+ * cengine.Value subclasses Handle (its class is made here, from its class
+ * statement: Handle._value_type), and `Handle._bind` hands over the
+ * Python pieces this file calls back into, outside the core. Results come
+ * from a free list (pg_spares).
  *
  * It keeps to the stable ABI, as the rest of the module does (cffi builds
  * it abi3): a heap type made by PyType_FromSpec, and no struct field of
