@@ -7,14 +7,19 @@ buffer, so threads may share one.
 """
 from ._api import as_value
 from ._errors import error
-from ._ffi import ffi, lib
-from .cengine import Value, _new, _own
+from ._ffi import Handle, ffi, lib
+from .cengine import _PY, Value, _new, _own
+
+# The C handle does a call's glue in C (ids in, handles out: one call);
+# the Python below serves the Python handle and inputs that are not all
+# plain Values (numbers, subclasses).
+_c_dense = None if _PY else Handle._dense
 
 
 class Dense:
     """`Dense(rows, biases)(xs, relu=False)`: a list of Values, one per row."""
 
-    __slots__ = ("params", "nout", "nin", "w_ids", "b_ids")
+    __slots__ = ("params", "nout", "nin", "w_ids", "b_ids", "packed")
 
     def __init__(self, rows, biases):
         rows = [list(r) for r in rows]
@@ -27,8 +32,15 @@ class Dense:
         ids = [p._id for p in self.params]
         self.w_ids = ffi.new("int32_t[]", ids[:self.nout * self.nin])
         self.b_ids = ffi.new("int32_t[]", ids[self.nout * self.nin:])
+        self.packed = ffi.buffer(self.w_ids)[:] + ffi.buffer(self.b_ids)[:]   # the same ids, for _c_dense
 
     def __call__(self, xs, relu=False):
+        if _c_dense is not None:
+            got = _c_dense(self.packed, self.nout, self.nin, xs, relu)
+            if type(got) is list:
+                return got
+            if got is not None:
+                raise error(got, "dense")
         if type(xs) is not list:
             xs = list(xs)
         ids = [v._id if type(v) is Value else -1 for v in xs]

@@ -12,8 +12,10 @@
  * operators, the unary methods, `data` and `grad`, and the table of which
  * handle holds which node (for `_prev`). Everything else (leaf creation,
  * labels, rare operand types, error messages) stays in Python:
- * cengine.Value subclasses Handle, and `Handle._bind` hands over the
- * Python pieces this file calls back into, outside the core.
+ * cengine.Value subclasses Handle (its class is made here, from its class
+ * statement: Handle._value_type), and `Handle._bind` hands over the
+ * Python pieces this file calls back into, outside the core. Results come
+ * from a free list (pg_spares).
  *
  * It keeps to the stable ABI, as the rest of the module does (cffi builds
  * it abi3): a heap type made by PyType_FromSpec, and no struct field of
@@ -27,11 +29,23 @@
  * Ctrl-C cannot leave a node without an owner here.
  */
 #ifndef PYPY_VERSION
+#include <stddef.h>
 #include <string.h>
+#include "structmember.h"   /* T_OBJECT_EX, READONLY (the limited API's PyMemberDef) */
 
+/* A Value's dict, weak references, label and kept operands are fields
+ * here, not added by the Python class (cengine.Value declares no slots):
+ * CPython's generic dealloc of a class that adds them (subtype_dealloc:
+ * clearing each slot, the dict, the weak references, the trashcan) was
+ * the largest single cost of an eager op. Here each costs a NULL test
+ * until it is used. */
 typedef struct {
     PyObject_HEAD
-    int id;   /* the node's id in the core; -1: no node (yet) */
+    int id;              /* the node's id in the core; -1: no node (yet) */
+    PyObject *dict;      /* the user's attributes; made on first use */
+    PyObject *weaklist;  /* weak references to it */
+    PyObject *label;     /* Value._label (see Value.label); NULL: none */
+    PyObject *operands;  /* Value._operands: the handles _children gave, kept */
 } Handle;
 
 static PyTypeObject *HandleType;   /* made by pygrad_publish_handle */
@@ -189,6 +203,57 @@ static PyObject *pg_handle_fail(int status, int op) {
     return NULL;
 }
 
+/* Spare results: a free list of result_type's objects, by far the most
+ * common kind. Allocating and freeing a GC object with a dict and weak
+ * references through pymalloc was about a third of an eager op: a spare
+ * skips the allocator, the zeroing and the GC's counts. What a spare must
+ * look like as new, CPython's subtype_dealloc has done before it calls
+ * pg_handle_dealloc: slots, dict and weak references cleared, the object
+ * untracked. A spare keeps its reference to its type (PyObject_GC_Del
+ * reads the type to find where the block starts); the list is emptied when
+ * the class is rebound and at exit (pg_handle_clear_spares), and bounded
+ * (CPython's float free list holds 100). */
+enum { PG_SPARES_MAX = 128 };
+static PyObject *pg_spares[PG_SPARES_MAX];
+static int pg_nspares;
+static int pg_spares_off;   /* set at exit: objects freed during teardown are not kept */
+static int pg_spares_fit;   /* result_type adds no field to Handle's (its dealloc clears them all) */
+
+/* A new object of result_type: a spare if there is one. */
+static PyObject *pg_handle_alloc(void) {
+    if (pg_nspares == 0)
+        return PyType_GenericAlloc(result_type, 0);   /* a Python class's tp_alloc */
+    PyObject *o = pg_spares[--pg_nspares];   /* (its fields were cleared by its dealloc) */
+    PyObject_Init(o, result_type);   /* a new reference (and one more on the type) */
+    Py_DECREF(result_type);          /* ... the one the spare held */
+    PyObject_GC_Track(o);            /* as PyType_GenericAlloc leaves it */
+    return o;
+}
+
+/* Keep self (at the end of its dealloc) as a spare: 1, or 0 if not. Only
+ * result_type's own objects: a subclass may have another size or slots.
+ * Not one whose __del__ ran (a Value class given one): a spare's would not
+ * run again. */
+static int pg_handle_keep(PyObject *self) {
+    if (Py_TYPE(self) != result_type || pg_nspares == PG_SPARES_MAX || pg_spares_off || !pg_spares_fit ||
+        PyObject_GC_IsFinalized(self))
+        return 0;
+    pg_spares[pg_nspares++] = self;
+    return 1;
+}
+
+/* Free the spares; off: keep no more (at exit, before the interpreter's
+ * teardown, which frees the class). */
+static void pg_handle_free_spares(int off) {
+    pg_spares_off = off;
+    while (pg_nspares > 0) {
+        PyObject *o = pg_spares[--pg_nspares];
+        PyTypeObject *type = Py_TYPE(o);
+        PyObject_GC_Del(o);
+        Py_DECREF(type);
+    }
+}
+
 /* A handle of result_type on node r (r < 0: the core's error status). */
 static PyObject *pg_handle_wrap(int32_t r, int op) {
     if (pg_handle_unbound()) {
@@ -198,7 +263,7 @@ static PyObject *pg_handle_wrap(int32_t r, int op) {
     }
     if (r < 0)
         return pg_handle_fail((int)-r, op);
-    Handle *h = (Handle *)PyType_GenericAlloc(result_type, 0);   /* a Python class's tp_alloc */
+    Handle *h = (Handle *)pg_handle_alloc();
     if (h == NULL) {
         pg_decref(r);
         return NULL;
@@ -446,7 +511,7 @@ static PyObject *pg_handle_new(PyTypeObject *type, PyObject *args, PyObject *kwa
             return made;
         return pg_handle_call_python(py_new, (PyObject *)type, args, kwargs);
     }
-    Handle *h = (Handle *)PyType_GenericAlloc(type, 0);   /* Handle.__new__(cls): id -1 */
+    Handle *h = (Handle *)(type == result_type ? pg_handle_alloc() : PyType_GenericAlloc(type, 0));   /* id -1 */
     if (h != NULL)
         h->id = -1;
     return (PyObject *)h;
@@ -469,19 +534,100 @@ static int pg_handle_init(PyObject *self, PyObject *args, PyObject *kwargs) {
     return 0;
 }
 
+/* The Python objects a handle refers to: the GC's traverse and clear. (A
+ * heap type's instances refer to their type too.) */
+static int pg_handle_traverse(PyObject *self, visitproc visit, void *arg) {
+    Handle *h = (Handle *)self;
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(h->dict);
+    Py_VISIT(h->label);
+    Py_VISIT(h->operands);
+    return 0;
+}
+
+static int pg_handle_clear(PyObject *self) {
+    Handle *h = (Handle *)self;
+    Py_CLEAR(h->dict);
+    Py_CLEAR(h->label);
+    Py_CLEAR(h->operands);
+    return 0;
+}
+
 /* Also the last step of a subclass instance's dealloc (CPython's
- * subtype_dealloc has cleared its dict and slots). Handle is a heap type,
- * so this drops the instance's reference to its type. */
+ * subtype_dealloc has cleared what the subclass added). Weak references
+ * first, as CPython does: their callbacks may run Python code, which
+ * finds the handle no more (pg_handle_known skips it: no reference left).
+ * Handle is a heap type, so this drops the instance's reference to it. */
+/* A __del__ given to the Value class (made in C, so CPython's generic
+ * dealloc, which calls it for a `class` statement's classes, does not):
+ * 1 if it resurrected self. As PEP 442 has it, apart from the flag that
+ * marks it done (not in the limited API): an object it resurrects may see
+ * it again. */
+/* cffi builds at the limited API's first level (3.2), which names neither
+ * PyType_GetSlot nor its finalizer slot; both are in the stable ABI since
+ * 3.4, and this module needs 3.9. */
+#if !defined(Py_LIMITED_API) || Py_LIMITED_API + 0 < 0x03040000
+PyAPI_FUNC(void *) PyType_GetSlot(PyTypeObject *, int);
+#endif
+#ifndef Py_tp_finalize
+#define Py_tp_finalize 80
+#endif
+static int pg_handle_finalize(PyObject *self, destructor finalize) {
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    Py_SET_REFCNT(self, 1);   /* alive while it runs */
+    finalize(self);
+    PyErr_Restore(type, value, tb);
+    Py_SET_REFCNT(self, Py_REFCNT(self) - 1);
+    return Py_REFCNT(self) > 0;
+}
+
 static void pg_handle_dealloc(PyObject *self) {
     PyTypeObject *type = Py_TYPE(self);
+    Handle *h = (Handle *)self;
+    if (type == result_type) {   /* (a subclass's dealloc has run its __del__ already) */
+        destructor finalize = (destructor)PyType_GetSlot(type, Py_tp_finalize);
+        if (finalize != NULL && !PyObject_GC_IsFinalized(self) && pg_handle_finalize(self, finalize))
+            return;
+    }
+    PyObject_GC_UnTrack(self);
+    if (h->weaklist != NULL)
+        PyObject_ClearWeakRefs(self);
+    if (h->dict != NULL || h->label != NULL || h->operands != NULL)
+        pg_handle_clear(self);
     pg_handle_forget(self);
     if (ID(self) >= 0)
         pg_decref(ID(self));
-    if (PyType_GetFlags(type) & Py_TPFLAGS_HAVE_GC)   /* cengine.Value: it has a __dict__ */
-        PyObject_GC_Del(self);
-    else
-        PyObject_Free(self);
+    if (pg_handle_keep(self))   /* (it keeps its type's reference) */
+        return;
+    PyObject_GC_Del(self);
     Py_DECREF(type);
+}
+
+/* `v.__dict__`: made on first use, as CPython's own getter does. */
+static PyObject *pg_handle_get_dict(PyObject *self, void *unused) {
+    Handle *h = (Handle *)self;
+    (void)unused;
+    if (h->dict == NULL && (h->dict = PyDict_New()) == NULL)
+        return NULL;
+    Py_INCREF(h->dict);
+    return h->dict;
+}
+
+/* `v.__dict__ = d` (a dict, as CPython's own setter requires), and
+ * `del v.__dict__` (the attributes go; a new dict comes on next use). */
+static int pg_handle_set_dict(PyObject *self, PyObject *value, void *unused) {
+    Handle *h = (Handle *)self;
+    (void)unused;
+    if (value != NULL && !PyDict_Check(value)) {
+        PyErr_SetString(PyExc_TypeError, "__dict__ must be set to a dictionary");
+        return -1;
+    }
+    PyObject *old = h->dict;
+    Py_XINCREF(value);
+    h->dict = value;
+    Py_XDECREF(old);
+    return 0;
 }
 
 /* The core's backward hook, with this handle: a micrograd-form node's
@@ -520,12 +666,19 @@ static PyObject *pg_handle_bind(PyObject *unused, PyObject *args) {
         PyErr_SetString(PyExc_TypeError, "Handle._bind: the result class must subclass Handle");
         return NULL;
     }
+    PyObject *size = PyObject_GetAttrString(cls, "__basicsize__");
+    Py_ssize_t basicsize = size != NULL ? PyLong_AsSsize_t(size) : -1;
+    Py_XDECREF(size);
+    if (basicsize == -1 && PyErr_Occurred())
+        return NULL;
+    pg_handle_free_spares(0);   /* they are objects of the class bound before */
     PyObject *old[4] = {(PyObject *)result_type, py_fail, py_operand, py_as_float};
     Py_INCREF(cls);
     Py_INCREF(fail_fn);
     Py_INCREF(operand_fn);
     Py_INCREF(as_float_fn);
     result_type = (PyTypeObject *)cls;
+    pg_spares_fit = basicsize == (Py_ssize_t)sizeof(Handle);
     py_fail = fail_fn;
     py_operand = operand_fn;
     py_as_float = as_float_fn;
@@ -547,16 +700,125 @@ static PyObject *pg_handle_bind(PyObject *unused, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* Handle._dense(packed, nout, nin, xs, relu): a fused dense layer's call
+ * (pygrad/_cdense.py) in one C call: the inputs' ids read here, one
+ * pg_dense, a handle on each output. packed: the weight ids then the bias
+ * ids, int32 in a bytes object. Returns the list of outputs; the core's
+ * status (an int) if it failed; None if xs is not a list or tuple of nin
+ * of the engine's own Values (Python's path takes those). */
+enum { PG_DENSE_STACK = 64 };
+static PyObject *pg_handle_dense_outputs(const int32_t *out, int32_t nout) {
+    PyObject *list = PyList_New(nout);
+    for (int32_t r = 0; r < nout; r++) {
+        PyObject *v = list != NULL ? pg_handle_wrap(out[r], PG_LEAF) : NULL;   /* (wrap releases out[r] on failure) */
+        if (v == NULL) {
+            for (int32_t j = list != NULL ? r + 1 : 0; j < nout; j++)
+                pg_decref(out[j]);
+            Py_XDECREF(list);
+            return NULL;
+        }
+        PyList_SetItem(list, r, v);   /* (steals) */
+    }
+    return list;
+}
+
+static PyObject *pg_handle_dense(PyObject *unused, PyObject *args) {
+    PyObject *packed, *xs;
+    int nout, nin, relu;
+    (void)unused;
+    if (!PyArg_ParseTuple(args, "O!iiOp", &PyBytes_Type, &packed, &nout, &nin, &xs, &relu) || pg_handle_unbound())
+        return NULL;
+    if (nout < 0 || nin < 0 || PyBytes_Size(packed) != (Py_ssize_t)(nout + (Py_ssize_t)nout * nin) * 4) {
+        PyErr_SetString(PyExc_ValueError, "Handle._dense: packed ids do not match the layer's shape");
+        return NULL;
+    }
+    if (pg_handle_seq_len(xs) != nin)
+        Py_RETURN_NONE;
+    int32_t stack[2 * PG_DENSE_STACK];
+    int32_t *ids = nin <= PG_DENSE_STACK && nout <= PG_DENSE_STACK ? stack : PyMem_Malloc((size_t)(nin + nout) * 4);
+    if (ids == NULL)
+        return PyErr_NoMemory();
+    int32_t *out = ids + nin;
+    PyObject *result = NULL;
+    for (int i = 0; i < nin && result == NULL; i++) {
+        PyObject *x = pg_handle_seq_item(xs, i);
+        if (Py_TYPE(x) != result_type)
+            result = Py_None;   /* a number or a subclass: Python converts it */
+        else
+            ids[i] = ID(x);
+    }
+    if (result == NULL) {
+        const int32_t *w = (const int32_t *)PyBytes_AsString(packed);
+        int status = pg_dense(nout, nin, w, ids, w + (Py_ssize_t)nout * nin, relu, out);
+        result = status ? PyLong_FromLong(status) : pg_handle_dense_outputs(out, nout);
+    } else {
+        Py_INCREF(result);
+    }
+    if (ids != stack)
+        PyMem_Free(ids);
+    return result;
+}
+
+/* Handle._value_type(bases): a bare class named pygrad.cengine.Value over
+ * bases (Handle first), made here so that its instances are freed by
+ * pg_handle_dealloc itself: a class made by a `class` statement is freed
+ * through CPython's generic subtype_dealloc (untrack, trashcan, a walk of
+ * the bases, retrack), about 15% of an eager op. pygrad.cengine gives it
+ * its `class` statement's attributes, __module__ among them. Its name is
+ * static (CPython 3.9-3.11 keep the spec's pointer as the type's tp_name)
+ * and without the module, as a `class` statement's: error messages name
+ * the type 'Value'. */
+static PyType_Slot value_slots[] = {
+    {Py_tp_dealloc, (void *)pg_handle_dealloc},
+    {Py_tp_traverse, (void *)pg_handle_traverse},
+    {Py_tp_clear, (void *)pg_handle_clear},
+    {Py_tp_bases, NULL},   /* set by the call (the module's API level has no PyType_FromSpecWithBases) */
+    {0, NULL},
+};
+
+static PyType_Spec value_spec = {
+    "Value", sizeof(Handle), 0, Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    value_slots,
+};
+
+static PyObject *pg_handle_value_type(PyObject *unused, PyObject *bases) {
+    (void)unused;
+    if (!PyTuple_Check(bases) || PyTuple_Size(bases) < 1 || PyTuple_GetItem(bases, 0) != (PyObject *)HandleType) {
+        PyErr_SetString(PyExc_TypeError, "Handle._value_type: bases must be a tuple starting with Handle");
+        return NULL;
+    }
+    value_slots[3].pfunc = bases;
+    PyObject *made = PyType_FromSpec(&value_spec);
+    value_slots[3].pfunc = NULL;
+    return made;
+}
+
+/* Handle._free_spares(): at exit (pygrad.cengine registers it with atexit),
+ * while the class is still alive; objects freed after it are not kept. */
+static PyObject *pg_handle_free_spares_at_exit(PyObject *unused, PyObject *noargs) {
+    (void)unused;
+    (void)noargs;
+    pg_handle_free_spares(1);
+    Py_RETURN_NONE;
+}
+
 #define PG_METHOD_ROW(NAME, OP, DOC) {#NAME, pg_handle_##NAME, METH_NOARGS, DOC},
 static PyMethodDef handle_methods[] = {
     PG_HANDLE_UNARY(PG_METHOD_ROW)
     {"_of", pg_handle_of, METH_O | METH_STATIC, "_of(id): the live handle on node id, else a new one"},
     {"_bind", pg_handle_bind, METH_VARARGS | METH_STATIC,
      "_bind(result_class, fail, operand, as_float[, new, init, hooks]): set once by pygrad.cengine"},
+    {"_dense", pg_handle_dense, METH_VARARGS | METH_STATIC,
+     "_dense(packed_ids, nout, nin, xs, relu): a fused dense layer's outputs (pygrad/_cdense.py)"},
+    {"_value_type", pg_handle_value_type, METH_O | METH_STATIC,
+     "_value_type(bases): the bare class pygrad.cengine.Value is made from"},
+    {"_free_spares", pg_handle_free_spares_at_exit, METH_NOARGS | METH_STATIC,
+     "_free_spares(): free the spare results and keep no more (at exit)"},
     {NULL, NULL, 0, NULL},
 };
 
 static PyGetSetDef handle_getset[] = {
+    {"__dict__", pg_handle_get_dict, pg_handle_set_dict, "the Value's own attributes", NULL},
     {"_id", pg_handle_get_id, pg_handle_set_id, "the node's id in the C core (-1: none); set once", NULL},
     {"data", pg_handle_get, pg_handle_set, "The value (a float; ints and numpy reals are converted on assignment).",
      (void *)&pg_data_field},
@@ -565,11 +827,25 @@ static PyGetSetDef handle_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
+/* The dict and weak reference offsets are given as members (how a type
+ * made by PyType_FromSpec gets them); _label and _operands act as the
+ * slots of a Python class: an AttributeError while unset. */
+static PyMemberDef handle_members[] = {
+    {"__dictoffset__", T_PYSSIZET, offsetof(Handle, dict), READONLY, NULL},
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(Handle, weaklist), READONLY, NULL},
+    {"_label", T_OBJECT_EX, offsetof(Handle, label), 0, NULL},
+    {"_operands", T_OBJECT_EX, offsetof(Handle, operands), 0, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
 static PyType_Slot handle_slots[] = {
     {Py_tp_doc, (void *)"A reference to one node of the C core (the base of pygrad.cengine.Value)."},
     {Py_tp_new, (void *)pg_handle_new},
     {Py_tp_init, (void *)pg_handle_init},
     {Py_tp_dealloc, (void *)pg_handle_dealloc},
+    {Py_tp_traverse, (void *)pg_handle_traverse},
+    {Py_tp_clear, (void *)pg_handle_clear},
+    {Py_tp_members, (void *)handle_members},
     {Py_tp_methods, (void *)handle_methods},
     {Py_tp_getset, (void *)handle_getset},
     {Py_nb_add, (void *)pg_handle_add},
@@ -583,7 +859,8 @@ static PyType_Slot handle_slots[] = {
 };
 
 static PyType_Spec handle_spec = {
-    "pygrad._ffi.Handle", sizeof(Handle), 0, Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, handle_slots,
+    "pygrad._ffi.Handle", sizeof(Handle), 0, Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    handle_slots,
 };
 
 /* Put the type in pygrad._ffi as `Handle` (the module calling this, which

@@ -10,9 +10,11 @@ demand, and gives back the user's own Value where it can find it by node
 id, in O(1) (_handle): every Value with the C type handle; leaves,
 labelled Values and its own handles with the Python handle (see below).
 """
+import atexit
 import gc
 import sys
 import threading
+import warnings
 import weakref
 from operator import attrgetter
 from typing import Any, Dict, Tuple
@@ -247,7 +249,9 @@ class Value(_Handle, ValueBase):
     # A handle holds its node's id. Intermediate nodes need no handle: parents
     # keep their children alive in C, and `_prev` wraps a child on demand.
 
-    __slots__ = ("_label", "_operands", "__dict__", "__weakref__")
+    # The C type has these as fields of its own (pygrad/_handle.c): a class
+    # that adds them pays CPython's generic dealloc for them on every result.
+    __slots__ = ("_label", "_operands", "__dict__", "__weakref__") if _PY else ()
     _operands: Tuple[Any, ...]   # the handles `_children` gave, kept (set on first use)
 
     # `==` and hash mean "the same node", as identity does on the reference
@@ -354,6 +358,24 @@ class Value(_Handle, ValueBase):
             return
         with _sweep_lock:   # a _backward may let other threads run: they wait for this sweep
             check(lib.pg_backward(self._id), "backward")
+
+
+def _made_in_c(cls):
+    """cls again, as a class made by the C handle's type (same name, bases
+    and attributes): CPython frees its instances with the handle's own
+    dealloc, not the generic one of a class made by a `class` statement
+    (pygrad/_handle.c, Handle._value_type). Its subclasses are ordinary."""
+    with warnings.catch_warnings():   # its __module__ is set below: named so, errors say 'Value'
+        warnings.simplefilter("ignore", DeprecationWarning)
+        made = _Handle._value_type(cls.__bases__)
+    for name, attr in vars(cls).items():
+        if name not in ("__dict__", "__weakref__", "__slots__", "__qualname__"):
+            setattr(made, name, attr)
+    return made
+
+
+if not _PY:
+    globals()["Value"] = _made_in_c(Value)   # (by name: type checkers keep the class statement's)
 
 
 # node id -> [op, _backward] for each micrograd-form node (Value(data,
@@ -638,6 +660,9 @@ else:
     # The C type makes microgpt's op nodes itself (one C call, no Python
     # frame) and calls _value_new and _value_init for everything else.
     _Handle._bind(Value, _fail, _operand, as_float, _value_new, _value_init, _hooks)
+    # The C type keeps freed results for reuse: they go before the
+    # interpreter's teardown frees the class they point at.
+    atexit.register(_Handle._free_spares)
     _handle = _Handle._of
 # ValueBase's hooks, for code that calls ValueBase's methods itself.
 Value._binary_op = lambda self, op, kop, other: _binary_method(op, kop)(self, other)  # type: ignore[method-assign]
