@@ -2,60 +2,99 @@
 
 A C-engine Value frees its node in `__del__`. CPython runs that at once
 (reference counting); PyPy runs it only when a major collection finds the
-handle dead, and it schedules major collections by the memory *it* manages.
+handle dead, and it schedules collections by the memory *it* manages.
 A handle is a few dozen bytes, but the loss it names can keep a whole graph
 of C nodes alive, so without help PyPy lets the core grow by gigabytes
 between collections (and slows down as it does).
 
-So pygrad watches the core itself, from a GC hook (nothing is added to
-each op): after each minor collection, when the bytes the core holds have
-grown by more than GROWTH since the last major collection (or doubled, for
-big graphs), it asks for a major collection, which runs the dead handles'
+So pygrad watches the core itself: when the bytes the core holds have grown
+by more than GROWTH since the last major collection (or doubled, for big
+graphs), it asks for a major collection, which runs the dead handles'
 finalizers and frees their nodes. Memory held by the core then stays within
 a few dozen MB of what CPython would hold. (`__pypy__.add_memory_pressure`
 was measured too weak here: PyPy scales its threshold by its own heap.)
+
+It looks at two moments. The Python handle's operators compare each new
+node's id with `watch[0]` (one comparison per op) and call `grew` once an
+id reaches it, that is once the pool has grown by another STEP of GROWTH
+since the last look. And a GC hook looks after each minor collection, for
+the nodes made elsewhere (dense layers, programs). The hook alone is not
+enough: PyPy sizes its nursery at half the cache the CPU reports, and a
+machine reporting 480 MB gets a 240 MB nursery, which a loop of eager ops
+fills only after the core has grown by a hundred MB or more.
 Hooks the program installed before pygrad keep being called.
 """
 import sys
-from typing import Any
+from typing import Any, Callable, List, Optional
 
 GROWTH = 16 << 20   # bytes the core may grow by between major collections
+STEP = 4            # the operators' watch looks each time the pool grows by GROWTH / STEP
+NEVER = 1 << 31     # above every node id (int32): the watch never fires
+
+# The node id at which the Python handle's operators call grew() next.
+watch: List[int] = [NEVER]
+_look: Optional[Callable[[], int]] = None    # install's look at the core
+_node_bytes = 32                              # (the core's, read by install)
+
+
+def grew(node_id: int) -> None:
+    """An operator made node `node_id`, at or past the watch: look at the
+    core now, and set the watch for the next look. (No op looks meanwhile:
+    the look may collect, and run finalizers that make Values.)"""
+    watch[0] = NEVER
+    if _look is None:
+        return
+    after = node_id + max(1024, GROWTH // (STEP * _node_bytes))
+    try:
+        after = min(after, _look())
+    finally:
+        watch[0] = after
 
 
 def install(ffi: Any, lib: Any) -> bool:
     """Hook PyPy's GC to the core's memory; False (and nothing done) elsewhere."""
+    global _look, _node_bytes
     if sys.implementation.name != "pypy":
         return False
     import gc
 
     hooks: Any = gc.hooks  # type: ignore[attr-defined]  # PyPy only: not in CPython's gc
     stats = ffi.new("pg_stats_t *")
-    previous_minor, previous_major = hooks.on_gc_minor, hooks.on_gc_collect
-    # Bytes the core held after the last major collection's finalizers ran
-    # (they run after the collection, so the next minor collection reads it).
-    after_major = [0]
-    major_done = [False]
+    previous_minor = hooks.on_gc_minor
+    # The bytes the core held after pygrad's last collection, or less if it
+    # has held less since (PyPy's own collections, graphs the program let
+    # go). Never raised by what a look sees: what it sees may include dead
+    # graphs whose handles' finalizers have not run yet (the first look after
+    # a collection of PyPy's own, even after pygrad's: PyPy reports those to
+    # on_gc_collect later), and a base raised by them let the core double
+    # from there, again and again (seen: 1 -> 3 -> 7 MB, for GROWTH 1 MB).
+    base = [0]
 
     def held() -> int:
         lib.pg_stats(stats)
         return int(stats.live * stats.node_bytes + stats.kid_bytes)
 
-    def on_gc_minor(gc_stats: Any) -> None:
+    def look() -> int:
+        """Collect if the core has grown too much; the node id at which to
+        look next, as far as this look can tell (NEVER if it cannot)."""
         now = held()
-        if major_done[0]:
-            major_done[0] = False
-            after_major[0] = now
-        elif now - after_major[0] > max(GROWTH, after_major[0]):
+        if now < base[0]:
+            base[0] = now
+        elif now - base[0] > max(GROWTH, base[0]):
             gc.collect()        # runs the dead handles' finalizers too
-            after_major[0] = held()
+            base[0] = held()
+            # New nodes now take the freed ids, lowest first: by this id
+            # the core has grown back to where it collects.
+            return (base[0] + max(GROWTH, base[0])) // _node_bytes
+        return NEVER
+
+    def on_gc_minor(gc_stats: Any) -> None:
+        watch[0] = min(watch[0], look())
         if previous_minor is not None:
             previous_minor(gc_stats)
 
-    def on_gc_collect(gc_stats: Any) -> None:
-        major_done[0] = True
-        if previous_major is not None:
-            previous_major(gc_stats)
-
     hooks.on_gc_minor = on_gc_minor
-    hooks.on_gc_collect = on_gc_collect
+    held()
+    _look, _node_bytes = look, int(stats.node_bytes)
+    watch[0] = 0    # the first new node looks, and sets the watch from there
     return True

@@ -22,6 +22,8 @@ from ._api import ValueBase, as_float, as_value, mixed_engines, node_args, numbe
 from ._errors import error
 from ._ffi import Handle as _CHandle
 from ._ffi import check, check_id, ffi, lib, require, stats  # noqa: F401  (stats re-exported)
+from ._pypy import grew as _grew
+from ._pypy import watch as _watch
 
 require()
 
@@ -110,6 +112,9 @@ _release_unowned = lib.pg_release_unowned
 # one helper (with the operand check of _operand), PyPy's eager `acc*a + b`
 # went from 87 to over 600 ns per op. A float operand, the common case, is
 # taken as it is; an int (sum()'s starting 0, `x ** 2`) is converted inline.
+# Each node-making call ends with `if r >= _watch[0]: _grew(r)`: on PyPy,
+# where the core has grown by another step, it looks whether to collect
+# (pygrad/_pypy.py); elsewhere the watch never fires.
 
 def _binary_method(op, kop):
     def method(self, other):
@@ -137,6 +142,8 @@ def _binary_method(op, kop):
         if r < 0:
             raise error(-r, _ops.LABELS[op])
         _own(v, r)
+        if r >= _watch[0]:
+            _grew(r)
         return v
     return method
 
@@ -156,6 +163,8 @@ def _reflected_method(op):
         if r < 0:
             raise error(-r, _ops.LABELS[op])
         _own(v, r)
+        if r >= _watch[0]:
+            _grew(r)
         return v
     return method
 
@@ -172,6 +181,8 @@ def _unary_method(op):
         if r < 0:
             raise error(-r, _ops.LABELS[op])
         _own(v, r)
+        if r >= _watch[0]:
+            _grew(r)
         return v
     return method
 
@@ -392,6 +403,8 @@ def _microgpt_node(data, children, grads):
     if r < 0:
         raise error(-r)
     _own(v, r)
+    if r >= _watch[0]:
+        _grew(r)
     return v
 
 
@@ -426,6 +439,8 @@ def _custom_value(cls, data, kids, grads, op):
     _own(v, r)
     if grads is None and lib.pg_op(r) == _ops.HOOK:   # (a leaf under no_grad)
         _hooks[r] = [op, None]
+    if r >= _watch[0]:
+        _grew(r)
     return v
 
 
@@ -538,6 +553,8 @@ def _value_new(cls, data, *args, **kwargs):
         owner.id = node_id
         _owners[node_id] = owner
         _incref(node_id)
+    if node_id >= _watch[0]:
+        _grew(node_id)
     return self
 
 def _value_init(self, data, *args, **kwargs):
@@ -592,6 +609,8 @@ def _from_nary(op, vals):
     if r < 0:
         raise error(-r, _ops.label(op))
     _own(v, r)
+    if r >= _watch[0]:
+        _grew(r)
     return v
 
 
