@@ -61,14 +61,14 @@ def install(ffi: Any, lib: Any) -> bool:
     hooks: Any = gc.hooks  # type: ignore[attr-defined]  # PyPy only: not in CPython's gc
     stats = ffi.new("pg_stats_t *")
     previous_minor = hooks.on_gc_minor
-    # The bytes the core held after pygrad's last collection, or less if it
-    # has held less since (PyPy's own collections, graphs the program let
-    # go). Never raised by what a look sees: what it sees may include dead
-    # graphs whose handles' finalizers have not run yet (the first look after
-    # a collection of PyPy's own, even after pygrad's: PyPy reports those to
-    # on_gc_collect later), and a base raised by them let the core double
-    # from there, again and again (seen: 1 -> 3 -> 7 MB, for GROWTH 1 MB).
-    base = [0]
+    # What the core held after pygrad's last collection (before any, what the
+    # first look found), or less if it has held less since (PyPy's own
+    # collections, graphs let go). Never raised to what a look sees: that
+    # may count dead graphs whose finalizers have not run yet. (A base taken
+    # at the first look after each major collection did: PyPy reports one to
+    # on_gc_collect a while after it, when new graphs have died meanwhile,
+    # and the core doubled from there: 1 -> 3 -> 7 MB for GROWTH 1 MB.)
+    base = [-1]
 
     def held() -> int:
         lib.pg_stats(stats)
@@ -78,7 +78,7 @@ def install(ffi: Any, lib: Any) -> bool:
         """Collect if the core has grown too much; the node id at which to
         look next, as far as this look can tell (NEVER if it cannot)."""
         now = held()
-        if now < base[0]:
+        if now < base[0] or base[0] < 0:
             base[0] = now
         elif now - base[0] > max(GROWTH, base[0]):
             gc.collect()        # runs the dead handles' finalizers too
