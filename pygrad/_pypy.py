@@ -69,6 +69,7 @@ def install(ffi: Any, lib: Any) -> bool:
     # on_gc_collect a while after it, when new graphs have died meanwhile,
     # and the core doubled from there: 1 -> 3 -> 7 MB for GROWTH 1 MB.)
     base = [-1]
+    collecting = [False]
 
     def held() -> int:
         lib.pg_stats(stats)
@@ -80,8 +81,12 @@ def install(ffi: Any, lib: Any) -> bool:
         now = held()
         if now < base[0] or base[0] < 0:
             base[0] = now
-        elif now - base[0] > max(GROWTH, base[0]):
-            gc.collect()        # runs the dead handles' finalizers too
+        elif now - base[0] > max(GROWTH, base[0]) and not collecting[0]:
+            collecting[0] = True   # (the minor hook may run during the collection)
+            try:
+                gc.collect()       # runs the dead handles' finalizers too
+            finally:
+                collecting[0] = False
             base[0] = held()
             # New nodes now take the freed ids, lowest first: by this id
             # the core has grown back to where it collects.
