@@ -14,41 +14,42 @@ finalizers and frees their nodes. Memory held by the core then stays within
 a few dozen MB of what CPython would hold. (`__pypy__.add_memory_pressure`
 was measured too weak here: PyPy scales its threshold by its own heap.)
 
-It looks at two moments. The Python handle's operators compare each new
-node's id with `watch[0]` (one comparison per op) and call `grew` once an
-id reaches it, that is once the pool has grown by another STEP of GROWTH
-since the last look. And a GC hook looks after each minor collection, for
-the nodes made elsewhere (dense layers, programs). The hook alone is not
-enough: PyPy sizes its nursery at half the cache the CPU reports, and a
-machine reporting 480 MB gets a 240 MB nursery, which a loop of eager ops
-fills only after the core has grown by a hundred MB or more.
+It looks at two moments. The Python handle's node-making calls count
+down `left[0]` (one subtraction per node) and call `grew` when it runs
+out, that is each time they have made GROWTH / STEP more bytes of nodes.
+(Not by node id: freed ids are reused in any order, and a count kept by id
+missed 18 MB of new nodes after a big graph went.) And a GC hook looks
+after each minor collection, for the nodes made elsewhere (dense layers,
+programs). The hook alone is not enough: PyPy sizes its nursery at half
+the cache the CPU reports, and a machine reporting 480 MB gets a 240 MB
+nursery, which a loop of eager ops fills only after the core has grown by
+a hundred MB or more.
 Hooks the program installed before pygrad keep being called.
 """
 import sys
 from typing import Any, Callable, List, Optional
 
 GROWTH = 16 << 20   # bytes the core may grow by between major collections
-STEP = 4            # the operators' watch looks each time the pool grows by GROWTH / STEP
-NEVER = 1 << 31     # above every node id (int32): the watch never fires
+STEP = 4            # the node-making calls look each time they made GROWTH / STEP bytes of nodes
+NEVER = 1 << 62     # a count no program runs down
 
-# The node id at which the Python handle's operators call grew() next.
-watch: List[int] = [NEVER]
-_look: Optional[Callable[[], int]] = None    # install's look at the core
+# Nodes the Python handle's node-making calls may make before they call grew().
+left: List[int] = [NEVER]
+_look: Optional[Callable[[], None]] = None    # install's look at the core
 _node_bytes = 32                              # (the core's, read by install)
 
 
-def grew(node_id: int) -> None:
-    """An operator made node `node_id`, at or past the watch: look at the
-    core now, and set the watch for the next look. (No op looks meanwhile:
-    the look may collect, and run finalizers that make Values.)"""
-    watch[0] = NEVER
+def grew() -> None:
+    """The node-making calls' count ran out: look at the core now, and
+    count down again. (No node-making call looks meanwhile: the look may
+    collect, and run finalizers that make Values.)"""
+    left[0] = NEVER
     if _look is None:
         return
-    after = node_id + max(1024, GROWTH // (STEP * _node_bytes))
     try:
-        after = min(after, _look())
+        _look()
     finally:
-        watch[0] = after
+        left[0] = max(1024, GROWTH // (STEP * _node_bytes))
 
 
 def install(ffi: Any, lib: Any) -> bool:
@@ -75,9 +76,8 @@ def install(ffi: Any, lib: Any) -> bool:
         lib.pg_stats(stats)
         return int(stats.live * stats.node_bytes + stats.kid_bytes)
 
-    def look() -> int:
-        """Collect if the core has grown too much; the node id at which to
-        look next, as far as this look can tell (NEVER if it cannot)."""
+    def look() -> None:
+        """Collect if the core has grown too much since the base."""
         now = held()
         if now < base[0] or base[0] < 0:
             base[0] = now
@@ -88,18 +88,14 @@ def install(ffi: Any, lib: Any) -> bool:
             finally:
                 collecting[0] = False
             base[0] = held()
-            # New nodes now take the freed ids, lowest first: by this id
-            # the core has grown back to where it collects.
-            return (base[0] + max(GROWTH, base[0])) // _node_bytes
-        return NEVER
 
     def on_gc_minor(gc_stats: Any) -> None:
-        watch[0] = min(watch[0], look())
+        look()
         if previous_minor is not None:
             previous_minor(gc_stats)
 
     hooks.on_gc_minor = on_gc_minor
     held()
     _look, _node_bytes = look, int(stats.node_bytes)
-    watch[0] = 0    # the first new node looks, and sets the watch from there
+    left[0] = 0    # the first new node looks
     return True

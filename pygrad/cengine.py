@@ -23,7 +23,7 @@ from ._errors import error
 from ._ffi import Handle as _CHandle
 from ._ffi import check, check_id, ffi, lib, require, stats  # noqa: F401  (stats re-exported)
 from ._pypy import grew as _grew
-from ._pypy import watch as _watch
+from ._pypy import left as _left
 
 require()
 
@@ -148,9 +148,9 @@ _release_unowned = lib.pg_release_unowned
 # one helper (with the operand check of _operand), PyPy's eager `acc*a + b`
 # went from 87 to over 600 ns per op. A float operand, the common case, is
 # taken as it is; an int (sum()'s starting 0, `x ** 2`) is converted inline.
-# Each node-making call ends with `if r >= _watch[0]: _grew(r)`: on PyPy,
-# where the core has grown by another step, it looks whether to collect
-# (pygrad/_pypy.py); elsewhere the watch never fires.
+# Each node-making call ends by counting the node down in `_left` and, on
+# PyPy, once every so many nodes, looks whether to collect (_grew,
+# pygrad/_pypy.py); elsewhere the count never runs out.
 
 def _binary_method(op, kop):
     def method(self, other):
@@ -178,8 +178,9 @@ def _binary_method(op, kop):
         if r < 0:
             raise error(-r, _ops.LABELS[op])
         _own(v, r)
-        if r >= _watch[0]:
-            _grew(r)
+        _left[0] -= 1
+        if _left[0] < 0:
+            _grew()
         return v
     return method
 
@@ -199,8 +200,9 @@ def _reflected_method(op):
         if r < 0:
             raise error(-r, _ops.LABELS[op])
         _own(v, r)
-        if r >= _watch[0]:
-            _grew(r)
+        _left[0] -= 1
+        if _left[0] < 0:
+            _grew()
         return v
     return method
 
@@ -217,8 +219,9 @@ def _unary_method(op):
         if r < 0:
             raise error(-r, _ops.LABELS[op])
         _own(v, r)
-        if r >= _watch[0]:
-            _grew(r)
+        _left[0] -= 1
+        if _left[0] < 0:
+            _grew()
         return v
     return method
 
@@ -445,8 +448,9 @@ def _microgpt_node(data, children, grads):
     if r < 0:
         raise error(-r)
     _own(v, r)
-    if r >= _watch[0]:
-        _grew(r)
+    _left[0] -= 1
+    if _left[0] < 0:
+        _grew()
     return v
 
 
@@ -481,8 +485,9 @@ def _custom_value(cls, data, kids, grads, op):
     _own(v, r)
     if grads is None and lib.pg_op(r) == _ops.HOOK:   # (a leaf under no_grad)
         _hooks[r] = [op, None]
-    if r >= _watch[0]:
-        _grew(r)
+    _left[0] -= 1
+    if _left[0] < 0:
+        _grew()
     return v
 
 
@@ -595,8 +600,9 @@ def _value_new(cls, data, *args, **kwargs):
         owner.id = node_id
         _owners[node_id] = owner
         _incref(node_id)
-    if node_id >= _watch[0]:
-        _grew(node_id)
+    _left[0] -= 1
+    if _left[0] < 0:
+        _grew()
     return self
 
 def _value_init(self, data, *args, **kwargs):
@@ -651,8 +657,9 @@ def _from_nary(op, vals):
     if r < 0:
         raise error(-r, _ops.label(op))
     _own(v, r)
-    if r >= _watch[0]:
-        _grew(r)
+    _left[0] -= 1
+    if _left[0] < 0:
+        _grew()
     return v
 
 
