@@ -24,6 +24,8 @@ from ._api import ValueBase, as_float, as_value, mixed_engines, node_args, numbe
 from ._errors import error
 from ._ffi import Handle as _CHandle
 from ._ffi import check, check_id, ffi, lib, require, stats  # noqa: F401  (stats re-exported)
+from ._pypy import grew as _grew
+from ._pypy import left as _left
 
 require()
 
@@ -47,6 +49,14 @@ _incref = lib.pg_incref
 # thread can hand out a Value whose __del__ has begun: the owner's
 # reference keeps its node until the Value is gone for good, when nothing
 # can hand it out any more.
+#
+# On PyPy the handles `_prev` makes have no finalizer at all (_walked): the
+# owner's reference is their only one. A Value keeps the handles its `_prev`
+# gave, and PyPy finalizes an object only once no other object with a
+# finalizer can reach it, so a chain of handles with __del__ is finalized one
+# link per major collection: a walked chain of a million nodes stayed in the
+# core for a million collections. Without finalizers the whole chain dies in
+# one collection, and its owners' callbacks release every node.
 
 class _Owner(weakref.ref):
     __slots__ = ("id",)
@@ -58,6 +68,10 @@ class _Owner(weakref.ref):
 # next `_prev` in another thread waiting forever). Without one, two threads
 # asking for one node at the same moment may get two (equal) handles.
 _owners: Dict[int, _Owner] = {}
+# id(owner) -> owner, for owners whose entry another handle on the node took
+# (a label given to a Value when `_prev` had made a handle on its node): an
+# owner nothing keeps alive never calls back, and its reference would leak.
+_displaced: Dict[int, _Owner] = {}
 
 
 def _release(owner, _decref=lib.pg_decref):
@@ -67,15 +81,19 @@ def _release(owner, _decref=lib.pg_decref):
     # its id is not reused meanwhile.
     if node_id in _owners and _owners[node_id] is owner:
         del _owners[node_id]
+    elif _displaced:
+        _displaced.pop(id(owner), None)
     _decref(node_id)
 
 
 def _register(v):
     """Make the Python handle v the one `_prev` gives for its node."""
     node_id = v._id
-    owner = _owners.get(node_id)
-    if owner is not None and owner() is v:
-        return
+    old = _owners.get(node_id)
+    if old is not None:
+        if old() is v:
+            return
+        _displaced[id(old)] = old   # until its own handle goes (its callback)
     owner = _Owner(v, _release)
     owner.id = node_id
     _owners[node_id] = owner   # (no call between this and the incref: no interrupt either)
@@ -87,14 +105,34 @@ def _register(v):
 
 def _py_handle(node_id):
     """The registered handle on an existing node (the user's own Value for
-    leaves and labelled Values), or a new one (taking a reference)."""
+    leaves and labelled Values), or a new one (_walked)."""
     owner = _owners.get(node_id)
     v = owner() if owner is not None else None
     if v is None:
-        v = _new(Value)
-        _own(v, node_id)         # before the incref: an interrupt in between leaks nothing
-        check(lib.pg_incref(node_id))
-        _register(v)
+        v = _walked(node_id)
+    return v
+
+
+def _walked_counted(node_id):
+    """A new registered handle on node_id, with a reference of its own
+    (released by __del__) beside its owner's."""
+    v = _new(Value)
+    _own(v, node_id)         # before the incref: an interrupt in between leaks nothing
+    check(lib.pg_incref(node_id))
+    _register(v)
+    return v
+
+
+def _walked_unfinalized(node_id):
+    """PyPy: a new registered handle on node_id without a finalizer, its
+    owner's reference its only one. PyPy registers an object's finalizer
+    when it allocates it, by its class then (and warns that a __del__
+    added later is never called); so it is allocated as _Unfinalized,
+    Value's layout without __del__, and then made a Value."""
+    v = _new_unfinalized(_Unfinalized)
+    v.__class__ = Value
+    _own(v, node_id)
+    _register(v)             # (an interrupt before its incref: no reference, nothing to release)
     return v
 
 
@@ -112,6 +150,9 @@ _release_unowned = lib.pg_release_unowned
 # one helper (with the operand check of _operand), PyPy's eager `acc*a + b`
 # went from 87 to over 600 ns per op. A float operand, the common case, is
 # taken as it is; an int (sum()'s starting 0, `x ** 2`) is converted inline.
+# Each node-making call ends by counting the node down in `_left` and, on
+# PyPy, once every so many nodes, looks whether to collect (_grew,
+# pygrad/_pypy.py); elsewhere the count never runs out.
 
 def _binary_method(op, kop):
     def method(self, other):
@@ -139,6 +180,9 @@ def _binary_method(op, kop):
         if r < 0:
             raise error(-r, _ops.LABELS[op])
         _own(v, r)
+        _left[0] -= 1
+        if _left[0] < 0:
+            _grew()
         return v
     return method
 
@@ -158,6 +202,9 @@ def _reflected_method(op):
         if r < 0:
             raise error(-r, _ops.LABELS[op])
         _own(v, r)
+        _left[0] -= 1
+        if _left[0] < 0:
+            _grew()
         return v
     return method
 
@@ -174,6 +221,9 @@ def _unary_method(op):
         if r < 0:
             raise error(-r, _ops.LABELS[op])
         _own(v, r)
+        _left[0] -= 1
+        if _left[0] < 0:
+            _grew()
         return v
     return method
 
@@ -205,22 +255,28 @@ def _read_only_id(self, node_id):
     raise AttributeError("a Value's _id is read-only: it is set once, when the Value is made")
 
 
-class _PyHandle:
-    """The handle in Python: the operators call C through cffi."""
+class _PyNode:
+    """The Python handle's body: its node's id, `data` and `grad`."""
 
     __slots__ = ("_node",)
     _node: int   # the node's id in the C core
     _id = property(attrgetter("_node"), _read_only_id, doc="the node's id in the C core")
+
+    data = _node_field(lib.pg_data, lib.pg_set_data,
+                       "The value (a float; ints and numpy reals are converted on assignment).")
+    grad = _node_field(lib.pg_grad, lib.pg_set_grad, "d(root)/d(this), accumulated by backward(); also called `value`.")
+
+
+class _PyHandle(_PyNode):
+    """The handle in Python: the operators call C through cffi."""
+
+    __slots__ = ()
 
     def __del__(self, _decref=lib.pg_decref):
         try:
             _decref(self._node)
         except AttributeError:   # interrupted before it got its node: nothing to release
             pass
-
-    data = _node_field(lib.pg_data, lib.pg_set_data,
-                       "The value (a float; ints and numpy reals are converted on assignment).")
-    grad = _node_field(lib.pg_grad, lib.pg_set_grad, "d(root)/d(this), accumulated by backward(); also called `value`.")
 
 
 _Handle: Any = _CHandle if _CHandle is not None else _PyHandle
@@ -234,7 +290,7 @@ _new = _Handle.__new__
 # no Python frame, where Ctrl-C could strike, runs between the node's creation
 # and a handle owning it.
 if _Handle is _PyHandle:
-    _own = _PyHandle.__dict__["_node"].__set__   # the slot's own setter
+    _own = _PyNode.__dict__["_node"].__set__     # the slot's own setter
 else:
     _own = _Handle._id.__set__                   # _handle.c's set-once setter
 
@@ -414,6 +470,9 @@ def _microgpt_node(data, children, grads):
     if r < 0:
         raise error(-r)
     _own(v, r)
+    _left[0] -= 1
+    if _left[0] < 0:
+        _grew()
     return v
 
 
@@ -451,6 +510,9 @@ def _custom_value(cls, data, kids, grads, op, given):
         _hooks[r] = [op, None]
     if _trace._patched and _trace.current() is not None and lib.pg_op(r) != _ops.LEAF:
         _trace.current().custom(v, r, data, given)
+    _left[0] -= 1
+    if _left[0] < 0:
+        _grew()
     return v
 
 
@@ -563,6 +625,9 @@ def _value_new(cls, data, *args, **kwargs):
         owner.id = node_id
         _owners[node_id] = owner
         _incref(node_id)
+    _left[0] -= 1
+    if _left[0] < 0:
+        _grew()
     return self
 
 def _value_init(self, data, *args, **kwargs):
@@ -617,6 +682,9 @@ def _from_nary(op, vals):
     if r < 0:
         raise error(-r, _ops.label(op))
     _own(v, r)
+    _left[0] -= 1
+    if _left[0] < 0:
+        _grew()
     return v
 
 
@@ -649,10 +717,19 @@ def _operand(self, other):
     return k
 
 
+class _Unfinalized(_PyNode, ValueBase):
+    """Value's layout without __del__ (see _walked_unfinalized)."""
+    __slots__ = Value.__slots__
+
+
 Value._leaf = Value   # detach()'s leaf
 if _PY:
     _install_operators(_PyHandle)
     _handle = _py_handle
+    # (CPython runs the __del__ of an object's class when it goes, whatever
+    # class it was made as: there the handle takes its own reference.)
+    _walked = _walked_unfinalized if sys.implementation.name == "pypy" else _walked_counted
+    _new_unfinalized = _Unfinalized.__new__
     Value.__new__ = staticmethod(_value_new)   # type: ignore[assignment]
     Value.__init__ = _value_init   # type: ignore[method-assign]
     lib.pg_set_backward_hook(lib.pygrad_backward_hook)

@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 import time
+import weakref
 
 import pytest
 
@@ -178,10 +179,62 @@ def test_prev_never_hands_out_a_value_being_released_long(engine):
     assert wrong == [] and rounds > 0
 
 
+def walk_to_the_bottom(v, x):
+    """Follow `_prev` from v down its chain (x, the other operand of each
+    op, aside); (the bottom Value, the steps taken)."""
+    steps = 0
+    while True:
+        kids = [k for k in v._prev if k is not x]
+        if not kids:
+            return v, steps
+        v, steps = kids[0], steps + 1
+
+
+def collections_to_free_a_walked_chain(V, n, live_nodes):
+    """How many gc.collect() calls it takes, once a walked chain of n ops is
+    dropped, until its bottom Value is gone and the core holds no more
+    nodes than before it (None: more than 9)."""
+    before = live_nodes()   # (once what earlier tests dropped has gone)
+    x, acc = V(1.5), V(1.0)
+    for _ in range(n):
+        acc = acc * x
+    v, steps = walk_to_the_bottom(acc, x)
+    assert steps == n and v.data == 1.0
+    bottom = weakref.ref(v)
+    del v, acc, x
+    for collections in range(1, 10):
+        gc.collect()
+        if bottom() is None and cengine.stats()["live"] == before:
+            return collections
+    return None
+
+
+def test_a_walked_chain_is_freed_in_a_few_collections(engine, live_nodes):
+    """A Value keeps the Values its `_prev` gave, so a walk makes a chain of
+    them. On PyPy a chain of objects with finalizers goes one link per major
+    collection (each link is kept for the finalizer of the one before); the
+    handles `_prev` makes have none, so the chain goes in one, after its
+    top Value's own. CPython frees it at once."""
+    assert collections_to_free_a_walked_chain(engine, 1_000, live_nodes) in range(1, 6)   # PyPy: 3 here; before, 1,000
+
+
+def test_a_label_given_after_prev_made_a_handle_leaks_nothing(engine, live_nodes):
+    """Labelling a Value makes it the one `_prev` gives for its node; the
+    handle `_prev` had made there before keeps its node reference until it
+    goes, and then releases it."""
+    before = live_nodes()
+    a = engine(2.0)
+    b = a * 3
+    c = b + 1
+    made = [k for k in c._prev if k == b]
+    assert len(made) == 1
+    b.label = "b"
+    assert any(k is b for k in (b * 2)._prev)   # (c keeps what its _prev gave)
+    del a, b, c, made
+    assert live_nodes() == before
+
+
 @pytest.mark.slow
-@pytest.mark.xfail(sys.implementation.name == "pypy", strict=False,
-                   reason="known limit on PyPy: a chain of Values with finalizers, each keeping the next, is "
-                          "finalized one link per major collection, far more than the count's patience")
 def test_a_million_long_chain_walked_through_prev_is_freed(engine, live_nodes):
     """Each Value keeps what its `_prev` gave (as micrograd's keeps its
     operands), so walking a chain makes a chain of Values: dropping it must
