@@ -193,6 +193,13 @@ class TracedFloat(float):
     def __reduce__(self) -> Any:
         return float, (float(self),)
 
+    def __neg__(self) -> Any:
+        result = float.__neg__(self)
+        return result if self.shadow is None else _traced(result, -self.shadow)
+
+    def __pos__(self) -> Any:
+        return self
+
 
 def _traced(result: float, shadow: Any) -> Any:
     out = TracedFloat(result)
@@ -242,13 +249,6 @@ for _name, _cmp in (("__lt__", LT), ("__le__", LE), ("__gt__", GT), ("__ge__", G
     setattr(TracedFloat, _name, _traced_compare(_cmp, _name))
 
 
-def _traced_neg(self: TracedFloat) -> Any:
-    result = float.__neg__(self)
-    return result if self.shadow is None else _traced(result, -self.shadow)
-
-
-TracedFloat.__neg__ = _traced_neg  # type: ignore[assignment]
-TracedFloat.__pos__ = lambda self: self  # type: ignore[assignment]
 
 
 _local = threading.local()

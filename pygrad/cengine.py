@@ -508,8 +508,9 @@ def _custom_value(cls, data, kids, grads, op, given):
     _own(v, r)
     if grads is None and lib.pg_op(r) == _ops.HOOK:   # (a leaf under no_grad)
         _hooks[r] = [op, None]
-    if _trace._patched and _trace.current() is not None and lib.pg_op(r) != _ops.LEAF:
-        _trace.current().custom(v, r, data, given)
+    trace = _trace.current() if _trace._patched else None
+    if trace is not None and lib.pg_op(r) != _ops.LEAF:
+        trace.custom(v, r, data, given)
     _left[0] -= 1
     if _left[0] < 0:
         _grew()

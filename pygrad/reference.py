@@ -345,8 +345,9 @@ class Value(ValueBase):
         if kids and grad_mode.enabled:
             self._opcode, self._children = (HOOK, kids) if grads is None else (CUSTOM, kids)
             self._custom = [op, None] if grads is None else grads   # [op, _backward] or the local grads
-            if _trace.current() is not None:
-                _trace.current().custom(self, id(self), data, given)
+            trace = _trace.current()
+            if trace is not None:
+                trace.custom(self, id(self), data, given)
         elif kids:
             self._no_graph = True    # a user's op under no_grad: a leaf, as an op's result there
         if label:

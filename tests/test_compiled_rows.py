@@ -438,7 +438,9 @@ print(json.dumps(out))
 
 
 def run_path(path):
-    import json, os, subprocess, sys
+    import os
+    import subprocess
+    import sys
     env = {k: v for k, v in os.environ.items() if k not in ("PYGRAD_SIMD", "PYGRAD_ENGINE")}
     env["PYGRAD_SIMD"] = path
     script = PATHS_SCRIPT.format(tests=str(Path(__file__).resolve().parent))
