@@ -32,7 +32,7 @@ import threading
 import warnings
 from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
-from ._api import ValueBase, number_or_none
+from ._api import ValueBase, mixed_engines, number_or_none
 
 __all__ = ["TracerWarning", "TracerError"]
 
@@ -114,11 +114,14 @@ class Trace:
         It compiles when every local gradient is a Value and its data is a
         Value, a TracedFloat, or a number when nothing was read yet (a
         constant); otherwise compile refuses it, saying why."""
+        V = _engine_of(node)
+        for x in [data, *(local_grads or ())]:
+            if isinstance(x, ValueBase) and not isinstance(x, V):
+                raise mixed_engines(V, type(x))
         why = _why_not(local_grads, data, self.reads)
         if why:
             self.refused[key] = why
             return
-        V = type(node)
         if isinstance(data, ValueBase):
             value = data
         elif isinstance(data, TracedFloat):
@@ -153,6 +156,14 @@ class Trace:
             raise TracerError(text)
         warnings.warn_explicit(text, TracerWarning, file, line)
         return True
+
+
+def _engine_of(node: Any) -> type:
+    """The engine's Value class that node is (or subclasses)."""
+    for klass in type(node).__mro__:
+        if klass.__name__ == "Value" and klass.__module__ in ("pygrad.cengine", "pygrad.reference"):
+            return klass
+    return type(node)
 
 
 def _why_not(local_grads: Any, data: Any, reads: int) -> str:

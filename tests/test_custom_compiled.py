@@ -260,6 +260,16 @@ def test_a_side_needing_a_later_node_is_refused(engine):
     check_against_eager(engine, own, [w])
 
 
+def test_a_side_from_another_engine_is_a_clear_error(engine):
+    other = pygrad.value_class("python" if pygrad.get_engine() == "c" else "c")
+    for f in (lambda x: engine(x.data * 2, (x,), (other(2.0),)),     # a local gradient
+              lambda x: engine(other(1.0), (x,), (x * 2,))):          # the data
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", TracerWarning)
+            with pytest.raises(TypeError, match="a graph lives in one engine"):
+                pygrad.compile_fn(f)(0.3)
+
+
 def test_compile_of_an_eager_graph_with_a_users_op_points_to_compile_fn(engine):
     x, w = engine(0.3), engine(0.5)
     root = tanh(engine, x * w)
