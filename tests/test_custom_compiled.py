@@ -119,6 +119,27 @@ def test_linear_layers_around_a_users_op_equal_eager(engine):
             assert [bits(g) for g in got_grads] == [bits(p.grad) for p in params]
 
 
+def test_a_side_shaped_like_the_layer_beside_it_stays_out_of_its_group(engine):
+    """A local gradient that is a dot product over the same inputs as a real
+    layer's neurons (sum(v * x), as the layer's sum(w * x)): the one-row
+    kernels may group like chains, but never a side with them (a group's
+    backward would send the side's weights v a gradient)."""
+    import random
+    rng = random.Random(7)
+    n = 6
+    w = [[engine(rng.gauss(0, 0.5)) for _ in range(n)] for _ in range(5)]
+    v = [engine(rng.gauss(0, 0.5)) for _ in range(n)]
+    params = [p for row in w for p in row] + v
+
+    def f(*x):
+        y = [sum(wi * xi for wi, xi in zip(row, x)) for row in w[:2]]
+        side = sum(vi * xi for vi, xi in zip(v, x))
+        z = [sum(wi * xi for wi, xi in zip(row, x)) for row in w[2:]]
+        return engine(y[0].data * 2, (y[0],), (side,)) + sum(y[1:] + z)
+    check_against_eager(engine, lambda x: f(x, x * 2, x - 1, x * x, x + 0.5, x * 3), params)
+    assert all(p.grad == 0.0 for p in v)   # the side's weights get nothing, eagerly or compiled
+
+
 def test_its_sides_are_never_differentiated(engine):
     """A local gradient that uses a param (w * w) must not send that param a
     gradient of its own: only the op's children receive any."""
