@@ -198,67 +198,26 @@ void pg_layers_grads(pg_program *p, int out) {
 }
 
 // ---------------------------------------------------------------------------
-// kernels (layer_kernels.h), one copy per vector family of vec.h (the same
-// bits from each): scalar (1 double, any compiler), vec2 (2 doubles: the
-// build's own flags, SSE2 or NEON) and, on x86 with GCC or Clang, avx (4
-// doubles, used where the CPU has AVX). The fastest the CPU runs is used;
-// PYGRAD_SIMD=scalar|vec2|avx forces one, so that one build tests them all.
+// kernels (layer_kernels.h), one copy per vector family (families.h). The
+// fastest the CPU runs is used; PYGRAD_SIMD=scalar|vec2|avx forces one, so
+// that one build tests them all.
 
-#define VT pg_d1
-#define VF(op) d1_##op
-#define VW 1
-#define KERNEL(name) name##_scalar
-#define KERNEL_TARGET
-#include "layer_kernels.h"
-#undef KERNEL
-#undef KERNEL_TARGET
-#undef VT
-#undef VF
-#undef VW
-
-#if defined(PG_VECTORS)
-#define VT pg_d2
-#define VF(op) d2_##op
-#define VW 2
-#define KERNEL(name) name##_vec2
-#define KERNEL_TARGET
-#include "layer_kernels.h"
-#undef KERNEL
-#undef KERNEL_TARGET
-#undef VT
-#undef VF
-#undef VW
-#endif
-
-#if defined(PG_VECTORS) && (defined(__x86_64__) || defined(__i386__)) \
-    && !defined(PG_NO_AVX)   /* -DPG_NO_AVX: a build without the AVX kernels */
-#define VT pg_d4
-#define VF(op) d4_##op
-#define VW 4
-#define KERNEL(name) name##_avx
-#define KERNEL_TARGET __attribute__((target("avx")))
-#include "layer_kernels.h"
-#undef KERNEL
-#undef KERNEL_TARGET
-#undef VT
-#undef VF
-#undef VW
-#define PG_HAS_AVX_KERNELS 1
-#endif
+#define PG_FAMILY_KERNELS "layer_kernels.h"
+#include "families.h"
+#undef PG_FAMILY_KERNELS
 
 /* The families in order of width; a path runs if it and all before it do. */
-enum { PATH_SCALAR, PATH_VEC2, PATH_AVX };
 static const char *const path_names[] = {"scalar", "vec2", "avx"};
 
 static int best_path(void) {
-#if defined(PG_HAS_AVX_KERNELS)
+#if defined(PG_AVX_FAMILY)
     __builtin_cpu_init();   /* (its check of AVX includes the OS's saving of the registers) */
-    if (__builtin_cpu_supports("avx")) return PATH_AVX;
+    if (__builtin_cpu_supports("avx")) return PG_FAMILY_AVX;
 #endif
 #if defined(PG_VECTORS)
-    return PATH_VEC2;
+    return PG_FAMILY_VEC2;
 #else
-    return PATH_SCALAR;
+    return PG_FAMILY_SCALAR;
 #endif
 }
 
@@ -280,14 +239,15 @@ static int path(void) {
 /* For tests and diagnostics (declared for Python in pygrad/_build.py). */
 const char *pg_simd_path(void) { return path_names[path()]; }
 const char *pg_simd_best(void) { return path_names[best_path()]; }
+int pg_simd_family(void) { return path(); }
 
 void pg_layer_forward(const pg_layer *L, double *v) {
     switch (path()) {
-#if defined(PG_HAS_AVX_KERNELS)
-    case PATH_AVX: forward_avx(L, v); return;
+#if defined(PG_AVX_FAMILY)
+    case PG_FAMILY_AVX: forward_avx(L, v); return;
 #endif
 #if defined(PG_VECTORS)
-    case PATH_VEC2: forward_vec2(L, v); return;
+    case PG_FAMILY_VEC2: forward_vec2(L, v); return;
 #endif
     default: forward_scalar(L, v);
     }
@@ -296,11 +256,11 @@ void pg_layer_forward(const pg_layer *L, double *v) {
 void pg_layer_backward(const pg_layer *L, double *gr, const double *v, pg_node *slots,
                        int32_t pfirst, int32_t pend, int rows) {
     switch (path()) {
-#if defined(PG_HAS_AVX_KERNELS)
-    case PATH_AVX: backward_avx(L, gr, v, slots, pfirst, pend, rows); return;
+#if defined(PG_AVX_FAMILY)
+    case PG_FAMILY_AVX: backward_avx(L, gr, v, slots, pfirst, pend, rows); return;
 #endif
 #if defined(PG_VECTORS)
-    case PATH_VEC2: backward_vec2(L, gr, v, slots, pfirst, pend, rows); return;
+    case PG_FAMILY_VEC2: backward_vec2(L, gr, v, slots, pfirst, pend, rows); return;
 #endif
     default: backward_scalar(L, gr, v, slots, pfirst, pend, rows);
     }

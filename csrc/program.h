@@ -173,6 +173,9 @@ void pg_rowmat_forward(const pg_program *p, const pg_rows *g, pg_node *v);
 void pg_rowmat_backward(const pg_program *p, const pg_rows *g, pg_node *v);
 /* layers.c: the vector family in use ("scalar", "vec2" or "avx"; PYGRAD_SIMD). */
 const char *pg_simd_path(void);
+/* The vector family the kernels run (families.h): PYGRAD_SIMD's, or the fastest here. */
+enum pg_family { PG_FAMILY_SCALAR, PG_FAMILY_VEC2, PG_FAMILY_AVX };
+int pg_simd_family(void);
 
 /* opruns.c: the runs of op instructions, each one call into ops.c: the
  * forward of the run starting at code[i] (*next: the instruction after

@@ -14,7 +14,7 @@
  * sharing it.
  */
 #include <stdlib.h> /* malloc, calloc, realloc, free */
-#include <string.h> /* memcmp, strcmp */
+#include <string.h> /* memcmp */
 #include "program.h"
 #include "vec.h"
 
@@ -224,101 +224,53 @@ void pg_rowmats_store(pg_program *p) {
 // one layers.c chose (PYGRAD_SIMD) running. Each lane rounds as the scalar
 // operation would, so the exact kernels give the same bits in every family.
 
-#define VT pg_d1
-#define VF(op) d1_##op
-#define VW 1
-#define KERNEL(name) name##_scalar
-#define KERNEL_TARGET
-#include "rowmat_kernels.h"
-#undef KERNEL
-#undef KERNEL_TARGET
-#undef VT
-#undef VF
-#undef VW
-
-#if defined(PG_VECTORS)
-#define VT pg_d2
-#define VF(op) d2_##op
-#define VW 2
-#define KERNEL(name) name##_vec2
-#define KERNEL_TARGET
-#include "rowmat_kernels.h"
-#undef KERNEL
-#undef KERNEL_TARGET
-#undef VT
-#undef VF
-#undef VW
-#endif
-
-#if defined(PG_VECTORS) && (defined(__x86_64__) || defined(__i386__)) && !defined(PG_NO_AVX)
-#define VT pg_d4
-#define VF(op) d4_##op
-#define VW 4
-#define KERNEL(name) name##_avx
-#define KERNEL_TARGET __attribute__((target("avx")))
-#include "rowmat_kernels.h"
-#undef KERNEL
-#undef KERNEL_TARGET
-#undef VT
-#undef VF
-#undef VW
-#define PG_ROWMAT_AVX 1
-#endif
-
-/* The family layers.c runs (pg_simd_path: PYGRAD_SIMD, or the fastest):
- * 0 scalar, 1 vec2, 2 avx. The name is read once. */
-static int family(void) {
-    static int chosen = -1;
-    if (chosen < 0) {
-        const char *name = pg_simd_path();
-        chosen = strcmp(name, "avx") == 0 ? 2 : strcmp(name, "vec2") == 0 ? 1 : 0;
-    }
-    return chosen;
-}
+#define PG_FAMILY_KERNELS "rowmat_kernels.h"
+#include "families.h"
+#undef PG_FAMILY_KERNELS
 
 static void dots(const double *w, const double *x, int32_t k, int32_t np, double *acc) {
-    switch (family()) {
-#if defined(PG_ROWMAT_AVX)
-    case 2: dots_avx(w, x, k, np, acc); return;
+    switch (pg_simd_family()) {
+#if defined(PG_AVX_FAMILY)
+    case PG_FAMILY_AVX: dots_avx(w, x, k, np, acc); return;
 #endif
 #if defined(PG_VECTORS)
-    case 1: dots_vec2(w, x, k, np, acc); return;
+    case PG_FAMILY_VEC2: dots_vec2(w, x, k, np, acc); return;
 #endif
     default: dots_scalar(w, x, k, np, acc);
     }
 }
 
 static void sums(const double *wt, const double *x, int32_t k, int32_t np, double *acc) {
-    switch (family()) {
-#if defined(PG_ROWMAT_AVX)
-    case 2: sums_avx(wt, x, k, np, acc); return;
+    switch (pg_simd_family()) {
+#if defined(PG_AVX_FAMILY)
+    case PG_FAMILY_AVX: sums_avx(wt, x, k, np, acc); return;
 #endif
 #if defined(PG_VECTORS)
-    case 1: sums_vec2(wt, x, k, np, acc); return;
+    case PG_FAMILY_VEC2: sums_vec2(wt, x, k, np, acc); return;
 #endif
     default: sums_scalar(wt, x, k, np, acc);
     }
 }
 
 static void flush(double *gw, const double *log, int32_t nlog, int32_t k, int32_t np) {
-    switch (family()) {
-#if defined(PG_ROWMAT_AVX)
-    case 2: flush_avx(gw, log, nlog, k, np); return;
+    switch (pg_simd_family()) {
+#if defined(PG_AVX_FAMILY)
+    case PG_FAMILY_AVX: flush_avx(gw, log, nlog, k, np); return;
 #endif
 #if defined(PG_VECTORS)
-    case 1: flush_vec2(gw, log, nlog, k, np); return;
+    case PG_FAMILY_VEC2: flush_vec2(gw, log, nlog, k, np); return;
 #endif
     default: flush_scalar(gw, log, nlog, k, np);
     }
 }
 
 static void flush_nodes(pg_node *pool, const int32_t *ids, const double *log, int32_t nlog, int32_t k, int32_t np) {
-    switch (family()) {
-#if defined(PG_ROWMAT_AVX)
-    case 2: flush_nodes_avx(pool, ids, log, nlog, k, np); return;
+    switch (pg_simd_family()) {
+#if defined(PG_AVX_FAMILY)
+    case PG_FAMILY_AVX: flush_nodes_avx(pool, ids, log, nlog, k, np); return;
 #endif
 #if defined(PG_VECTORS)
-    case 1: flush_nodes_vec2(pool, ids, log, nlog, k, np); return;
+    case PG_FAMILY_VEC2: flush_nodes_vec2(pool, ids, log, nlog, k, np); return;
 #endif
     default: flush_nodes_scalar(pool, ids, log, nlog, k, np);
     }
@@ -326,12 +278,12 @@ static void flush_nodes(pg_node *pool, const int32_t *ids, const double *log, in
 
 static void grads(const double *w, const int32_t *perm, const double *gp, int32_t k, int32_t np, double *gx,
                   int exact) {
-    switch (family()) {
-#if defined(PG_ROWMAT_AVX)
-    case 2: grads_avx(w, perm, gp, k, np, gx, exact); return;
+    switch (pg_simd_family()) {
+#if defined(PG_AVX_FAMILY)
+    case PG_FAMILY_AVX: grads_avx(w, perm, gp, k, np, gx, exact); return;
 #endif
 #if defined(PG_VECTORS)
-    case 1: grads_vec2(w, perm, gp, k, np, gx, exact); return;
+    case PG_FAMILY_VEC2: grads_vec2(w, perm, gp, k, np, gx, exact); return;
 #endif
     default: grads_scalar(w, perm, gp, k, np, gx, exact);
     }
