@@ -193,7 +193,8 @@ ffibuilder.set_source(
     sources=SOURCES,
     include_dirs=["csrc"],
     depends=["csrc/pygrad.h", "csrc/core.h", "csrc/ops.def", "csrc/program.h", "csrc/vec.h", "csrc/layer_kernels.h",
-             "csrc/rowmat_kernels.h", "csrc/families.h", "pygrad/_build.py", "pygrad/_handle.c", "pygrad/_ops.py", "pygrad/_api.py"],
+             "csrc/rowmat_kernels.h", "csrc/families.h", "pygrad/_build.py", "pygrad/_handle.c", "pygrad/_ops.py",
+             "pygrad/_api.py"],
     # -O3: measured 10-15% faster sweeps than -O2 (benchmarks/). It changes no
     # result: without -ffast-math the compiler may not reassociate, and
     # -ffp-contract=off forbids fused multiply-adds, so sums round exactly
