@@ -759,6 +759,57 @@ static PyObject *pg_handle_dense(PyObject *unused, PyObject *args) {
     return result;
 }
 
+/* Handle._layer_unchanged(neurons, saved, dicts, used, wlists, wcopies):
+ * pygrad.nn's check that a Layer's fused call is still what its neurons
+ * say (nn._Fused.unchanged, whose Python is the specification), in C: the
+ * same identity comparisons without a Python call per neuron or weight.
+ * True or False; None where the Python check must decide (anything but
+ * lists, a weight list that is not a plain list). Engine-independent: it
+ * compares Python objects by identity only, so no user __eq__ runs. */
+static PyObject *pg_handle_layer_unchanged(PyObject *unused, PyObject *args) {
+    PyObject *neurons, *saved, *dicts, *used, *wlists, *wcopies;
+    static PyObject *keys[3];   /* "w", "b", "nonlin": _USED's order */
+    (void)unused;
+    if (!PyArg_ParseTuple(args, "OOOOOO", &neurons, &saved, &dicts, &used, &wlists, &wcopies))
+        return NULL;
+    if (keys[0] == NULL) {
+        const char *names[3] = {"w", "b", "nonlin"};
+        for (int k = 0; k < 3; k++)
+            if ((keys[k] = PyUnicode_InternFromString(names[k])) == NULL)
+                return NULL;
+    }
+    if (!PyList_Check(neurons) || !PyList_Check(saved) || !PyList_Check(dicts) || !PyList_Check(used) ||
+        !PyList_Check(wlists) || !PyList_Check(wcopies))
+        Py_RETURN_NONE;
+    Py_ssize_t n = PyList_Size(saved);
+    if (PyList_Size(neurons) != n)
+        Py_RETURN_FALSE;
+    if (PyList_Size(dicts) != n || PyList_Size(used) != 3 * n || PyList_Size(wlists) != n || PyList_Size(wcopies) != n)
+        Py_RETURN_NONE;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (PyList_GetItem(neurons, i) != PyList_GetItem(saved, i))
+            Py_RETURN_FALSE;
+        PyObject *d = PyList_GetItem(dicts, i);
+        if (!PyDict_Check(d))
+            Py_RETURN_NONE;
+        for (int k = 0; k < 3; k++)   /* (a deleted attribute: NULL, not the one saved) */
+            if (PyDict_GetItem(d, keys[k]) != PyList_GetItem(used, 3 * i + k))
+                Py_RETURN_FALSE;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *w = PyList_GetItem(wlists, i), *copy = PyList_GetItem(wcopies, i);
+        if (!PyList_CheckExact(w) || !PyList_Check(copy))
+            Py_RETURN_NONE;
+        Py_ssize_t m = PyList_Size(copy);
+        if (PyList_Size(w) != m)
+            Py_RETURN_FALSE;
+        for (Py_ssize_t j = 0; j < m; j++)
+            if (PyList_GetItem(w, j) != PyList_GetItem(copy, j))
+                Py_RETURN_NONE;   /* not the same object: == decides (the Python check) */
+    }
+    Py_RETURN_TRUE;
+}
+
 /* Handle._value_type(bases): a bare class named pygrad.cengine.Value over
  * bases (Handle first), made here so that its instances are freed by
  * pg_handle_dealloc itself: a class made by a `class` statement is freed
@@ -810,6 +861,8 @@ static PyMethodDef handle_methods[] = {
      "_bind(result_class, fail, operand, as_float[, new, init, hooks]): set once by pygrad.cengine"},
     {"_dense", pg_handle_dense, METH_VARARGS | METH_STATIC,
      "_dense(packed_ids, nout, nin, xs, relu): a fused dense layer's outputs (pygrad/_cdense.py)"},
+    {"_layer_unchanged", pg_handle_layer_unchanged, METH_VARARGS | METH_STATIC,
+     "_layer_unchanged(neurons, saved, dicts, used, wlists, wcopies): pygrad.nn's fused-layer check"},
     {"_value_type", pg_handle_value_type, METH_O | METH_STATIC,
      "_value_type(bases): the bare class pygrad.cengine.Value is made from"},
     {"_free_spares", pg_handle_free_spares_at_exit, METH_NOARGS | METH_STATIC,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional,
 
 from ._api import ValueBase, as_float, freeze_epoch
 from ._engines import value_class
+from ._ffi import Handle
 from ._select import max_data, select
 from .optim import SGD, zero_grads
 
@@ -154,6 +155,10 @@ class Neuron(Module):
 # What a fused call depends on in each neuron's attributes (compared by identity).
 _USED = itemgetter("w", "b", "nonlin")
 
+# _Fused.unchanged's comparisons in C, on CPython with the C core built
+# (pygrad/_handle.c); any engine's layers use it: it compares by identity.
+_c_unchanged = getattr(Handle, "_layer_unchanged", None)
+
 
 class _Fused:
     """A Layer's neurons as one fused call (`Value.dense`), with what it was
@@ -185,6 +190,10 @@ class _Fused:
 
     def unchanged(self, neurons: List[Neuron]) -> bool:
         """Whether `neurons` are still what this call was made from."""
+        if _c_unchanged is not None:   # the same comparisons in C, where it can tell (None: it cannot)
+            same = _c_unchanged(neurons, self.neurons, self.dicts, self.used, self.wlists, self.wcopies)
+            if same is not None:
+                return bool(same)
         try:
             used = chain.from_iterable(map(_USED, self.dicts))
         except KeyError:      # an attribute deleted: the neurons will say what is missing

@@ -137,8 +137,37 @@ MUTATIONS = [_replace_weight, _replace_weight_by_equal_data, _replace_weight_lis
              _replace_neuron, _add_neuron, _replace_neuron_list, _edit_the_attribute_dict, _change_data_only]
 
 
+class _Weights(list):
+    """A weight list of the user's own type: the check in C leaves it to Python's."""
+
+
+def _weights_of_own_type(layer):
+    for n in layer.neurons:
+        n.w = _Weights(n.w)
+
+
+def _edit_own_type_weights(layer):
+    _weights_of_own_type(layer)
+    layer([1.0, 2.0])                      # a fused call over them, then an edit in place
+    layer.neurons[0].w[1] = pygrad.Value(3.0)
+
+
+MUTATIONS += [_weights_of_own_type, _edit_own_type_weights]
+
+
+@pytest.fixture(params=["c", "python"])
+def layer_check(request, monkeypatch):
+    """nn's check that a fused call is current: in C where built (the
+    default), and its Python specification."""
+    if request.param == "python":
+        monkeypatch.setattr(nn, "_c_unchanged", None)
+    elif nn._c_unchanged is None:
+        pytest.skip("no C core on this interpreter (PyPy, or not built)")
+    return request.param
+
+
 @pytest.mark.parametrize("mutate", MUTATIONS, ids=[m.__name__[1:] for m in MUTATIONS])
-def test_layer_is_never_stale(engine, mutate):
+def test_layer_is_never_stale(engine, mutate, layer_check):
     # The fused call must follow every edit a micrograd user can make: after
     # it, values and grads are those of the neurons called one by one.
     random.seed(9)
