@@ -130,7 +130,10 @@ enum { PG_CANCEL_EVERY = 1 << 14 };   /* nodes or rows between two checks */
 int32_t pg_node_alloc(void);          /* new leaf, refs = 1; or -PG_ENOMEM   */
 void pg_node_free(int32_t id);        /* put a node whose refs reached 0 (or
                                          that was never linked) on the free list */
-int pg_valid(int32_t id);
+extern int32_t pg_count;   /* ids handed out so far (nodes.c) */
+/* A live node's id. Inline: every entry point checks its ids with it (an
+ * eager op twice, an optimizer step once per parameter). */
+static inline int pg_valid(int32_t id) { return id >= 0 && id < pg_count && pg_nodes[id].refs > 0; }
 int pg_all_valid(int64_t n, const int32_t *ids);   /* ids[0..n) all pg_valid */
 int32_t pg_made(int32_t id);          /* note what a public constructor returns */
 void pg_add_kid_bytes(int64_t delta);

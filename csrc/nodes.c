@@ -17,7 +17,7 @@
 
 
 pg_node *pg_nodes = NULL;
-static int32_t count = 0;        /* ids handed out so far */
+int32_t pg_count = 0;            /* ids handed out so far (core.h: pg_valid reads it) */
 static int32_t capacity = 0;
 static int32_t free_head = -1;
 static int64_t freed_since_sort = 0;  /* frees since the free list was last put in order */
@@ -46,7 +46,7 @@ static int grow(void) {
  * at least half of it has been freed since the last pass: O(1) amortized. */
 static void sort_free_list(void) {
     free_head = -1;
-    for (int32_t id = count - 1; id >= 0; id--) {
+    for (int32_t id = pg_count - 1; id >= 0; id--) {
         if (pg_nodes[id].refs == 0) {
             pg_nodes[id].kids.pair[0] = free_head;
             free_head = id;
@@ -68,10 +68,10 @@ static void (*on_shrink)(void) = NULL;
 void pg_pool_on_shrink(void (*fn)(void)) { on_shrink = fn; }
 
 static void maybe_shrink(void) {
-    if (count < SHRINK_MIN || live >= count / 4 || freed_since_sort <= count / 2) return;
-    int32_t top = count;
+    if (pg_count < SHRINK_MIN || live >= pg_count / 4 || freed_since_sort <= pg_count / 2) return;
+    int32_t top = pg_count;
     while (top > 0 && pg_nodes[top - 1].refs == 0) top--;
-    count = top;
+    pg_count = top;
     int32_t cap = top < 1024 ? 1024 : top + top / 4;
     if (cap < capacity) {
         pg_node *p = realloc(pg_nodes, (size_t)cap * sizeof(pg_node));
@@ -86,13 +86,13 @@ static void maybe_shrink(void) {
 
 int32_t pg_node_alloc(void) {
     int32_t id;
-    if (freed_since_sort > count / 2 && freed_since_sort > 4096) sort_free_list();
+    if (freed_since_sort > pg_count / 2 && freed_since_sort > 4096) sort_free_list();
     if (free_head >= 0) {
         id = free_head;
         free_head = pg_nodes[id].kids.pair[0];
     } else {
-        if (count == capacity && grow() != PG_OK) return -PG_ENOMEM;
-        id = count++;
+        if (pg_count == capacity && grow() != PG_OK) return -PG_ENOMEM;
+        id = pg_count++;
     }
     pg_node *n = &pg_nodes[id];
     memset(n, 0, sizeof *n);
@@ -111,10 +111,6 @@ void pg_node_free(int32_t id) {
     live--;
 }
 
-int pg_valid(int32_t id) {
-    return id >= 0 && id < count && pg_nodes[id].refs > 0;
-}
-
 int pg_all_valid(int64_t n, const int32_t *ids) {
     if (n > 0 && !ids) return 0;
     for (int64_t i = 0; i < n; i++)
@@ -125,7 +121,7 @@ int pg_all_valid(int64_t n, const int32_t *ids) {
 void pg_add_kid_bytes(int64_t delta) { kid_bytes += delta; }
 void pg_add_edges(int64_t delta) { edges += delta; }
 int64_t pg_edge_count(void) { return edges; }
-int64_t pg_pool_count(void) { return count; }
+int64_t pg_pool_count(void) { return pg_count; }
 
 /* What this thread's last creating call returned. A binding that stores
  * the returned id only after the call has returned can be interrupted in
