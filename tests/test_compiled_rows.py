@@ -391,9 +391,10 @@ def linear_only(w, x):
 
 
 def test_inexact_mode_reorders_the_row_matrices_dot_products(engine):
-    """exact=False: the row matrices' dot products run in vector partial
-    sums, so some value or grad comes out in other last bits than the exact
-    mode's (within 1e-12 relative); the reference replay stays exact."""
+    """exact=False: a row matrix under 16 rows (fc2) runs its dot products
+    in vector partial sums and the inputs' grads take the rows in two
+    partial sums, so some value or grad comes out in other last bits than
+    the exact mode's (within 1e-12 relative); the reference replay stays exact."""
     rng = random.Random(21)
     w = {"fc1": matrix(engine, rng, 24, 40, std=1.0), "fc2": matrix(engine, rng, 2, 24, std=1.0)}
     params = params_of(w)
